@@ -1,0 +1,116 @@
+"""Regenerate kb/data/models.json, gpus.json and benchmarks.jsonl from the team's shared data.
+
+Run by a maintainer when ../shared/data changes: `python -m kb.tools.import_shared ../shared/data`.
+The output files are reviewed and committed; a user's clone never needs ../shared.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from planner.catalog import BenchmarkRow, Gpu, ModelArch
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+# Per-GPU bidirectional bandwidth of the link tensor parallelism uses. NVLink figures are the
+# datasheets' per-GPU totals; PCIe Gen4 x16 is 32 GB/s each way (PCI-SIG), 64 GB/s both ways.
+_LINK_GB_S = [(r"NVLink5 1800", 1800.0), (r"NVLink 900", 900.0), (r"NVLink 600", 600.0),
+              (r"Infinity Fabric 896", 896.0), (r"PCIe Gen4 x16", 64.0)]
+
+# Values of the NVIDIA GPU operator's `nvidia.com/gpu.product` node label as GPU feature
+# discovery publishes them (the CUDA device name with spaces replaced by dashes).
+_PRODUCT_LABELS = {
+    "H100-SXM-80GB": ["NVIDIA-H100-80GB-HBM3"],
+    "H200-141GB": ["NVIDIA-H200"],
+    "B200-180GB": ["NVIDIA-B200"],
+    "B300-288GB": ["NVIDIA-B300-SXM6-AC"],
+    "GB200-186GB": ["NVIDIA-GB200"],
+    "A100-80GB": ["NVIDIA-A100-SXM4-80GB", "NVIDIA-A100-80GB-PCIe"],
+    "A100-40GB": ["NVIDIA-A100-SXM4-40GB", "NVIDIA-A100-PCIE-40GB"],
+    "L40S": ["NVIDIA-L40S"],
+    "L4": ["NVIDIA-L4"],
+    "A10G": ["NVIDIA-A10G"],
+    "MI300X": [],
+}
+
+# Tasks each family is commonly deployed for, from the model cards' stated intended uses.
+_TASKS = {
+    "code": ["Qwen/", "deepseek-ai/", "moonshotai/", "MiniMaxAI/", "zhipuai/", "openai/gpt-oss", "meta-llama/Llama-3.1-70B", "meta-llama/Llama-3.3"],
+}
+
+
+def _dtype(native: str) -> tuple[str, str | None]:
+    n = native.lower()
+    for key, val in (("mxfp4", "mxfp4"), ("int4", "int4"), ("fp8", "fp8_block" if "block" in n else "fp8"),
+                     ("bfloat16", "bf16"), ("float16", "fp16")):
+        if key in n:
+            return val, (native if native not in ("bfloat16", "float16") else None)
+    raise ValueError(f"unknown native dtype {native!r}")
+
+
+def models(shared: Path) -> list[dict]:
+    src = json.loads((shared / "models.json").read_text())
+    out = []
+    for m in src["models"]:
+        dtype, note = _dtype(m["native_dtype"])
+        tasks = ["chat", "summarization", "rag", "translation", "batch", "agent"]
+        if any(m["hf_id"].startswith(p) for p in _TASKS["code"]):
+            tasks += ["code", "completion"]
+        row = {k: v for k, v in m.items() if k in ModelArch.model_fields}
+        row.update(native_dtype=dtype, native_dtype_note=note, tasks=tasks,
+                   aliases=sorted({*m.get("aliases", []), m["hf_id"].split("/")[-1].lower()}))
+        if m.get("params_note"):
+            row["notes"] = "; ".join(x for x in (m.get("notes"), m["params_note"]) if x)
+        out.append(ModelArch.model_validate(row).model_dump(mode="json", exclude_none=True))
+    return out
+
+
+def gpus(shared: Path) -> list[dict]:
+    src = json.loads((shared / "gpus.json").read_text())
+    out = []
+    for g in src["gpus"]:
+        link = next(bw for pat, bw in _LINK_GB_S if re.search(pat, g["interconnect"]))
+        prices = [{"provider": _provider(k), "usd_per_gpu_hour": v, "source": _price_source(k, g["name"])}
+                  for k, v in g["price_usd_per_gpu_hour"].items()]
+        row = {k: v for k, v in g.items() if k in Gpu.model_fields and k != "prices"}
+        row.update(interconnect_gb_s=link, prices=prices, k8s_product_labels=_PRODUCT_LABELS[g["name"]],
+                   source="; ".join(src["sources"][:1]) + " (via shared/data/gpus.json)")
+        out.append(Gpu.model_validate(row).model_dump(mode="json", exclude_none=True))
+    return out
+
+
+def _provider(key: str) -> str:
+    return "aws" if key.startswith("aws") else "coreweave" if key.startswith("coreweave") else key
+
+
+_AWS_INSTANCE = {"H100-SXM-80GB": "p5.48xlarge", "H200-141GB": "p5e.48xlarge", "B200-180GB": "p6-b200.48xlarge",
+                 "A100-80GB": "p4de.24xlarge", "A100-40GB": "p4d.24xlarge"}
+
+
+def _price_source(key: str, gpu: str) -> str:
+    if key.startswith("aws"):
+        inst = key.split("_2026_")[-1] if "_2026_" in key else _AWS_INSTANCE[gpu]
+        return f"AWS EC2 on-demand pricing, us-east-1, 2026 ({inst}), per GPU (instance price / GPUs)"
+    return "CoreWeave public GPU pricing, February 2026, per GPU-hour"
+
+
+def benchmarks(shared: Path) -> list[str]:
+    lines = []
+    for raw in (shared / "benchmarks" / "calibration.jsonl").read_text().splitlines():
+        if raw.strip():
+            lines.append(BenchmarkRow.model_validate_json(raw).model_dump_json(exclude_none=False))
+    return lines
+
+
+def main(shared: str) -> None:
+    root = Path(shared)
+    (DATA / "models.json").write_text(json.dumps(models(root), indent=1) + "\n")
+    (DATA / "gpus.json").write_text(json.dumps(gpus(root), indent=1) + "\n")
+    (DATA / "benchmarks.jsonl").write_text("\n".join(benchmarks(root)) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")

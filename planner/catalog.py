@@ -1,0 +1,219 @@
+"""Facts the planner reasons over: model architectures, GPUs with prices, use cases, benchmark rows.
+
+These are the typed shapes of the knowledge base's seed data (`kb/data/`). The knowledge base
+loads and stores them; the planner only receives them as arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from planner.errors import unknown_name
+
+WeightDtype = Literal["bf16", "fp16", "fp8", "fp8_block", "int8", "int4", "nvfp4", "mxfp4"]
+KvDtype = Literal["auto", "bf16", "fp16", "fp8"]
+WEIGHT_DTYPES: tuple[str, ...] = ("bf16", "fp16", "fp8", "fp8_block", "int8", "int4", "nvfp4", "mxfp4")
+
+AttentionKind = Literal["mha", "gqa", "mla", "sliding_window", "hybrid_linear"]
+TaskType = Literal["chat", "summarization", "code", "rag", "agent", "translation", "batch", "completion"]
+
+
+class Attention(BaseModel):
+    """How a model's attention layers store KV cache: the shape that decides memory per token."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: AttentionKind
+    base: str | None = None
+    window: int | None = None
+    num_sliding_layers: int | None = None
+    full_attention_layers: list[int] | None = None
+    kv_lora_rank: int | None = None
+    qk_rope_head_dim: int | None = None
+
+
+class QualityScore(BaseModel):
+    """One public benchmark score of a model, with where it was published."""
+
+    benchmark: str
+    score: float
+    source: str
+
+
+class ModelArch(BaseModel):
+    """Architecture facts of one model, copied from its HF config.json (source on every row)."""
+
+    hf_id: str
+    aliases: list[str] = Field(default_factory=list)
+    architecture: str
+    params_total_b: float
+    params_active_b: float
+    num_layers: int
+    hidden_size: int
+    intermediate_size: int | None = None
+    moe_intermediate_size: int | None = None
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int
+    vocab_size: int
+    max_position_embeddings: int
+    num_experts: int | None = None
+    experts_per_token: int | None = None
+    num_shared_experts: int | None = None
+    first_k_dense_layers: int | None = None
+    tie_word_embeddings: bool = False
+    native_dtype: WeightDtype
+    native_dtype_note: str | None = None
+    license: str
+    open_weights: bool = True
+    tasks: list[TaskType] = Field(default_factory=lambda: ["chat"])
+    attention: Attention
+    kv_bytes_per_token_bf16: int | None = None
+    quality: list[QualityScore] = Field(default_factory=list)
+    source: str
+    verified: bool = True
+    notes: str | None = None
+
+    @property
+    def is_moe(self) -> bool:
+        return bool(self.num_experts)
+
+    @property
+    def short_name(self) -> str:
+        return self.hf_id.split("/")[-1]
+
+
+class Price(BaseModel):
+    """On-demand price of one GPU-hour at one provider."""
+
+    provider: str
+    usd_per_gpu_hour: float
+    source: str
+
+
+class Gpu(BaseModel):
+    """Datasheet figures (dense, no sparsity) of one accelerator, with its prices."""
+
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    vendor: str
+    memory_gb: float
+    mem_bw_gb_s: float
+    bf16_tflops: float
+    fp8_tflops: float | None = None
+    fp4_tflops: float | None = None
+    interconnect: str
+    interconnect_gb_s: float = Field(description="per-GPU bidirectional bandwidth of the TP link")
+    k8s_product_labels: list[str] = Field(default_factory=list)
+    prices: list[Price] = Field(default_factory=list)
+    uncertain: list[str] = Field(default_factory=list)
+    source: str
+
+    def price(self, provider: str) -> Price | None:
+        return next((p for p in self.prices if p.provider == provider), None)
+
+
+class TokenDist(BaseModel):
+    """A distribution of token counts: mean plus a log-normal spread, clipped at `max`."""
+
+    mean: float = Field(gt=0)
+    p50: float | None = Field(default=None, gt=0)
+    p90: float | None = Field(default=None, gt=0)
+    dist: Literal["fixed", "lognormal"] = "lognormal"
+    cv: float = Field(default=0.6, ge=0, description="coefficient of variation (std / mean)")
+    max: int | None = Field(default=None, gt=0)
+
+
+class SloTargets(BaseModel):
+    ttft_p90_ms: float | None = Field(default=None, gt=0)
+    tpot_p90_ms: float | None = Field(default=None, gt=0)
+    e2e_p95_ms: float | None = Field(default=None, gt=0)
+    min_throughput_tok_s: float | None = Field(default=None, gt=0)
+
+
+class UseCase(BaseModel):
+    """A template of a workload: typical lengths, SLO targets and where those targets come from."""
+
+    name: str
+    title: str
+    description: str
+    task: TaskType
+    keywords: list[str] = Field(default_factory=list)
+    prompt_tokens: TokenDist
+    output_tokens: TokenDist
+    slos: SloTargets
+    requests_per_user_per_day: float = Field(gt=0)
+    peak_factor: float = Field(ge=1)
+    burstiness: float = Field(ge=1, description="variance-to-mean ratio of arrivals (1 = Poisson)")
+    prefix_share: float = Field(default=0.0, ge=0, le=1)
+    min_quality: float | None = None
+    source: str
+
+
+class BenchmarkRow(BaseModel):
+    """One measured serving benchmark point (closed loop of `concurrency` clients)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    source: str
+    source_ref: str
+    engine: Literal["vllm", "trtllm", "sglang"]
+    engine_version: str | None = None
+    model: str
+    weight_dtype: WeightDtype
+    kv_dtype: str | None = None
+    gpu: str
+    tp: int = Field(ge=1)
+    pp: int = Field(default=1, ge=1)
+    dp: int = Field(default=1, ge=1)
+    gpus_total: int = Field(ge=1)
+    isl: int = Field(gt=0)
+    osl: int = Field(gt=0)
+    concurrency: int | None = Field(default=None, gt=0)
+    request_rate: float | None = Field(default=None, gt=0)
+    ttft_ms: dict[str, float]
+    tpot_ms: dict[str, float]
+    e2e_ms: dict[str, float] = Field(default_factory=dict)
+    output_tok_s: float | None = None
+    request_s: float | None = None
+    notes: str | None = None
+    extra: dict = Field(default_factory=dict)
+
+
+def _key(name: str) -> str:
+    return name.strip().lower()
+
+
+class Catalog(BaseModel):
+    """Everything the knowledge base knows, handed to the planner in one piece."""
+
+    models: list[ModelArch]
+    gpus: list[Gpu]
+    use_cases: list[UseCase]
+    kb_version: str
+
+    def model(self, name: str) -> ModelArch:
+        """Find a model by HF id, short name or alias (case-insensitive)."""
+        k = _key(name)
+        for m in self.models:
+            if k in {_key(m.hf_id), _key(m.short_name), *map(_key, m.aliases)}:
+                return m
+        raise unknown_name("model", name, [m.hf_id for m in self.models] + [a for m in self.models for a in m.aliases[:1]])
+
+    def gpu(self, name: str) -> Gpu:
+        """Find a GPU by name or alias (case-insensitive)."""
+        k = _key(name)
+        for g in self.gpus:
+            if k in {_key(g.name), *map(_key, g.aliases)}:
+                return g
+        raise unknown_name("GPU", name, [g.name for g in self.gpus])
+
+    def use_case(self, name: str) -> UseCase:
+        k = _key(name).replace("_", "-").replace(" ", "-")
+        for u in self.use_cases:
+            if k == u.name:
+                return u
+        raise unknown_name("use case", name, [u.name for u in self.use_cases])

@@ -1,0 +1,188 @@
+"""The data contracts that cross module boundaries: queries, predictions, specs, candidates, plans.
+
+These pydantic models are the one source of truth for the JSON that the CLI prints, the MCP
+server returns and `plan.json` holds; their JSON Schema is generated from them. Stable keys
+(DESIGN.md): a Plan has `spec`, `candidates`, `chosen`; a candidate has `model`, `gpu`, `tp`,
+`replicas`, `gpus_total`, `fits`, `meets_slos`, `monthly_cost_usd`, `predicted`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from planner.catalog import KvDtype, SloTargets, TaskType, TokenDist, WeightDtype
+
+Priority = Literal["latency", "cost", "balanced", "quality"]
+
+
+class PredictQuery(BaseModel):
+    """What `servewise predict` and the `predict` tool take: one configuration under one load."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="HF id or short alias, e.g. 'llama-3.1-8b'")
+    gpu: str = Field(description="GPU name or alias, e.g. 'h100', 'L40S'")
+    tp: int = Field(default=1, ge=1, le=64, description="tensor-parallel size")
+    pp: int = Field(default=1, ge=1, le=16, description="pipeline-parallel size")
+    isl: int = Field(gt=0, description="prompt (input) tokens per request")
+    osl: int = Field(gt=0, description="output tokens per request")
+    concurrency: int | None = Field(default=None, gt=0, description="closed loop of C clients per deployment")
+    qps: float | None = Field(default=None, gt=0, description="Poisson arrivals, requests/s for the deployment")
+    replicas: int = Field(default=1, ge=1, le=1000)
+    weight_dtype: WeightDtype | None = Field(default=None, description="default: the model's native dtype")
+    kv_dtype: KvDtype = "auto"
+    max_num_seqs: int | None = Field(default=None, gt=0)
+    max_num_batched_tokens: int | None = Field(default=None, gt=0)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0.1, le=0.99)
+    isl_cv: float = Field(default=0.0, ge=0, description="spread of prompt lengths (0 = fixed)")
+    osl_cv: float = Field(default=0.0, ge=0, description="spread of output lengths (0 = fixed)")
+
+    @model_validator(mode="after")
+    def _one_load(self) -> "PredictQuery":
+        if (self.concurrency is None) == (self.qps is None):
+            raise ValueError("give exactly one of concurrency (closed loop) or qps (Poisson arrivals)")
+        return self
+
+
+class Percentiles(BaseModel):
+    mean: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+
+
+class MemoryBreakdown(BaseModel):
+    """Per-GPU memory of one replica, in GiB, and the KV-cache capacity it leaves."""
+
+    gpu_memory_gib: float
+    usable_gib: float = Field(description="gpu_memory × gpu-memory-utilization")
+    weights_gib: float
+    activations_gib: float
+    overhead_gib: float = Field(description="CUDA context, graphs, allocator fragmentation")
+    kv_cache_gib: float
+    kv_bytes_per_token: float = Field(description="per replica, all layers, summed over GPUs")
+    kv_cache_tokens: int = Field(description="tokens of KV cache the replica can hold")
+    max_batch_at_context: int = Field(description="sequences of isl+osl tokens that fit at once")
+    fits: bool
+    reason: str
+
+
+class Prediction(BaseModel):
+    """What vLLM is predicted to do for one PredictQuery, and where each number came from."""
+
+    ttft_ms: Percentiles
+    tpot_ms: Percentiles
+    e2e_ms: Percentiles
+    output_tok_s: float = Field(description="total output tokens/s over all replicas")
+    request_s: float = Field(description="completed requests/s over all replicas")
+    memory: MemoryBreakdown
+    fits: bool
+    saturated: bool = Field(default=False, description="offered Poisson load exceeds capacity")
+    calibration: str = Field(description="which fitted parameters (and data version) were used")
+    in_calibrated_range: bool = True
+    uncertainty_pct: float = Field(description="± band of the median prediction, from cross-validation")
+    assumptions: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+
+
+class Traffic(BaseModel):
+    """Offered load. Either qps directly, or users × requests per user per day spread over the
+    active hours, times the peak factor (see `planner.spec.peak_qps`)."""
+
+    qps: float | None = Field(default=None, gt=0, description="average requests/s")
+    users: int | None = Field(default=None, gt=0)
+    requests_per_user_per_day: float | None = Field(default=None, gt=0)
+    active_hours_per_day: float = Field(default=8.0, gt=0, le=24)
+    peak_factor: float = Field(default=2.0, ge=1)
+    burstiness: float = Field(default=1.0, ge=1, description="variance-to-mean ratio (1 = Poisson)")
+
+
+class Constraints(BaseModel):
+    models: list[str] = Field(default_factory=list)
+    gpus: list[str] = Field(default_factory=list)
+    quantizations: list[WeightDtype] = Field(default_factory=list)
+    max_gpus: int | None = Field(default=None, gt=0)
+    open_weights_only: bool = False
+    licenses: list[str] = Field(default_factory=list)
+
+
+class Assumption(BaseModel):
+    """A value servewise filled in rather than read from the person's words."""
+
+    field: str
+    value: str
+    source: str
+
+
+class DeploymentSpec(BaseModel):
+    """What the person needs, in serving terms; `assumptions` lists every guessed value."""
+
+    name: str = "llm"
+    use_case: str
+    task: TaskType
+    description: str = ""
+    traffic: Traffic
+    prompt_tokens: TokenDist
+    output_tokens: TokenDist
+    slos: SloTargets
+    priority: Priority = "balanced"
+    budget_usd_month: float | None = Field(default=None, gt=0)
+    constraints: Constraints = Field(default_factory=Constraints)
+    prefix_share: float = Field(default=0.0, ge=0, le=1)
+    assumptions: list[Assumption] = Field(default_factory=list)
+    questions: list[str] = Field(default_factory=list)
+    extracted_by: Literal["structured", "rules", "sampling"] = "structured"
+
+
+class VllmSettings(BaseModel):
+    max_model_len: int
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    gpu_memory_utilization: float = 0.9
+    enable_prefix_caching: bool = True
+    enable_chunked_prefill: bool = True
+    kv_cache_dtype: KvDtype = "auto"
+    quantization: str | None = Field(default=None, description="vLLM --quantization value, if any")
+
+
+class Candidate(BaseModel):
+    """One deployable configuration with its predictions, cost and verdicts."""
+
+    model: str
+    weight_dtype: WeightDtype
+    gpu: str
+    tp: int
+    pp: int = 1
+    replicas: int
+    min_replicas: int
+    max_replicas: int
+    gpus_total: int
+    vllm: VllmSettings
+    predicted: Prediction
+    goodput_qps: float = Field(description="largest req/s one replica sustains within the SLOs")
+    fits: bool
+    meets_slos: bool
+    slo_verdicts: dict[str, bool] = Field(default_factory=dict)
+    monthly_cost_usd: float
+    price_source: str = ""
+    quality: float | None = None
+    binding_constraint: str = ""
+    explanation: str = ""
+
+
+class Plan(BaseModel):
+    """A spec, ranked candidates (best first) and the chosen one: what plan.json holds."""
+
+    id: str
+    spec: DeploymentSpec
+    candidates: list[Candidate]
+    chosen: int | None = Field(description="index into candidates; None when nothing is feasible")
+    rationale: str = ""
+    infeasible: str | None = None
+    provider: str
+    kb_version: str
+    servewise_version: str
+    created_at: str

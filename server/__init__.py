@@ -1,0 +1,1 @@
+"""Front doors: the `servewise` command line and the MCP server. Translation only, no logic."""

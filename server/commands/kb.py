@@ -1,0 +1,110 @@
+"""`servewise kb ...`: what the planner knows (models, GPUs, use cases, benchmarks, outcomes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from kb.benchmarks import import_benchmarks, load_benchmarks
+from server.context import app_context
+from server.output import JSON_OPTION, console, run, table
+
+kb_app = typer.Typer(help="Show what the planner knows, with the source of every fact.", no_args_is_help=True)
+
+
+@kb_app.command("models")
+def models(json_out: bool = JSON_OPTION) -> None:
+    """Model architectures (HF config facts), licences, context lengths and sources."""
+
+    def human(rows):
+        console.print(table(
+            "Models", ["model", "arch", "params (active) B", "attention", "context", "native", "licence", "source"],
+            [(m.hf_id, m.architecture, f"{m.params_total_b:g} ({m.params_active_b:g})", m.attention.kind,
+              f"{m.max_position_embeddings:,}", m.native_dtype, m.license,
+              m.source if len(m.source) < 60 else m.source[:57] + "…") for m in rows],
+        ))
+
+    run(json_out, lambda: app_context().catalog.models, human)
+
+
+@kb_app.command("gpus")
+def gpus(json_out: bool = JSON_OPTION) -> None:
+    """GPU datasheet figures and on-demand prices per provider (provider setting picks the price)."""
+
+    def action():
+        ctx = app_context()
+        return {"provider": ctx.settings.provider, "gpus": ctx.catalog.gpus}
+
+    def human(r):
+        provider = r["provider"]
+        rows = []
+        for g in r["gpus"]:
+            p = g.price(provider)
+            rows.append((g.name, f"{g.memory_gb:g}", f"{g.mem_bw_gb_s:g}", f"{g.bf16_tflops:g}",
+                         f"{g.fp8_tflops:g}" if g.fp8_tflops else "—", g.interconnect,
+                         f"${p.usd_per_gpu_hour:.2f}" if p else "—", "; ".join(g.uncertain) or ""))
+        console.print(table(f"GPUs (prices: {provider})", ["gpu", "GB", "GB/s", "bf16 TFLOPS", "fp8 TFLOPS",
+                                                          "interconnect", "$/GPU-h", "uncertain"], rows))
+
+    run(json_out, action, human)
+
+
+@kb_app.command("use-cases")
+def use_cases(json_out: bool = JSON_OPTION) -> None:
+    """Workload templates: token-length distributions, SLO targets and where the targets come from."""
+
+    def human(rows):
+        console.print(table(
+            "Use cases", ["name", "task", "prompt tok (mean/p90)", "output tok (mean/p90)",
+                          "TTFT p90", "TPOT p90", "E2E p95", "source"],
+            [(u.name, u.task, f"{u.prompt_tokens.mean:g}/{u.prompt_tokens.p90 or '—'}",
+              f"{u.output_tokens.mean:g}/{u.output_tokens.p90 or '—'}", f"{u.slos.ttft_p90_ms:g} ms",
+              f"{u.slos.tpot_p90_ms:g} ms", f"{u.slos.e2e_p95_ms:g} ms", u.source) for u in rows],
+        ))
+
+    run(json_out, lambda: app_context().catalog.use_cases, human)
+
+
+@kb_app.command("benchmarks")
+def benchmarks(
+    engine: str = typer.Option(None, help="Only rows of this engine: vllm, trtllm or sglang."),
+    limit: int = typer.Option(0, help="Show at most this many rows (0 = all)."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Measured serving benchmarks used for calibration (closed-loop, mean TTFT/TPOT)."""
+
+    def action():
+        rows = load_benchmarks(app_context().kb, engine)
+        return rows[:limit] if limit else rows
+
+    def human(rows):
+        console.print(table(
+            f"Benchmarks ({len(rows)} rows)",
+            ["id", "engine", "model", "gpu", "dtype", "tp", "isl/osl", "conc", "TTFT ms", "TPOT ms"],
+            [(r.id, f"{r.engine} {r.engine_version or ''}", r.model, r.gpu, r.weight_dtype, r.tp,
+              f"{r.isl}/{r.osl}", r.concurrency, f"{r.ttft_ms.get('mean', 0):.1f}",
+              f"{r.tpot_ms.get('mean', 0):.2f}") for r in rows],
+            caption="source: see `servewise kb benchmarks --json` (source_ref per row)",
+        ))
+
+    run(json_out, action, human)
+
+
+@kb_app.command("import-benchmarks")
+def import_benchmarks_cmd(
+    file: Path = typer.Argument(..., help="JSONL (one row per line) or .csv with the same field names."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Import your own measured runs. All-or-nothing: a bad line rejects the file, naming line and reason."""
+
+    def action():
+        n = import_benchmarks(app_context().kb, file)
+        return {"imported": n, "file": str(file), "kb_version": app_context().kb.meta("kb_version")}
+
+    run(json_out, action, lambda r: console.print(f"imported {r['imported']} rows from {r['file']} "
+                                                  f"(kb version now {r['kb_version']})"))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(kb_app, name="kb")

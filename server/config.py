@@ -1,0 +1,74 @@
+"""Settings: defaults, then the config file under the XDG config dir, then `SERVEWISE_*` variables.
+
+Environment variables win. Secrets (forge tokens, Prometheus credentials) are never stored
+here: only the *names* of the variables or files that hold them, so `config show` can print
+everything without leaking anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from planner.errors import BadInput
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback)
+
+
+class Settings(BaseModel):
+    kb: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share") / "servewise" / "kb.sqlite",
+                     description="knowledge-base SQLite file")
+    provider: str = Field(default="aws", description="price list used for monthly cost: aws | coreweave")
+    forge: str = Field(default="local", description="local | github | gitlab")
+    repo: str | None = Field(default=None, description="forge repository (owner/name, or a path for local)")
+    forge_url: str | None = Field(default=None, description="GitHub Enterprise / self-hosted GitLab base URL")
+    token_env: str = Field(default="SERVEWISE_FORGE_TOKEN", description="variable holding the forge token")
+    token_file: Path | None = Field(default=None, description="file holding the forge token")
+    local_forge: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share") / "servewise" / "forge.git",
+                              description="bare git repository of the local forge")
+    prometheus: str = Field(default="http://127.0.0.1:9090", description="Prometheus base URL")
+    prometheus_token_env: str = Field(default="SERVEWISE_PROMETHEUS_TOKEN",
+                                      description="variable holding a Prometheus bearer token, if any")
+    namespace: str = Field(default="llm-serving", description="Kubernetes namespace of deployments")
+    kube_context: str | None = Field(default=None, description="kubeconfig context to read")
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("SERVEWISE_CONFIG") or _xdg("XDG_CONFIG_HOME", ".config") / "servewise" / "config.toml")
+
+
+def load_settings() -> tuple[Settings, dict[str, str]]:
+    """The settings in force and, for each key, where its value came from."""
+    values: dict[str, object] = {}
+    origin: dict[str, str] = {k: "default" for k in Settings.model_fields}
+    path = config_path()
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, OSError) as exc:
+            raise BadInput(f"config file {path} is not valid TOML: {exc}") from None
+        unknown = set(data) - set(Settings.model_fields)
+        if unknown:
+            raise BadInput(f"config file {path}: unknown keys {sorted(unknown)}; known: {sorted(Settings.model_fields)}")
+        values.update(data)
+        origin.update({k: str(path) for k in data})
+    for key in Settings.model_fields:
+        env = f"SERVEWISE_{key.upper()}"
+        if os.environ.get(env):
+            values[key] = os.environ[env]
+            origin[key] = f"${env}"
+    try:
+        return Settings.model_validate(values), origin
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise BadInput(f"setting {err['loc'][0]}: {err['msg']} (from {origin[str(err['loc'][0])]})") from None
+
+
+def settings_json(settings: Settings) -> str:
+    return json.dumps(settings.model_dump(mode="json"), indent=2)
