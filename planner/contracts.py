@@ -186,3 +186,13 @@ class Plan(BaseModel):
     kb_version: str
     servewise_version: str
     created_at: str
+
+
+class Correction(BaseModel):
+    """A multiplicative correction learned from observed outcomes of one model × GPU × TP,
+    already shrunk toward 1.0 when there are few outcomes (see `planner.feedback`)."""
+
+    ttft_factor: float = Field(default=1.0, gt=0)
+    tpot_factor: float = Field(default=1.0, gt=0)
+    n_outcomes: int = Field(default=0, ge=0)
+    source: str = ""

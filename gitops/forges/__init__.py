@@ -1,0 +1,1 @@
+"""Git forges servewise opens pull requests on: a local bare repository, GitHub, GitLab."""

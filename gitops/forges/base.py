@@ -1,0 +1,60 @@
+"""The one small interface every forge implements, and the pull-request shape they return."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Literal
+
+from pydantic import BaseModel
+
+PrState = Literal["open", "merged", "closed"]
+
+
+class PullRequest(BaseModel):
+    forge: str
+    repo: str
+    number: int
+    branch: str
+    title: str
+    body: str
+    state: PrState
+    url: str
+    head_sha: str = ""
+
+
+class Comment(BaseModel):
+    id: int
+    body: str
+
+
+class Forge(ABC):
+    """Branches, commits, pull requests and sticky comments on one repository."""
+
+    name: str
+
+    @abstractmethod
+    def commit_files(self, branch: str, files: dict[str, str | None], message: str, base: str = "main") -> str:
+        """Create or update `branch` from `base` so that each path holds its content (None deletes it).
+        Returns the new head commit sha. A no-change commit is skipped."""
+
+    @abstractmethod
+    def find_pr(self, branch: str) -> PullRequest | None:
+        """The open pull request whose head is `branch`, if any."""
+
+    @abstractmethod
+    def open_pr(self, branch: str, title: str, body: str, labels: list[str], base: str = "main") -> PullRequest:
+        """Open a pull request, or update title/body/labels of the one already open for `branch`."""
+
+    @abstractmethod
+    def get_pr(self, number: int) -> PullRequest: ...
+
+    @abstractmethod
+    def list_prs(self, state: PrState | None = None) -> list[PullRequest]: ...
+
+    @abstractmethod
+    def upsert_comment(self, number: int, marker: str, body: str) -> Comment:
+        """Create the comment holding `marker` (a hidden HTML comment) or update it; never a duplicate."""
+
+    @abstractmethod
+    def read_file(self, path: str, ref: str = "main") -> str | None:
+        """Content of `path` at `ref`, or None when absent."""
