@@ -15,7 +15,7 @@ from kb.store import KnowledgeBase
 from planner.catalog import BenchmarkRow, Catalog, Gpu, ModelArch, UseCase
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-SEED_FILES = ("models.json", "quality.json", "gpus.json", "use_cases.json", "benchmarks.jsonl")
+SEED_FILES = ("models.json", "quality.json", "gpus.json", "use_cases.json", "benchmarks.jsonl", "latency_fit.json")
 
 
 def seed_hash(data_dir: Path = DATA_DIR) -> str:
