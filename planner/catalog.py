@@ -201,7 +201,8 @@ class Catalog(BaseModel):
         for m in self.models:
             if k in {_key(m.hf_id), _key(m.short_name), *map(_key, m.aliases)}:
                 return m
-        raise unknown_name("model", name, [m.hf_id for m in self.models] + [a for m in self.models for a in m.aliases[:1]])
+        raise unknown_name("model", name, [m.hf_id for m in self.models],
+                           {a: m.hf_id for m in self.models for a in (m.short_name, *m.aliases)})
 
     def gpu(self, name: str) -> Gpu:
         """Find a GPU by name or alias (case-insensitive)."""
@@ -209,7 +210,7 @@ class Catalog(BaseModel):
         for g in self.gpus:
             if k in {_key(g.name), *map(_key, g.aliases)}:
                 return g
-        raise unknown_name("GPU", name, [g.name for g in self.gpus])
+        raise unknown_name("GPU", name, [g.name for g in self.gpus], {a: g.name for g in self.gpus for a in g.aliases})
 
     def use_case(self, name: str) -> UseCase:
         k = _key(name).replace("_", "-").replace(" ", "-")

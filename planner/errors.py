@@ -43,12 +43,18 @@ class Unreachable(ServewiseError):
     exit_code = 4
 
 
-def unknown_name(kind: str, name: str, known: Iterable[str]) -> BadInput:
-    """A BadInput for an unknown model/GPU/use case, naming the closest known names."""
+def unknown_name(kind: str, name: str, known: Iterable[str], aliases: dict[str, str] | None = None) -> BadInput:
+    """A BadInput for an unknown model/GPU/use case, naming the closest known names.
+
+    `aliases` maps extra spellings (short names) to canonical names, so "h10" can suggest H100.
+    """
     known = sorted(set(known))
-    close = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=3, cutoff=0.4)
-    by_lower = {k.lower(): k for k in known}
-    suggestions = [by_lower[c] for c in close]
+    spellings = {k.lower(): k for k in known}
+    spellings.update({a.lower(): canon for a, canon in (aliases or {}).items()})
+    needle = name.strip().lower()
+    close = [spellings[s] for s in spellings if needle and (s.startswith(needle) or needle.startswith(s))]
+    close += [spellings[c] for c in difflib.get_close_matches(needle, list(spellings), n=5, cutoff=0.5)]
+    suggestions = list(dict.fromkeys(close))[:3]
     hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
     return BadInput(
         f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known[:40])}"

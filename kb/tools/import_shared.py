@@ -51,6 +51,17 @@ def _dtype(native: str) -> tuple[str, str | None]:
     raise ValueError(f"unknown native dtype {native!r}")
 
 
+def _aliases(hf_id: str, given: list[str]) -> list[str]:
+    """Given aliases plus short lower-case names with and without the chat-tuning suffix,
+    so `llama-3.1-8b` and `mistral-7b` resolve the way people type them."""
+    out = set(given)
+    for name in (hf_id, *given):
+        short = name.split("/")[-1].lower()
+        out.add(short)
+        out.add(re.sub(r"-(instruct|it)(-v[0-9.]+)?$", "", short))
+    return sorted(out - {hf_id})
+
+
 def models(shared: Path) -> list[dict]:
     src = json.loads((shared / "models.json").read_text())
     out = []
@@ -61,7 +72,7 @@ def models(shared: Path) -> list[dict]:
             tasks += ["code", "completion"]
         row = {k: v for k, v in m.items() if k in ModelArch.model_fields}
         row.update(native_dtype=dtype, native_dtype_note=note, tasks=tasks,
-                   aliases=sorted({*m.get("aliases", []), m["hf_id"].split("/")[-1].lower()}))
+                   aliases=_aliases(m["hf_id"], m.get("aliases", [])))
         if m.get("params_note"):
             row["notes"] = "; ".join(x for x in (m.get("notes"), m["params_note"]) if x)
         out.append(ModelArch.model_validate(row).model_dump(mode="json", exclude_none=True))
