@@ -20,6 +20,11 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 _LINK_GB_S = [(r"NVLink5 1800", 1800.0), (r"NVLink 900", 900.0), (r"NVLink 600", 600.0),
               (r"Infinity Fabric 896", 896.0), (r"PCIe Gen4 x16", 64.0)]
 
+# Dense FP4 tensor throughput (TFLOPS), half the "with sparsity" figures NVIDIA publishes: HGX B200
+# datasheet 18 PF sparse per GPU, HGX B300 144 PF sparse / 8 GPUs, GB200 NVL72 1,440 PF sparse / 72 GPUs.
+# Recalled from those datasheets, not re-fetched here: listed under `uncertain`.
+_FP4_TFLOPS = {"B200-180GB": 9000.0, "B300-288GB": 13500.0, "GB200-186GB": 10000.0}
+
 # Values of the NVIDIA GPU operator's `nvidia.com/gpu.product` node label as GPU feature
 # discovery publishes them (the CUDA device name with spaces replaced by dashes).
 _PRODUCT_LABELS = {
@@ -87,6 +92,9 @@ def gpus(shared: Path) -> list[dict]:
         prices = [{"provider": _provider(k), "usd_per_gpu_hour": v, "source": _price_source(k, g["name"])}
                   for k, v in g["price_usd_per_gpu_hour"].items()]
         row = {k: v for k, v in g.items() if k in Gpu.model_fields and k != "prices"}
+        if g["name"] in _FP4_TFLOPS:
+            row["fp4_tflops"] = _FP4_TFLOPS[g["name"]]
+            row["uncertain"] = [*g.get("uncertain", []), "fp4_tflops recalled from NVIDIA's datasheet (half the sparse figure)"]
         row.update(interconnect_gb_s=link, prices=prices, k8s_product_labels=_PRODUCT_LABELS[g["name"]],
                    source="; ".join(src["sources"][:1]) + " (via shared/data/gpus.json)")
         out.append(Gpu.model_validate(row).model_dump(mode="json", exclude_none=True))
