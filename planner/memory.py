@@ -77,7 +77,7 @@ def param_split(model: ModelArch) -> ParamSplit:
     return ParamSplit(embed, max(active - embed - k * each, 0.0), each, e, k)
 
 
-def _quantized_parts(model: ModelArch, dtype: WeightDtype) -> tuple[float, float]:
+def stored_bytes_per_param(model: ModelArch, dtype: WeightDtype) -> tuple[float, float]:
     """(bytes per param of dense/attention weights, of routed experts)."""
     q = weight_bytes_per_param(dtype)
     # Native expert-only formats: gpt-oss ships mxfp4 experts, Kimi-K2.5 int4 routed experts; the
@@ -90,7 +90,7 @@ def _quantized_parts(model: ModelArch, dtype: WeightDtype) -> tuple[float, float
 def weight_bytes(model: ModelArch, dtype: WeightDtype) -> float:
     """Bytes of all weights of one replica (before sharding)."""
     split = param_split(model)
-    dense_b, expert_b = _quantized_parts(model, dtype)
+    dense_b, expert_b = stored_bytes_per_param(model, dtype)
     return split.embed * 2.0 + split.dense * dense_b + split.expert_each * split.experts * expert_b
 
 
@@ -102,7 +102,7 @@ def weight_bytes_read_per_step(model: ModelArch, dtype: WeightDtype, batch_token
     The lm_head is read, the input embedding is a gather (negligible).
     """
     split = param_split(model)
-    dense_b, expert_b = _quantized_parts(model, dtype)
+    dense_b, expert_b = stored_bytes_per_param(model, dtype)
     lm_head = model.vocab_size * model.hidden_size * 2.0
     read = lm_head + split.dense * dense_b
     if split.experts:

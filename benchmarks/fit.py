@@ -1,0 +1,46 @@
+"""Refit the latency model on every usable measured row and rewrite kb/data/latency_fit.json.
+
+    .venv/bin/python benchmarks/fit.py
+
+Reproducible: same rows, same start, same result. The held-out-model error stored beside the
+parameters (leave one model family out) is what predictions quote as their uncertainty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+from _data import seed_data
+
+from kb.latency import FIT_FILE
+from planner.calibration import ape, build_dataset, data_version, fit, leave_one_model_out
+
+
+def main() -> None:
+    catalog, rows = seed_data()
+    data = build_dataset(rows, catalog)
+    params = fit(data)
+    held = leave_one_model_out(data)
+    vllm = data.engine == 0
+    cv = {"ttft": round(float(np.median(ape(held.ttft, data.ttft)[vllm])), 1),
+          "tpot": round(float(np.median(ape(held.tpot, data.tpot)[vllm])), 1)}
+    params = params.model_copy(update={
+        "data_version": data_version(data.rows), "n_rows": len(data.rows), "cv_median_ape": cv,
+        "fitted_at": dt.date.today().isoformat(),
+        "method": "Levenberg-Marquardt, soft-L1 log residuals of mean TTFT and TPOT, all engines with per-engine "
+                  "factors (vLLM = 1); rows with attention DP or > 8 GPUs per replica left out",
+        "calibrated": {"gpus": sorted({r.gpu for r in data.rows}),
+                       "models": sorted({catalog.model(r.model).hf_id for r in data.rows}),
+                       "dtypes": sorted({r.weight_dtype for r in data.rows})},
+    })
+    tmp = FIT_FILE.with_suffix(".tmp")
+    tmp.write_text(json.dumps(params.model_dump(mode="json"), indent=1) + "\n")
+    tmp.replace(FIT_FILE)
+    print(f"fitted {len(data.rows)} rows (data {params.data_version}); held-out vLLM median error "
+          f"TTFT {cv['ttft']} %, TPOT {cv['tpot']} %; wrote {FIT_FILE}")
+
+
+if __name__ == "__main__":
+    main()

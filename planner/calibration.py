@@ -1,0 +1,182 @@
+"""Fitting LatencyParams to measured benchmark rows, and measuring the error on rows held out.
+
+Least squares on log(predicted / measured) of mean TTFT and mean TPOT (Levenberg-Marquardt with a
+numeric Jacobian, soft-L1 weights so a few odd rows cannot dominate). Efficiencies are fitted through a
+logistic map so they stay in (0, 1): no fitted model can beat the datasheet. Pure numpy, reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.batching import Load, solve
+from planner.catalog import BenchmarkRow, Catalog
+from planner.errors import ServewiseError
+from planner.memory import default_max_num_batched_tokens, memory_fit
+from planner.steptime import FREE, LatencyParams, StepFeatures, features
+
+ENGINES = ("vllm", "trtllm", "sglang")
+_BOUNDED = {"bw_eff", "flops_eff", "overlap", "sync_exp"}
+
+
+@dataclass
+class Dataset:
+    rows: list[BenchmarkRow]
+    features: StepFeatures
+    load: Load
+    ttft: np.ndarray  # measured mean seconds
+    tpot: np.ndarray
+    engine: np.ndarray  # index into ENGINES
+
+    def subset(self, mask: np.ndarray) -> Dataset:
+        idx = np.flatnonzero(mask)
+        return Dataset([self.rows[i] for i in idx], self.features.take(idx), Load(**{k: v[idx] for k, v in vars(self.load).items()}),
+                       self.ttft[idx], self.tpot[idx], self.engine[idx])
+
+
+def usable(row: BenchmarkRow) -> str | None:
+    """Why a row is left out of the fit, or None when it is used."""
+    if row.dp > 1:
+        return "attention data-parallel rows (DP-attention + expert parallel) are not a layout servewise plans"
+    if row.tp * row.pp > 8:
+        return "more than 8 GPUs per replica (multi-node / NVL72 wide-EP) is outside what servewise plans"
+    if not row.concurrency or not row.ttft_ms.get("mean") or not row.tpot_ms.get("mean"):
+        return "needs closed-loop concurrency and both mean TTFT and TPOT"
+    return None
+
+
+def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:
+    kept, feats, isl, osl, clients, running, chunk = [], [], [], [], [], [], []
+    for row in rows:
+        if usable(row):
+            continue
+        try:
+            model, gpu = catalog.model(row.model), catalog.gpu(row.gpu)
+            mem = memory_fit(model, gpu, tp=row.tp, pp=row.pp, weight_dtype=row.weight_dtype,
+                             context_tokens=row.isl + row.osl, max_num_seqs=row.concurrency)
+        except ServewiseError:
+            continue
+        if not mem.fits:
+            continue
+        kept.append(row)
+        feats.append(features(model, gpu, tp=row.tp, pp=row.pp, weight_dtype=row.weight_dtype))
+        isl.append(row.isl)
+        osl.append(row.osl)
+        clients.append(row.concurrency)
+        # Benchmark harnesses set max-num-seqs to the concurrency; the KV cache may still cap it.
+        running.append(max(1.0, min(row.concurrency, mem.kv_cache_tokens // (row.isl + row.osl / 2))))
+        chunk.append(default_max_num_batched_tokens(gpu))
+    f = lambda xs: np.array(xs, float)  # noqa: E731
+    load = Load(isl=f(isl), osl=f(osl), clients=f(clients), qps=np.full(len(kept), np.nan), max_running=f(running), chunk=f(chunk))
+    return Dataset(kept, StepFeatures.stack(feats), load, f([r.ttft_ms["mean"] / 1e3 for r in kept]),
+                   f([r.tpot_ms["mean"] / 1e3 for r in kept]), np.array([ENGINES.index(r.engine) for r in kept]))
+
+
+def data_version(rows: Sequence[BenchmarkRow]) -> str:
+    return hashlib.sha256("\n".join(sorted(r.id for r in rows)).encode()).hexdigest()[:12]
+
+
+def _to_params(theta: np.ndarray, base: LatencyParams) -> LatencyParams:
+    values = {}
+    for name, t in zip(FREE, theta[: len(FREE)]):
+        values[name] = float(1 / (1 + np.exp(-t))) if name in _BOUNDED else float(np.exp(t))
+    extra = theta[len(FREE):]
+    values["engine_ttft"] = {"vllm": 1.0, "trtllm": float(np.exp(extra[0])), "sglang": float(np.exp(extra[1]))}
+    values["engine_tpot"] = {"vllm": 1.0, "trtllm": float(np.exp(extra[2])), "sglang": float(np.exp(extra[3]))}
+    return base.model_copy(update=values)
+
+
+def _from_params(p: LatencyParams) -> np.ndarray:
+    logit = lambda x: np.log(x / (1 - x))  # noqa: E731
+    theta = [logit(getattr(p, n)) if n in _BOUNDED else np.log(getattr(p, n)) for n in FREE]
+    theta += [np.log(p.engine_ttft.get(e, 1.0)) for e in ENGINES[1:]]
+    theta += [np.log(p.engine_tpot.get(e, 1.0)) for e in ENGINES[1:]]
+    return np.array(theta, float)
+
+
+def predict_means(p: LatencyParams, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Mean TTFT and TPOT (seconds) the model gives for each row's configuration and engine."""
+    state = solve(p, data.features, data.load)
+    ttft_f = np.array([p.engine_ttft.get(e, 1.0) for e in ENGINES])[data.engine]
+    tpot_f = np.array([p.engine_tpot.get(e, 1.0) for e in ENGINES])[data.engine]
+    return state.ttft * ttft_f, state.tpot * tpot_f
+
+
+def _residuals(theta: np.ndarray, base: LatencyParams, data: Dataset) -> np.ndarray:
+    ttft, tpot = predict_means(_to_params(theta, base), data)
+    r = np.concatenate([np.log(ttft / data.ttft), np.log(tpot / data.tpot)])
+    return np.where(np.isfinite(r), r, 10.0)
+
+
+def fit(data: Dataset, start: LatencyParams | None = None, iterations: int = 60) -> LatencyParams:
+    """Levenberg-Marquardt on soft-L1-weighted log residuals."""
+    base = start or LatencyParams()
+    theta = _from_params(base)
+    lam = 1e-2
+    r = _residuals(theta, base, data)
+    for _ in range(iterations):
+        w = 1 / np.sqrt(1 + (r / 0.25) ** 2)  # soft-L1: rows far off count less
+        jac = np.empty((r.size, theta.size))
+        for j in range(theta.size):
+            step = np.zeros_like(theta)
+            step[j] = 1e-4
+            jac[:, j] = (_residuals(theta + step, base, data) - r) / 1e-4
+        jw, rw = jac * w[:, None], r * w
+        g = jw.T @ rw
+        h = jw.T @ jw
+        improved = False
+        for _ in range(8):
+            delta = np.linalg.solve(h + lam * np.diag(np.diag(h) + 1e-9), -g)
+            cand = _residuals(theta + delta, base, data)
+            if np.sum((cand * (1 / np.sqrt(1 + (cand / 0.25) ** 2))) ** 2) < np.sum(rw**2):
+                theta, r, lam, improved = theta + delta, cand, max(lam / 3, 1e-7), True
+                break
+            lam *= 4
+        if not improved or np.max(np.abs(delta)) < 1e-5:
+            break
+    return _to_params(theta, base)
+
+
+def ape(pred: np.ndarray, meas: np.ndarray) -> np.ndarray:
+    """Absolute percentage error."""
+    return np.abs(pred - meas) / meas * 100
+
+
+def output_tok_s(ttft: np.ndarray, tpot: np.ndarray, data: Dataset) -> np.ndarray:
+    """Closed-loop throughput the data README prescribes: C * osl / (ttft + (osl - 1) * tpot)."""
+    return data.load.clients * data.load.osl / (ttft + (data.load.osl - 1) * tpot)
+
+
+@dataclass
+class HeldOut:
+    """Predictions for every row made by a fit that never saw that row's model."""
+
+    data: Dataset
+    ttft: np.ndarray
+    tpot: np.ndarray
+
+
+def leave_one_model_out(data: Dataset, start: LatencyParams | None = None, iterations: int = 40) -> HeldOut:
+    models = np.array([r.model for r in data.rows])
+    # Checkpoints of one model family (e.g. Llama-3.1-8B and its FP8 copy, DeepSeek V3/R1) are held out together.
+    family = np.array([_family(m) for m in models])
+    ttft = np.empty_like(data.ttft)
+    tpot = np.empty_like(data.tpot)
+    for fam in sorted(set(family)):
+        test = family == fam
+        params = fit(data.subset(~test), start, iterations)
+        t1, t2 = predict_means(params, data.subset(test))
+        ttft[test], tpot[test] = t1, t2
+    return HeldOut(data, ttft, tpot)
+
+
+def _family(model: str) -> str:
+    name = model.split("/")[-1].lower()
+    for key in ("deepseek", "llama-3.1-8b", "llama-3.1-70b", "qwen3-235b", "qwen3.5", "kimi", "minimax", "glm"):
+        if key in name:
+            return key
+    return name

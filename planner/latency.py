@@ -1,0 +1,198 @@
+"""Predicted TTFT, TPOT, E2E and throughput of a vLLM deployment, and where each number came from.
+
+`predict` answers one PredictQuery; `predict_many` and `predict_load_sweep` answer thousands at once
+through the same vectorised path (planner.steptime for step times, planner.batching for the steady
+state and percentiles). Nothing here touches files: fitted LatencyParams come in as an argument.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.batching import Load, sample, solve
+from planner.catalog import Gpu, ModelArch
+from planner.contracts import Correction, MemoryBreakdown, Percentiles, Prediction, PredictQuery
+from planner.errors import BadInput, Infeasible
+from planner.memory import ASSUMPTIONS as MEMORY_ASSUMPTIONS
+from planner.memory import default_max_num_batched_tokens, memory_fit
+from planner.steptime import LatencyParams, StepFeatures, features, physics_floor_tpot, physics_floor_ttft
+
+__all__ = ["LatencyParams", "predict", "predict_many", "predict_load_sweep", "check_query"]
+
+DEFAULT_MAX_NUM_SEQS = 256  # vLLM V1 default for the OpenAI server (vllm/engine/arg_utils.py)
+_SAMPLES = 400
+
+
+@dataclass
+class _Prepared:
+    query: PredictQuery
+    model: ModelArch
+    gpu: Gpu
+    memory: MemoryBreakdown
+    features: StepFeatures
+    max_num_seqs: int
+    chunk: int
+    assumptions: list[str]
+
+
+def check_query(query: PredictQuery, model: ModelArch) -> None:
+    """Reject what vLLM itself would refuse, with what is allowed."""
+    if model.num_attention_heads % query.tp:
+        allowed = [t for t in (1, 2, 4, 8, 16, 32, 64) if model.num_attention_heads % t == 0]
+        raise BadInput(f"tp={query.tp} does not divide {model.hf_id}'s {model.num_attention_heads} attention heads; "
+                       f"allowed tp: {allowed}")
+    if query.pp > model.num_layers:
+        raise BadInput(f"pp={query.pp} exceeds {model.hf_id}'s {model.num_layers} layers")
+    if query.isl + query.osl > model.max_position_embeddings:
+        raise BadInput(f"isl + osl = {query.isl + query.osl} tokens exceeds {model.hf_id}'s context of "
+                       f"{model.max_position_embeddings:,} tokens")
+
+
+def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu) -> _Prepared:
+    check_query(query, model)
+    dtype = query.weight_dtype or model.native_dtype
+    assumptions = list(MEMORY_ASSUMPTIONS)
+    per_replica_clients = math.ceil(query.concurrency / query.replicas) if query.concurrency else 0
+    if query.max_num_seqs:
+        max_seqs = query.max_num_seqs
+    else:
+        max_seqs = max(DEFAULT_MAX_NUM_SEQS, per_replica_clients)
+        assumptions.append(f"max-num-seqs {max_seqs} (vLLM default 256, raised to the clients per replica as "
+                           "benchmark harnesses do)")
+    chunk = query.max_num_batched_tokens or default_max_num_batched_tokens(gpu)
+    if not query.max_num_batched_tokens:
+        assumptions.append(f"max-num-batched-tokens {chunk} (vLLM V1 default for this GPU size), chunked prefill on")
+    if query.weight_dtype is None:
+        assumptions.append(f"weights in the model's native dtype ({dtype})")
+    context = query.isl + query.osl
+    mem = memory_fit(model, gpu, tp=query.tp, pp=query.pp, weight_dtype=dtype, kv_dtype=query.kv_dtype,
+                     gpu_memory_utilization=query.gpu_memory_utilization, context_tokens=context,
+                     max_num_seqs=max_seqs, max_num_batched_tokens=chunk)
+    feats = features(model, gpu, tp=query.tp, pp=query.pp, weight_dtype=dtype, kv_dtype=query.kv_dtype)
+    if query.concurrency is not None:
+        assumptions.append("closed loop: each client sends its next request when the last one ends")
+    else:
+        assumptions.append("Poisson arrivals, spread evenly over replicas")
+    if query.isl_cv == 0 and query.osl_cv == 0:
+        assumptions.append("fixed prompt and output lengths (give isl_cv/osl_cv for a spread)")
+    return _Prepared(query, model, gpu, mem, feats, max_seqs, chunk, assumptions)
+
+
+def _in_range(params: LatencyParams, prep: _Prepared) -> bool:
+    seen = params.calibrated
+    dtype = prep.query.weight_dtype or prep.model.native_dtype
+    return (prep.gpu.name in seen.get("gpus", []) and prep.model.hf_id in seen.get("models", [])
+            and dtype in seen.get("dtypes", []))
+
+
+def _percentiles(mean: float, samples: np.ndarray) -> Percentiles:
+    p50, p90, p95, p99 = np.percentile(samples, [50, 90, 95, 99])
+    return Percentiles(mean=round(mean, 3), p50=round(float(p50), 3), p90=round(float(p90), 3),
+                       p95=round(float(p95), 3), p99=round(float(p99), 3))
+
+
+def _solve_prepared(items: list[_Prepared], params: LatencyParams, corrections: Sequence[Correction | None],
+                    n_samples: int) -> list[Prediction]:
+    feats = StepFeatures.stack([p.features for p in items])
+    q = [p.query for p in items]
+    nan = float("nan")
+    isl = np.array([x.isl for x in q], float)
+    osl = np.array([x.osl for x in q], float)
+    context_seqs = np.array([max(p.memory.kv_cache_tokens, 1) / (x.isl + x.osl / 2) for p, x in zip(items, q)])
+    load = Load(
+        isl=isl, osl=osl,
+        clients=np.array([x.concurrency / x.replicas if x.concurrency else nan for x in q]),
+        qps=np.array([x.qps / x.replicas if x.qps else nan for x in q]),
+        max_running=np.maximum(np.minimum(np.array([p.max_num_seqs for p in items], float), np.floor(context_seqs)), 1.0),
+        chunk=np.array([p.chunk for p in items], float),
+    )
+    state = solve(params, feats, load)
+    draws = sample(state, load, np.array([x.isl_cv for x in q]), np.array([x.osl_cv for x in q]), n=n_samples)
+    ttft_f = np.array([c.ttft_factor if c else 1.0 for c in corrections])
+    tpot_f = np.array([c.tpot_factor if c else 1.0 for c in corrections])
+    floor_tpot = physics_floor_tpot(feats, np.minimum(state.rate * (osl - 1) * state.tpot, load.max_running), isl + osl / 2)
+    floor_ttft = physics_floor_ttft(feats, isl)
+    ttft_s = np.maximum(draws.ttft * ttft_f[:, None], floor_ttft[:, None])
+    tpot_s = np.maximum(draws.tpot * tpot_f[:, None], floor_tpot[:, None])
+    e2e_s = ttft_s + (draws.e2e - draws.ttft) / np.maximum(draws.tpot, 1e-12) * tpot_s
+    ttft_mean = np.maximum(state.ttft * ttft_f, floor_ttft)
+    tpot_mean = np.maximum(state.tpot * tpot_f, floor_tpot)
+    out = []
+    for i, prep in enumerate(items):
+        x = prep.query
+        in_range = _in_range(params, prep)
+        base = params.cv_median_ape or {"ttft": 30.0, "tpot": 15.0}
+        uncertainty = max(base.get("ttft", 30.0), base.get("tpot", 15.0)) * (1.0 if in_range else 2.0)
+        assumptions = list(prep.assumptions)
+        calibration = params.label
+        corr = corrections[i]
+        if corr:
+            calibration += f"; corrected by {corr.n_outcomes} observed outcome(s): {corr.source}"
+        if not in_range:
+            assumptions.append(f"outside the calibrated range ({prep.gpu.name}, {prep.model.hf_id}, "
+                               f"{x.weight_dtype or prep.model.native_dtype} not all measured): transferred through "
+                               "datasheet bandwidth/FLOPs, uncertainty doubled")
+        e2e_mean = float(ttft_mean[i] + (x.osl - 1) * tpot_mean[i])
+        rate = float(state.rate[i]) * x.replicas
+        out.append(Prediction(
+            ttft_ms=_percentiles(float(ttft_mean[i]) * 1e3, ttft_s[i] * 1e3),
+            tpot_ms=_percentiles(float(tpot_mean[i]) * 1e3, tpot_s[i] * 1e3),
+            e2e_ms=_percentiles(e2e_mean * 1e3, e2e_s[i] * 1e3),
+            output_tok_s=round(rate * x.osl, 2), request_s=round(rate, 4), memory=prep.memory, fits=prep.memory.fits,
+            saturated=bool(state.saturated[i]), calibration=calibration, in_calibrated_range=in_range,
+            uncertainty_pct=round(uncertainty, 1), assumptions=assumptions,
+            sources=[f"{prep.gpu.name}: {prep.gpu.source}", f"{prep.model.hf_id}: {prep.model.source}"],
+        ))
+    return out
+
+
+def predict_many(queries: Sequence[tuple[PredictQuery, ModelArch, Gpu]], params: LatencyParams,
+                 corrections: Sequence[Correction | None] | None = None, n_samples: int = _SAMPLES,
+                 ) -> list[Prediction]:
+    """Predict many configurations in one vectorised pass. Raises on the first bad or non-fitting query;
+    callers that want per-item errors call `predict` per item."""
+    items = []
+    for query, model, gpu in queries:
+        prep = _prepare(query, model, gpu)
+        _require_fit(prep)
+        items.append(prep)
+    if not items:
+        return []
+    return _solve_prepared(items, params, list(corrections or [None] * len(items)), n_samples)
+
+
+def _require_fit(prep: _Prepared) -> None:
+    if not prep.memory.fits:
+        m = prep.memory
+        raise Infeasible(
+            f"{prep.model.hf_id} ({prep.query.weight_dtype or prep.model.native_dtype}) does not fit on "
+            f"{prep.query.tp * prep.query.pp} x {prep.gpu.name}: {m.reason}. Per GPU: weights {m.weights_gib:.1f} GiB, "
+            f"activations {m.activations_gib:.1f}, overhead {m.overhead_gib:.1f}, usable {m.usable_gib:.1f}",
+            details={"memory": m.model_dump()},
+        )
+
+
+def predict(query: PredictQuery, model: ModelArch, gpu: Gpu, params: LatencyParams,
+            correction: Correction | None = None) -> Prediction:
+    """Predict one configuration under one load. BadInput for impossible queries, Infeasible when it
+    does not fit in memory (the message carries the breakdown)."""
+    return predict_many([(query, model, gpu)], params, [correction])[0]
+
+
+def predict_load_sweep(query: PredictQuery, loads_qps: Sequence[float], model: ModelArch, gpu: Gpu,
+                       params: LatencyParams, correction: Correction | None = None,
+                       n_samples: int = 200) -> list[Prediction]:
+    """The same configuration at many Poisson loads (deployment-wide req/s); memory and features are
+    computed once."""
+    if not loads_qps:
+        return []
+    first = query.model_copy(update={"qps": float(loads_qps[0]), "concurrency": None})
+    prep = _prepare(first, model, gpu)
+    _require_fit(prep)
+    items = [_Prepared(first.model_copy(update={"qps": float(q)}), model, gpu, prep.memory, prep.features,
+                       prep.max_num_seqs, prep.chunk, prep.assumptions) for q in loads_qps]
+    return _solve_prepared(items, params, [correction] * len(items), n_samples)

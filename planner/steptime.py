@@ -1,0 +1,154 @@
+"""Time of one vLLM engine step from physics: bytes streamed, FLOPs computed, TP all-reduces, overheads.
+
+A configuration (model x GPU x dtype x TP x PP) is reduced to a handful of per-replica numbers
+(`StepFeatures`, numpy arrays so thousands of configurations are evaluated at once). The fitted
+`LatencyParams` say how much of the datasheet peaks vLLM achieves and what a step costs in fixed
+overheads; they carry physical meaning so they transfer to GPUs with no measured runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from planner.catalog import Gpu, KvDtype, ModelArch, WeightDtype
+from planner.memory import (
+    attention_layers,
+    kv_bytes_per_token_layer,
+    kv_dtype_bytes,
+    param_split,
+    stored_bytes_per_param,
+)
+
+
+class LatencyParams(BaseModel):
+    """Fitted parameters of the step-time model, with where they came from."""
+
+    bw_eff: float = Field(0.75, description="achieved / datasheet memory bandwidth in decode")
+    flops_eff: float = Field(0.55, description="achieved / datasheet dense tensor FLOPs")
+    overlap: float = Field(0.3, description="share of the smaller of memory and compute time not hidden")
+    step_overhead_s: float = Field(2e-3, description="fixed per-step cost: scheduler, sampling, launch")
+    layer_overhead_s: float = Field(2e-5, description="per-layer per-step cost: kernel launches, norms")
+    allreduce_latency_s: float = Field(1e-5, description="latency of one TP all-reduce")
+    queue_factor: float = Field(1.0, description="scale of prefill queueing delay (M/D/1 = 0.5)")
+    sync: float = Field(0.5, description="closed loop: scale of the delay from prefills bunching after a common start")
+    sync_exp: float = Field(0.5, description="closed loop: weight of all clients' prefill time vs the step time in that delay")
+    engine_ttft: dict[str, float] = Field(default_factory=lambda: {"vllm": 1.0})
+    engine_tpot: dict[str, float] = Field(default_factory=lambda: {"vllm": 1.0})
+    data_version: str = Field("", description="hash of the benchmark rows the fit used")
+    method: str = ""
+    fitted_at: str = ""
+    n_rows: int = 0
+    cv_median_ape: dict[str, float] = Field(default_factory=dict, description="held-out-model error, for uncertainty")
+    calibrated: dict[str, list[str]] = Field(default_factory=dict, description="gpus/models/dtypes seen in the fit")
+
+    @property
+    def label(self) -> str:
+        return f"servewise step-time model fitted to {self.n_rows} measured rows (data {self.data_version}, {self.fitted_at})"
+
+
+# Order of the free parameters when fitting (each mapped to its valid range by _to_params).
+FREE = ("bw_eff", "flops_eff", "overlap", "step_overhead_s", "layer_overhead_s", "allreduce_latency_s", "queue_factor",
+        "sync", "sync_exp")
+
+
+@dataclass
+class StepFeatures:
+    """Per-replica numbers of N configurations (each field an array of length N)."""
+
+    gpus: np.ndarray  # GPUs sharing weights (tp * pp)
+    tp: np.ndarray
+    pp: np.ndarray
+    layers: np.ndarray
+    hidden: np.ndarray
+    bw: np.ndarray  # bytes/s per GPU (datasheet)
+    flops: np.ndarray  # FLOP/s per GPU (datasheet, dense, for the compute dtype)
+    link: np.ndarray  # bytes/s one direction of the TP link
+    always_read: np.ndarray  # bytes read every step regardless of batch (dense + lm_head)
+    expert_bytes: np.ndarray  # bytes of one routed expert (all layers)
+    experts: np.ndarray
+    experts_per_token: np.ndarray
+    flops_per_token: np.ndarray  # 2 x active params
+    attn_flops: np.ndarray  # FLOPs per (query token x context token), all layers
+    kv_full: np.ndarray  # KV bytes per token of context in unbounded layers (whole replica)
+    kv_window: np.ndarray  # KV bytes per token in windowed layers
+    window: np.ndarray  # window length (inf when none)
+
+    @staticmethod
+    def stack(items: list[StepFeatures]) -> StepFeatures:
+        return StepFeatures(**{f.name: np.concatenate([getattr(i, f.name) for i in items]) for f in fields(StepFeatures)})
+
+    def take(self, idx: np.ndarray) -> StepFeatures:
+        return StepFeatures(**{f.name: getattr(self, f.name)[idx] for f in fields(StepFeatures)})
+
+
+def compute_flops(gpu: Gpu, dtype: WeightDtype) -> float:
+    """Dense tensor FLOP/s the weight dtype runs at: fp8 formats on fp8 tensor cores, nvfp4/mxfp4 on fp4
+    cores where the GPU has them (Blackwell), weight-only int4/int8 dequantize to bf16."""
+    if dtype in ("nvfp4", "mxfp4") and gpu.fp4_tflops:
+        return gpu.fp4_tflops * 1e12
+    if dtype in ("fp8", "fp8_block", "nvfp4", "mxfp4") and gpu.fp8_tflops:
+        return gpu.fp8_tflops * 1e12
+    return gpu.bf16_tflops * 1e12
+
+
+def features(model: ModelArch, gpu: Gpu, *, tp: int, pp: int, weight_dtype: WeightDtype,
+             kv_dtype: KvDtype = "auto") -> StepFeatures:
+    split = param_split(model)
+    dense_b, expert_b = stored_bytes_per_param(model, weight_dtype)
+    lm_head = model.vocab_size * model.hidden_size * 2.0
+    full, sliding, window = attention_layers(model)
+    per_layer = kv_bytes_per_token_layer(model, tp, kv_dtype_bytes(kv_dtype, weight_dtype))
+    att = model.attention
+    q_dim = model.num_attention_heads * (att.kv_lora_rank + att.qk_rope_head_dim if att.kind == "mla" else model.head_dim)
+    return StepFeatures(
+        gpus=np.array([tp * pp], float), tp=np.array([tp], float), pp=np.array([pp], float),
+        layers=np.array([model.num_layers], float), hidden=np.array([model.hidden_size], float),
+        bw=np.array([gpu.mem_bw_gb_s * 1e9]), flops=np.array([compute_flops(gpu, weight_dtype)]),
+        link=np.array([gpu.interconnect_gb_s * 1e9 / 2]),
+        always_read=np.array([lm_head + split.dense * dense_b]),
+        expert_bytes=np.array([split.expert_each * expert_b]),
+        experts=np.array([split.experts], float), experts_per_token=np.array([split.experts_per_token], float),
+        flops_per_token=np.array([2 * model.params_active_b * 1e9]),
+        attn_flops=np.array([4.0 * q_dim * (full + sliding)]),
+        kv_full=np.array([per_layer * full]), kv_window=np.array([per_layer * sliding]),
+        window=np.array([float(window) if window else np.inf]),
+    )
+
+
+def weights_read(f: StepFeatures, tokens: np.ndarray) -> np.ndarray:
+    """Weight bytes streamed by a step over `tokens` tokens (only touched experts are read)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(f.experts > 0, 1 - (1 - f.experts_per_token / np.maximum(f.experts, 1)) ** np.maximum(tokens, 1.0), 0.0)
+    return f.always_read + f.experts * frac * f.expert_bytes
+
+
+def kv_bytes(f: StepFeatures, context: np.ndarray) -> np.ndarray:
+    """KV bytes one sequence of `context` tokens holds (and a decode step reads)."""
+    return f.kv_full * context + f.kv_window * np.minimum(context, f.window)
+
+
+def step_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: np.ndarray,
+              prefill: np.ndarray, prefill_context: np.ndarray) -> np.ndarray:
+    """Seconds of one engine step running `decode` sequences at mean `context` plus `prefill` prompt
+    tokens whose mean attention span is `prefill_context`."""
+    tokens = decode + prefill
+    mem = (weights_read(f, tokens) + decode * kv_bytes(f, context)) / f.gpus / (f.bw * p.bw_eff)
+    flops = f.flops_per_token * tokens + f.attn_flops * (decode * context + prefill * prefill_context)
+    comp = flops / f.gpus / (f.flops * p.flops_eff)
+    work = np.maximum(mem, comp) + p.overlap * np.minimum(mem, comp)
+    ring = np.where(f.tp > 1, 2 * (f.tp - 1) / f.tp, 0.0)
+    comm = np.where(f.tp > 1, 2 * f.layers / f.pp * (p.allreduce_latency_s + ring * tokens * f.hidden * 2.0 / f.link), 0.0)
+    return p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + work + comm
+
+
+def physics_floor_tpot(f: StepFeatures, batch: np.ndarray, context: np.ndarray) -> np.ndarray:
+    """No decode step can beat streaming its weights and KV at full datasheet bandwidth."""
+    return (weights_read(f, batch) + batch * kv_bytes(f, context)) / f.gpus / f.bw
+
+
+def physics_floor_ttft(f: StepFeatures, isl: np.ndarray) -> np.ndarray:
+    """No prefill can beat its FLOPs at datasheet peak."""
+    return (f.flops_per_token * isl + f.attn_flops * isl * isl / 2) / f.gpus / f.flops
