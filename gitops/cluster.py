@@ -565,8 +565,11 @@ def monitoring_links(name: str, *, prometheus_url: str | None = None, grafana_ur
     queries = slo_queries(name)
     prom = {k: f"{prometheus_url.rstrip('/')}/graph?g0.expr={quote(q)}&g0.tab=0" for k, q in queries.items()} \
         if prometheus_url else {}
-    grafana = (f"{grafana_url.rstrip('/')}/explore?left="
-               + quote(json.dumps({"queries": [{"refId": "A", "expr": queries['ttft_p90_s']}], "range": {"from": "now-1h", "to": "now"}}))
+    # Grafana >= 10 Explore URL: one pane, default Prometheus data source, TTFT and TPOT p90 over the last hour.
+    pane = {"slo": {"queries": [{"refId": "TTFT", "expr": queries["ttft_p90_s"]},
+                                {"refId": "TPOT", "expr": queries["tpot_p90_s"]}],
+                    "range": {"from": "now-1h", "to": "now"}}}
+    grafana = (f"{grafana_url.rstrip('/')}/explore?schemaVersion=1&panes={quote(json.dumps(pane, separators=(',', ':')))}"
                if grafana_url else None)
     return MonitoringLinks(queries=queries, prometheus_links=prom, grafana_link=grafana)
 

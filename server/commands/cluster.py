@@ -1,0 +1,159 @@
+"""`servewise cluster`, `servewise cluster rbac` and `servewise status`: read a cluster, never write to it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from gitops.cluster import (ARGOCD_NAMESPACE, DEFAULT_TIMEOUT_S, ClusterInventory, DeploymentStatus,
+                            deployment_status, parse_deployment, rbac_manifest, read_inventory)
+from server.context import app_context
+from server.output import JSON_OPTION, console, run, table
+
+CONTEXT_OPTION = typer.Option(None, "--context", help="kubeconfig context (default: config kube_context, else the "
+                                                      "kubeconfig's current context).")
+KUBECONFIG_OPTION = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, else "
+                                                            "~/.kube/config; inside a pod, its service account).")
+TIMEOUT_OPTION = typer.Option(DEFAULT_TIMEOUT_S, "--timeout", min=0.1, help="seconds to wait for each API answer.")
+
+cluster_app = typer.Typer()
+
+
+@cluster_app.callback(invoke_without_command=True)
+def cluster(
+    ctx: typer.Context,
+    context: str = CONTEXT_OPTION,
+    kubeconfig: Path = KUBECONFIG_OPTION,
+    namespace: str = typer.Option(None, "--namespace", "-n", help="deployment namespace whose GPU quota and "
+                                                                  "limit ranges count (default: config namespace)."),
+    timeout: float = TIMEOUT_OPTION,
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """What the cluster offers a deployment: free GPUs per GPU type, namespace quota, installed components.
+
+    Free GPUs: nvidia.com/gpu allocatable on Ready, uncordoned nodes minus what running pods request.
+    The GPU type comes from the GPU operator's nvidia.com/gpu.product label, matched to the catalog.
+    Only GET requests are made. A refused one names the missing permission; `servewise cluster rbac` prints the rules.
+
+    Example:  servewise cluster --context prod-gpu -n llm-serving
+    """
+    if ctx.invoked_subcommand:
+        return
+
+    def action() -> ClusterInventory:
+        app = app_context()
+        return read_inventory(app.catalog, context=context or app.settings.kube_context, kubeconfig=kubeconfig,
+                              namespace=namespace or app.settings.namespace, timeout=timeout)
+
+    run(json_out, action, _show_inventory)
+
+
+def _show_inventory(inv: ClusterInventory) -> None:
+    i = inv.installed
+    console.print(f"[bold]{inv.context}[/] ({inv.server}) · Kubernetes {inv.k8s_version} · namespace {inv.namespace}",
+                  highlight=False)
+    console.print(table(
+        "GPU nodes by product", ["product (nvidia.com/gpu.product)", "catalog GPU", "nodes", "allocatable",
+                                 "requested", "free", "most free on one node"],
+        [(p.product or "(no label)", p.gpu or "not in catalog", p.nodes, p.allocatable, p.requested, p.free,
+          p.max_free_on_one_node) for p in inv.gpus.pools],
+        caption="no GPU nodes found" if not inv.gpus.pools else None,
+    ))
+    quota_rows = [(q.name, q.gpu_hard if q.gpu_hard is not None else "—", q.gpu_used if q.gpu_used is not None else "—",
+                   ", ".join(f"{k}={v}" for k, v in sorted(q.hard.items()))) for q in inv.quotas]
+    quota_rows += [(f"LimitRange {lr.name}", "", "", "; ".join(
+        f"{item.type} max " + ", ".join(f"{k}={v}" for k, v in sorted(item.max.items())) for item in lr.limits))
+        for lr in inv.limit_ranges]
+    console.print(table(
+        f"Quotas in {inv.namespace}", ["ResourceQuota", "GPU hard", "GPU used", "all limits"], quota_rows,
+        caption=(f"GPUs the quota still allows: {inv.gpu_quota_remaining if inv.gpu_quota_remaining is not None else 'no GPU quota'}"
+                 + (f" · at most {inv.gpu_max_per_pod} GPUs per pod" if inv.gpu_max_per_pod is not None else "")),
+    ))
+    console.print(table("Installed", ["component", "installed"], [
+        ("KServe", i.kserve), ("KEDA", i.keda), ("prometheus-operator", i.prometheus_operator), ("Argo CD", i.argocd)]))
+    if inv.gpus.unknown_products:
+        console.print(f"GPU products not in the catalog (not counted as free): {', '.join(inv.gpus.unknown_products)}",
+                      highlight=False)
+    for note in inv.assumptions:
+        console.print(f"[dim]assumed: {note}[/]", highlight=False)
+
+
+@cluster_app.command("rbac")
+def rbac(
+    namespace: str = typer.Option(None, "--namespace", "-n", help="deployment namespace (default: config namespace)."),
+    argocd_namespace: str = typer.Option(ARGOCD_NAMESPACE, "--argocd-namespace", help="namespace of Argo CD's "
+                                                                                      "Applications."),
+    user: str = typer.Option(None, "--user", help="bind to this user (as your kubeconfig authenticates); "
+                                                  "default: a `servewise` service account in the namespace."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Print the read-only RBAC manifest servewise needs (ClusterRole, Roles, bindings): get/list only.
+
+    Example:  servewise cluster rbac -n llm-serving --user alice@example.com | kubectl apply -f -
+    """
+
+    def action() -> dict:
+        ns = namespace or app_context().settings.namespace
+        return {"namespace": ns, "manifest": rbac_manifest(ns, argocd_namespace=argocd_namespace, user=user)}
+
+    run(json_out, action, lambda r: sys.stdout.write(r["manifest"]))
+
+
+def status(
+    deployment: str = typer.Argument(..., help="NAME or NAMESPACE/NAME of the deployment (the InferenceService)."),
+    context: str = CONTEXT_OPTION,
+    kubeconfig: Path = KUBECONFIG_OPTION,
+    argocd_namespace: str = typer.Option(ARGOCD_NAMESPACE, "--argocd-namespace",
+                                         help="namespace of Argo CD's Applications."),
+    grafana: str = typer.Option(None, "--grafana", help="Grafana base URL, to print an Explore link."),
+    timeout: float = TIMEOUT_OPTION,
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Follow a merged deployment: Argo CD sync and health, InferenceService readiness, replicas and URL.
+
+    Also prints the PromQL (vLLM TTFT / TPOT p90) to watch it, with Prometheus and Grafana links.
+    The Argo CD Application is assumed to be named like the deployment, as servewise renders it.
+
+    Example:  servewise status llm-serving/support-chat --context prod-gpu
+    """
+
+    def action() -> DeploymentStatus:
+        app = app_context()
+        ns, name = parse_deployment(deployment, app.settings.namespace)
+        return deployment_status(ns, name, context=context or app.settings.kube_context, kubeconfig=kubeconfig,
+                                 argocd_namespace=argocd_namespace, prometheus_url=app.settings.prometheus,
+                                 grafana_url=grafana, timeout=timeout)
+
+    run(json_out, action, _show_status)
+
+
+def _show_status(st: DeploymentStatus) -> None:
+    a, s = st.application, st.inference_service
+    verdict = "[green]serving[/]" if st.serving else "[yellow]not serving yet[/]"
+    console.print(f"[bold]{st.namespace}/{st.name}[/] on {st.context}: {verdict}", highlight=False)
+    console.print(table("Argo CD Application", ["application", "sync", "health", "revision", "last operation"], [
+        (f"{a.namespace}/{a.name}", a.sync_status, a.health_status, a.revision,
+         f"{a.operation_phase}: {a.message}" if a.operation_phase else "")
+        if a.found else (f"{a.namespace}/{a.name}", "not found", "", "", "")]))
+    console.print(table("InferenceService", ["name", "ready", "replicas ready/desired", "model", "URL"], [
+        (s.name, s.ready, f"{s.ready_replicas}/{s.desired_replicas}" if s.ready_replicas is not None else "—",
+         s.model_state, s.url) if s.found else (s.name, "not found", "", "", "")],
+        caption=f"last failure: {s.failure}" if s.failure else None))
+    if s.conditions:
+        console.print(table("Conditions", ["type", "status", "reason", "message"],
+                            [(c.type, c.status, c.reason, c.message) for c in s.conditions]))
+    console.print(table("Monitoring (PromQL)", ["what", "query"], list(st.monitoring.queries.items())))
+    for what, link in st.monitoring.prometheus_links.items():
+        if what in ("ttft_p90_s", "tpot_p90_s"):
+            console.print(f"Prometheus {what}: {link}", highlight=False, soft_wrap=True)
+    if st.monitoring.grafana_link:
+        console.print(f"Grafana: {st.monitoring.grafana_link}", highlight=False, soft_wrap=True)
+    for note in st.assumptions:
+        console.print(f"[dim]assumed: {note}[/]", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(cluster_app, name="cluster")
+    app.command("status")(status)
