@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from server.commands import cluster as cluster_cmd
 from server.commands import config as config_cmd
 from server.commands import kb as kb_cmd
 
@@ -23,7 +24,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (kb_cmd, config_cmd):
+for module in (kb_cmd, config_cmd, cluster_cmd):
     module.register(app)
 
 
