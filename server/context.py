@@ -11,6 +11,7 @@ from functools import cached_property
 from kb.catalog import load_catalog, open_kb
 from kb.store import KnowledgeBase
 from planner.catalog import Catalog
+from planner.contracts import Correction
 from server.config import Settings, load_settings
 
 
@@ -25,6 +26,16 @@ class AppContext:
     @cached_property
     def catalog(self) -> Catalog:
         return load_catalog(self.kb)
+
+    @cached_property
+    def corrections(self) -> dict[tuple[str, str, int], Correction]:
+        """Corrections learned from observed outcomes, keyed by (model hf_id, GPU name, TP)."""
+        from kb.outcomes import corrections
+
+        return corrections(self.kb)
+
+    def correction(self, model: str, gpu: str, tp: int) -> Correction | None:
+        return self.corrections.get((model, gpu, tp))
 
 
 def app_context() -> AppContext:

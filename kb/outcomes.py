@@ -1,0 +1,38 @@
+"""Observed outcomes (predicted vs observed per metric) and SLO-report history in the knowledge base."""
+
+from __future__ import annotations
+
+import json
+
+from kb.store import KnowledgeBase
+from planner.contracts import Correction
+from planner.feedback import Outcome
+from planner.feedback import corrections as shrunk_corrections
+
+
+def store_outcomes(kb: KnowledgeBase, outcomes: list[Outcome]) -> None:
+    """All outcomes of one report in one transaction."""
+    with kb.transaction() as db:
+        db["outcomes"].insert_all(
+            {**o.model_dump(exclude={"model_config"}), "data": o.model_dump_json()} for o in outcomes
+        )
+
+
+def load_outcomes(kb: KnowledgeBase) -> list[Outcome]:
+    return [Outcome.model_validate_json(r[0]) for r in kb.db.execute("SELECT data FROM outcomes ORDER BY id")]
+
+
+def corrections(kb: KnowledgeBase) -> dict[tuple[str, str, int], Correction]:
+    return shrunk_corrections(load_outcomes(kb))
+
+
+def store_report(kb: KnowledgeBase, deployment: str, pr_id: int | None, created_at: str, verdict: str, data: dict) -> None:
+    with kb.transaction() as db:
+        db["reports"].insert({"deployment": deployment, "pr_id": pr_id, "created_at": created_at,
+                              "verdict": verdict, "data": json.dumps(data)})
+
+
+def report_history(kb: KnowledgeBase, deployment: str, limit: int = 5) -> list[dict]:
+    rows = kb.db.execute("SELECT created_at, verdict FROM reports WHERE deployment = ? ORDER BY id DESC LIMIT ?",
+                         [deployment, limit])
+    return [{"created_at": r[0], "verdict": r[1]} for r in rows]

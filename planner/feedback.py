@@ -1,0 +1,85 @@
+"""Learning from observed outcomes: per model x GPU x TP corrections, shrunk toward the base model.
+
+An outcome pairs what servewise predicted with what Prometheus observed for one metric of one
+deployment. The correction for a configuration is exp(w * mean(log(observed / predicted))) with
+w = n / (n + K): with few outcomes the base model (factor 1) dominates, with many the data does.
+K = 3: three agreeing outcomes move the prediction half of the way (w = 0.5), so one odd week
+cannot swing a plan.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from pydantic import BaseModel, Field
+
+from planner.contracts import Correction
+
+SHRINKAGE_K = 3.0
+_TTFT = ("ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms")
+_TPOT = ("tpot_p50_ms", "tpot_p90_ms", "tpot_p99_ms")
+
+
+class Outcome(BaseModel):
+    """One metric of one deployment: predicted beside observed."""
+
+    deployment: str
+    plan_id: str = ""
+    model: str
+    gpu: str
+    tp: int
+    weight_dtype: str = ""
+    metric: str = Field(description="e.g. ttft_p90_ms, tpot_p90_ms, e2e_p95_ms, output_tok_s")
+    predicted: float = Field(gt=0)
+    observed: float = Field(gt=0)
+    window_s: float = Field(gt=0)
+    created_at: str = ""
+
+
+def _factor(values: list[float]) -> float:
+    if not values:
+        return 1.0
+    w = len(values) / (len(values) + SHRINKAGE_K)
+    return math.exp(w * sum(values) / len(values))
+
+
+def corrections(outcomes: list[Outcome]) -> dict[tuple[str, str, int], Correction]:
+    """Shrunk TTFT/TPOT correction factors keyed by (model hf_id, GPU name, TP)."""
+    logs: dict[tuple[str, str, int], dict[str, list]] = defaultdict(lambda: {"ttft": [], "tpot": [], "reports": set()})
+    for o in outcomes:
+        key = (o.model, o.gpu, o.tp)
+        if o.metric in _TTFT:
+            logs[key]["ttft"].append(math.log(o.observed / o.predicted))
+        elif o.metric in _TPOT:
+            logs[key]["tpot"].append(math.log(o.observed / o.predicted))
+        logs[key]["reports"].add((o.deployment, o.created_at))
+    out = {}
+    for key, d in logs.items():
+        n = len(d["reports"])
+        out[key] = Correction(
+            ttft_factor=round(_factor(d["ttft"]), 4), tpot_factor=round(_factor(d["tpot"]), 4), n_outcomes=n,
+            source=f"{n} report(s) of {key[0]} on {key[2]}x {key[1]}, shrunk with K={SHRINKAGE_K:g}",
+        )
+    return out
+
+
+class ErrorPoint(BaseModel):
+    period: str
+    metric: str
+    n: int
+    median_abs_pct_error: float
+
+
+def error_over_time(outcomes: list[Outcome]) -> list[ErrorPoint]:
+    """Median absolute percentage error of predictions per day and metric."""
+    groups: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for o in outcomes:
+        groups[(o.created_at[:10], o.metric)].append(abs(o.observed - o.predicted) / o.observed * 100)
+    points = []
+    for (period, metric), errs in sorted(groups.items()):
+        errs.sort()
+        mid = len(errs) // 2
+        median = errs[mid] if len(errs) % 2 else (errs[mid - 1] + errs[mid]) / 2
+        points.append(ErrorPoint(period=period, metric=metric, n=len(errs), median_abs_pct_error=round(median, 1)))
+    return points

@@ -1,0 +1,116 @@
+"""Latency model: physics floors over a grid, monotonicity, closed loop vs Poisson, the stored fit."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from kb.benchmarks import load_benchmarks
+from kb.catalog import load_catalog, open_kb
+from kb.latency import load_latency_params
+from planner.calibration import build_dataset, fit, predict_means
+from planner.contracts import Correction, PredictQuery
+from planner.errors import BadInput, Infeasible
+from planner.latency import predict, predict_load_sweep
+from planner.memory import kv_bytes_per_sequence, weight_bytes_read_per_step
+
+
+@pytest.fixture(scope="module")
+def cat(tmp_path_factory):
+    return load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
+
+
+@pytest.fixture(scope="module")
+def params():
+    return load_latency_params()
+
+
+GRID_MODELS = ["llama-3.1-8b", "qwen3-32b", "llama-3.1-70b", "Qwen/Qwen3-30B-A3B", "openai/gpt-oss-120b", "mistral-7b"]
+GRID_GPUS = ["L4", "A10G", "L40S", "A100-80GB", "H100-SXM-80GB", "B200-180GB"]
+
+
+def test_never_faster_than_physics(cat, params):
+    checked = 0
+    for name, gname, tp, load in itertools.product(GRID_MODELS, GRID_GPUS, (1, 2, 4, 8), (1, 16, 64)):
+        model, gpu = cat.model(name), cat.gpu(gname)
+        q = PredictQuery(model=name, gpu=gname, tp=tp, isl=1024, osl=256, concurrency=load, weight_dtype="fp8"
+                         if gpu.fp8_tflops else "bf16")
+        try:
+            p = predict(q, model, gpu, params)
+        except (Infeasible, BadInput):
+            continue
+        checked += 1
+        dtype = q.weight_dtype
+        # decode streams all weights of the step's tokens plus every running sequence's KV at datasheet bandwidth
+        batch = min(load, p.memory.max_batch_at_context)
+        floor_tpot = (weight_bytes_read_per_step(model, dtype, batch) + batch * kv_bytes_per_sequence(model, tp, 1024))
+        floor_tpot /= tp * gpu.mem_bw_gb_s * 1e9
+        assert p.tpot_ms.p50 / 1e3 >= floor_tpot * 0.999, (name, gname, tp, load)
+        peak = (gpu.fp8_tflops if dtype == "fp8" else gpu.bf16_tflops) * 1e12
+        floor_ttft = 2 * model.params_active_b * 1e9 * 1024 / (tp * peak)
+        assert p.ttft_ms.mean / 1e3 >= floor_ttft, (name, gname, tp, load)
+    assert checked > 50
+
+
+def test_more_load_never_lowers_latency(cat, params):
+    for name, gname in (("llama-3.1-8b", "L40S"), ("Qwen/Qwen3-30B-A3B", "H100-SXM-80GB")):
+        q = PredictQuery(model=name, gpu=gname, isl=800, osl=200, qps=0.1)
+        sweep = predict_load_sweep(q, [0.25, 0.5, 1, 2, 4, 8], cat.model(name), cat.gpu(gname), params)
+        tpot = [p.tpot_ms.mean for p in sweep]
+        ttft = [p.ttft_ms.mean for p in sweep]
+        assert tpot == sorted(tpot) and ttft == sorted(ttft)
+        assert all(p.request_s == pytest.approx(load, rel=1e-3) for p, load in zip(sweep, [0.25, 0.5, 1, 2, 4, 8]))
+
+
+def test_percentiles_are_ordered_and_spread_grows_with_length_spread(cat, params):
+    m, g = cat.model("llama-3.1-8b"), cat.gpu("A100-80GB")
+    fixed = predict(PredictQuery(model="x", gpu="y", isl=500, osl=300, qps=3), m, g, params)
+    spread = predict(PredictQuery(model="x", gpu="y", isl=500, osl=300, qps=3, isl_cv=0.8, osl_cv=0.8), m, g, params)
+    for p in (fixed, spread):
+        for v in (p.ttft_ms, p.tpot_ms, p.e2e_ms):
+            assert v.p50 <= v.p90 <= v.p95 <= v.p99
+    assert spread.e2e_ms.p99 / spread.e2e_ms.p50 > fixed.e2e_ms.p99 / fixed.e2e_ms.p50
+
+
+def test_closed_loop_throughput_follows_littles_law(cat, params):
+    m, g = cat.model("llama-3.1-8b"), cat.gpu("H100-SXM-80GB")
+    p = predict(PredictQuery(model="x", gpu="y", isl=1024, osl=512, concurrency=32), m, g, params)
+    assert p.output_tok_s == pytest.approx(32 * 512 / (p.e2e_ms.mean / 1e3), rel=0.02)
+
+
+def test_correction_is_applied_and_named(cat, params):
+    m, g = cat.model("llama-3.1-8b"), cat.gpu("L40S")
+    q = PredictQuery(model="x", gpu="y", isl=512, osl=128, qps=1)
+    base = predict(q, m, g, params)
+    corr = predict(q, m, g, params, Correction(ttft_factor=1.5, tpot_factor=1.2, n_outcomes=4, source="test"))
+    assert corr.tpot_ms.mean == pytest.approx(base.tpot_ms.mean * 1.2, rel=0.01)
+    assert "4 observed outcome" in corr.calibration
+
+
+def test_uncalibrated_gpu_says_so(cat, params):
+    p = predict(PredictQuery(model="x", gpu="y", isl=512, osl=128, qps=1), cat.model("mistral-7b"), cat.gpu("L4"), params)
+    assert not p.in_calibrated_range and any("outside the calibrated range" in a for a in p.assumptions)
+    assert p.uncertainty_pct > params.cv_median_ape["tpot"]
+
+
+def test_bad_queries(cat, params):
+    m = cat.model("llama-3.1-8b")
+    with pytest.raises(BadInput, match="allowed tp"):
+        predict(PredictQuery(model="x", gpu="y", tp=3, isl=10, osl=10, qps=1), m, cat.gpu("h100"), params)
+    with pytest.raises(BadInput, match="context"):
+        predict(PredictQuery(model="x", gpu="y", isl=130000, osl=2000, qps=1), m, cat.gpu("h100"), params)
+    with pytest.raises(Infeasible, match="does not fit"):
+        predict(PredictQuery(model="x", gpu="y", isl=100, osl=10, qps=1), cat.model("llama-3.1-70b"), cat.gpu("L4"), params)
+
+
+def test_stored_fit_is_reproducible_on_a_subset(cat, params, tmp_path):
+    rows = load_benchmarks(open_kb(tmp_path / "kb.sqlite"))[:300]
+    data = build_dataset(rows, cat)
+    p = fit(data, iterations=10)
+    ttft, tpot = predict_means(p, data)
+    assert np.all(np.isfinite(ttft)) and np.all(np.isfinite(tpot))
+    assert 0 < p.bw_eff <= 1 and 0 < p.flops_eff <= 1
+    assert params.n_rows > 1000 and params.data_version and params.cv_median_ape
+
