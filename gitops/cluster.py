@@ -56,9 +56,18 @@ class Permission(BaseModel):
     why: str
 
     def describe(self, namespace: str | None = None) -> str:
+        if self.resource.startswith("/"):
+            return f"{self.verb} {self.resource}"
         where = "cluster-wide" if self.scope == "cluster" else f'in namespace "{namespace}"' if namespace else (
             "in the deployment namespace" if self.scope == "namespace" else "in the Argo CD namespace")
         return f'{self.verb} {self.resource} (API group "{self.group}") {where}'
+
+    def rule(self) -> str:
+        """This permission as one RBAC rule, in the YAML flow style of a Role (ClusterRole when cluster-wide)."""
+        kind = "ClusterRole" if self.scope == "cluster" else "Role"
+        if self.resource.startswith("/"):
+            return f'{kind} rule {{nonResourceURLs: ["{self.resource}"], verbs: ["{self.verb}"]}}'
+        return f'{kind} rule {{apiGroups: ["{self.group}"], resources: ["{self.resource}"], verbs: ["{self.verb}"]}}'
 
 
 VERSION = Permission(verb="get", resource="/version", scope="cluster", why="Kubernetes version")
@@ -306,7 +315,7 @@ class _Cluster:
                                details={"context": self.context, "reason": "unauthorized"})
         if exc.status == 403:
             return Unreachable(f"{where} may not {perm.describe(namespace)} (403 Forbidden: {status}); "
-                               f"servewise needs it for: {perm.why}. {RBAC_HINT}",
+                               f"servewise needs it for {perm.why}. Missing {perm.rule()}; {RBAC_HINT}",
                                details={"context": self.context, "reason": "forbidden", "verb": perm.verb,
                                         "resource": perm.resource, "api_group": perm.group,
                                         "namespace": namespace})
