@@ -55,8 +55,7 @@ def _show_inventory(inv: ClusterInventory) -> None:
     console.print(f"[bold]{inv.context}[/] ({inv.server}) · Kubernetes {inv.k8s_version} · namespace {inv.namespace}",
                   highlight=False)
     console.print(table(
-        "GPU nodes by product", ["product (nvidia.com/gpu.product)", "catalog GPU", "nodes", "allocatable",
-                                 "requested", "free", "most free on one node"],
+        "GPU nodes by nvidia.com/gpu.product", ["product", "GPU", "nodes", "alloc", "used", "free", "max/node"],
         [(p.product or "(no label)", p.gpu or "not in catalog", p.nodes, p.allocatable, p.requested, p.free,
           p.max_free_on_one_node) for p in inv.gpus.pools],
         caption="no GPU nodes found" if not inv.gpus.pools else None,
@@ -66,13 +65,16 @@ def _show_inventory(inv: ClusterInventory) -> None:
     quota_rows += [(f"LimitRange {lr.name}", "", "", "; ".join(
         f"{item.type} max " + ", ".join(f"{k}={v}" for k, v in sorted(item.max.items())) for item in lr.limits))
         for lr in inv.limit_ranges]
-    console.print(table(
-        f"Quotas in {inv.namespace}", ["ResourceQuota", "GPU hard", "GPU used", "all limits"], quota_rows,
-        caption=(f"GPUs the quota still allows: {inv.gpu_quota_remaining if inv.gpu_quota_remaining is not None else 'no GPU quota'}"
-                 + (f" · at most {inv.gpu_max_per_pod} GPUs per pod" if inv.gpu_max_per_pod is not None else "")),
-    ))
+    allowed = "no GPU quota" if inv.gpu_quota_remaining is None else f"{inv.gpu_quota_remaining} more GPUs"
+    per_pod = f" · at most {inv.gpu_max_per_pod} GPUs per pod" if inv.gpu_max_per_pod is not None else ""
+    if quota_rows:
+        console.print(table(f"Quotas in {inv.namespace}", ["object", "GPU hard", "GPU used", "limits"], quota_rows,
+                            caption=f"quota allows: {allowed}{per_pod}"))
+    else:
+        console.print(f"Quotas in {inv.namespace}: none (no ResourceQuota or LimitRange)", highlight=False)
     console.print(table("Installed", ["component", "installed"], [
-        ("KServe", i.kserve), ("KEDA", i.keda), ("prometheus-operator", i.prometheus_operator), ("Argo CD", i.argocd)]))
+        (name, "yes" if present else "no") for name, present in
+        (("KServe", i.kserve), ("KEDA", i.keda), ("prometheus-operator", i.prometheus_operator), ("Argo CD", i.argocd))]))
     if inv.gpus.unknown_products:
         console.print(f"GPU products not in the catalog (not counted as free): {', '.join(inv.gpus.unknown_products)}",
                       highlight=False)
