@@ -307,8 +307,12 @@ class _Cluster:
                 return items
 
     def _api_error(self, exc: Any, perm: Permission, namespace: str | None) -> ServewiseError:
-        status = _status_message(exc)
         where = f"context {self.context!r} ({self.server})"
+        if exc.status == 0:  # the client's wrapping of a TLS failure: no HTTP answer at all
+            detail = " ".join(str(exc.reason).split())
+            return Unreachable(f"cannot reach the Kubernetes API server of {where}: {detail}; check the cluster's "
+                               "certificate-authority in the kubeconfig", details={"context": self.context, "reason": "tls"})
+        status = _status_message(exc)
         if exc.status == 401:
             return Unreachable(f"the Kubernetes API server refused the credentials of {where} (401 Unauthorized): "
                                "they are missing or expired; log in again or refresh the kubeconfig",

@@ -97,3 +97,33 @@ def test_unreachable_api_server(catalog, tmp_path):
         read_inventory(catalog, kubeconfig=kc, timeout=2)
     assert "cannot connect" in err.value.message and "'gone'" in err.value.message
     assert err.value.exit_code == 4
+
+
+def test_tls_api_server_verified_with_the_kubeconfig_ca(catalog, tmp_path):
+    with FakeKubeApi(nodes=[node("n", 1, "NVIDIA-L4")], tls_dir=tmp_path / "tls") as api:
+        assert api.url.startswith("https://")
+        kc = write_kubeconfig(tmp_path / "kc", api.url, api.token, ca_file=tmp_path / "tls" / "ca.crt")
+        assert read_inventory(catalog, kubeconfig=kc).free_gpus == {"L4": 1}
+        untrusted = write_kubeconfig(tmp_path / "kc2", api.url, api.token)
+        with pytest.raises(Unreachable, match="cannot reach"):
+            read_inventory(catalog, kubeconfig=untrusted)
+
+
+def test_in_cluster_service_account(catalog, tmp_path, monkeypatch):
+    """Inside a pod (no kubeconfig, KUBERNETES_SERVICE_HOST set) the mounted service account is used."""
+    from kubernetes.config import incluster_config
+
+    import gitops.cluster
+
+    sa = tmp_path / "serviceaccount"
+    with FakeKubeApi(nodes=[node("n", 2, "NVIDIA-L4")], tls_dir=sa) as api:
+        (sa / "token").write_text(api.token)
+        (sa / "namespace").write_text("serving-team")
+        monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(sa / "token"))
+        monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(sa / "ca.crt"))
+        monkeypatch.setattr(gitops.cluster, "SERVICE_ACCOUNT_DIR", sa)
+        monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", api.url.rsplit(":", 1)[1])
+        inv = read_inventory(catalog)
+    assert inv.context == "in-cluster" and inv.namespace == "serving-team" and inv.free_gpus == {"L4": 2}

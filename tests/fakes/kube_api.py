@@ -12,7 +12,10 @@ on pods (`spec.nodeName`, `status.phase` with `=` / `!=`), `labelSelector` `k=v`
 from __future__ import annotations
 
 import base64
+import datetime
+import ipaddress
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -61,6 +64,7 @@ class FakeKubeApi:
     forbidden: set[str] = field(default_factory=set)  # resources this user may not read
     max_page: int = 1000
     delay_s: float = 0.0
+    tls_dir: Path | None = None  # serve HTTPS with a self-signed certificate written here (ca.crt)
     requests: list[Request] = field(default_factory=list)
 
     def __enter__(self) -> FakeKubeApi:
@@ -77,6 +81,11 @@ class FakeKubeApi:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        if self.tls_dir is not None:
+            cert, key = self_signed_certificate(self.tls_dir)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         daemon=True)
         self._thread.start()
@@ -89,7 +98,7 @@ class FakeKubeApi:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls_dir is not None else 'http'}://{host}:{port}"
 
     # ------------------------------------------------------------------ dispatch
 
@@ -102,7 +111,8 @@ class FakeKubeApi:
             time.sleep(self.delay_s)
         if h.command != "GET":
             return self._send(h, 405, _status(405, "MethodNotAllowed", "the fake API serves reads only"))
-        if h.headers.get("Authorization") != f"Bearer {self.token}":
+        scheme, _, token = (h.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or token != self.token:
             return self._send(h, 401, _status(401, "Unauthorized", "Unauthorized"))
         code, body = self._route(path, query, h.headers.get("Accept", ""))
         self._send(h, code, body)
@@ -237,13 +247,44 @@ def pod(name: str, node_name: str, gpus: int, *, phase: str = "Running", namespa
     return {"metadata": {"name": name, "namespace": namespace}, "spec": spec, "status": {"phase": phase}}
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own CA (`ca.crt`), and its key (`tls.key`)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kube-apiserver")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(ski, critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+            .sign(key, hashes.SHA256()))
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "ca.crt", directory / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
 def write_kubeconfig(path: Path, server: str, token: str, *, context: str = "fake",
-                     namespace: str | None = None, extra_contexts: tuple[str, ...] = ()) -> Path:
+                     namespace: str | None = None, extra_contexts: tuple[str, ...] = (),
+                     ca_file: Path | None = None) -> Path:
     """A kubeconfig with a bearer-token user pointing at `server`; `extra_contexts` share the same cluster."""
     ctx = {"cluster": "fake", "user": "fake", **({"namespace": namespace} if namespace else {})}
+    cluster = {"server": server, **({"certificate-authority-data": base64.b64encode(ca_file.read_bytes()).decode()}
+                                    if ca_file else {})}
     path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": context,
-        "clusters": [{"name": "fake", "cluster": {"server": server}}],
+        "clusters": [{"name": "fake", "cluster": cluster}],
         "users": [{"name": "fake", "user": {"token": token}}],
         "contexts": [{"name": c, "context": ctx} for c in (context, *extra_contexts)],
     }))
