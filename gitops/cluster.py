@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
@@ -23,14 +23,19 @@ from pydantic import BaseModel, Field
 from planner.catalog import Catalog, Gpu
 from planner.errors import BadInput, ServewiseError, Unreachable, unknown_name
 
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+    from kubernetes.client.exceptions import ApiException
+
 GPU_RESOURCE = "nvidia.com/gpu"
 # Label set by NVIDIA GPU feature discovery (part of the GPU operator) on every GPU node.
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 # GPU feature discovery appends this to the product when time-slicing renames shared GPUs.
 SHARED_SUFFIX = "-SHARED"
 GPU_QUOTA_KEY = f"requests.{GPU_RESOURCE}"
+# Seconds to connect and to read each answer: a healthy API server lists in well under a second.
 DEFAULT_TIMEOUT_S = 10.0
-PAGE_SIZE = 500
+PAGE_SIZE = 500  # the page size kubectl uses (--chunk-size default)
 ARGOCD_NAMESPACE = "argocd"
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -55,8 +60,13 @@ class Permission(BaseModel):
     scope: Literal["cluster", "namespace", "argocd"]
     why: str
 
+    @property
+    def non_resource(self) -> bool:
+        """A URL such as /version rather than an API resource."""
+        return self.resource.startswith("/")
+
     def describe(self, namespace: str | None = None) -> str:
-        if self.resource.startswith("/"):
+        if self.non_resource:
             return f"{self.verb} {self.resource}"
         where = "cluster-wide" if self.scope == "cluster" else f'in namespace "{namespace}"' if namespace else (
             "in the deployment namespace" if self.scope == "namespace" else "in the Argo CD namespace")
@@ -65,7 +75,7 @@ class Permission(BaseModel):
     def rule(self) -> str:
         """This permission as one RBAC rule, in the YAML flow style of a Role (ClusterRole when cluster-wide)."""
         kind = "ClusterRole" if self.scope == "cluster" else "Role"
-        if self.resource.startswith("/"):
+        if self.non_resource:
             return f'{kind} rule {{nonResourceURLs: ["{self.resource}"], verbs: ["{self.verb}"]}}'
         return f'{kind} rule {{apiGroups: ["{self.group}"], resources: ["{self.resource}"], verbs: ["{self.verb}"]}}'
 
@@ -103,16 +113,13 @@ def rbac_manifest(namespace: str, *, argocd_namespace: str = ARGOCD_NAMESPACE, u
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     subject = ({"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"} if user
                else {"kind": "ServiceAccount", "name": service_account, "namespace": namespace})
-    scopes = {scope: _rules([p for p in PERMISSIONS if p.scope == scope]) for scope in ("cluster", "namespace", "argocd")}
+    cluster = [p for p in PERMISSIONS if p.scope == "cluster"]
     return env.get_template("rbac-reader.yaml.j2").render(
         namespace=namespace, argocd_namespace=argocd_namespace, subject=subject,
-        cluster_rules=[r for r in scopes["cluster"] if not r["resource"].startswith("/")],
-        non_resource_rules=[r for r in scopes["cluster"] if r["resource"].startswith("/")],
-        namespace_rules=scopes["namespace"], argocd_rules=scopes["argocd"])
-
-
-def _rules(perms: list[Permission]) -> list[dict[str, Any]]:
-    return [{"group": p.group, "resource": p.resource, "verbs": [p.verb], "why": p.why} for p in perms]
+        cluster_rules=[p for p in cluster if not p.non_resource],
+        non_resource_rules=[p for p in cluster if p.non_resource],
+        namespace_rules=[p for p in PERMISSIONS if p.scope == "namespace"],
+        argocd_rules=[p for p in PERMISSIONS if p.scope == "argocd"])
 
 
 # ----------------------------------------------------------------------------- models
@@ -266,7 +273,7 @@ class DeploymentStatus(BaseModel):
 class _Cluster:
     """An API client bound to one context, with what error messages need to name."""
 
-    api: Any
+    api: ApiClient
     context: str
     server: str
     namespace: str
@@ -306,7 +313,7 @@ class _Cluster:
             if not token:
                 return items
 
-    def _api_error(self, exc: Any, perm: Permission, namespace: str | None) -> ServewiseError:
+    def _api_error(self, exc: ApiException, perm: Permission, namespace: str | None) -> ServewiseError:
         where = f"context {self.context!r} ({self.server})"
         if exc.status == 0:  # the client's wrapping of a TLS failure: no HTTP answer at all
             detail = " ".join(str(exc.reason).split())
@@ -328,7 +335,7 @@ class _Cluster:
                            details={"context": self.context, "reason": "api_error", "status": exc.status})
 
 
-def _status_message(exc: Any) -> str:
+def _status_message(exc: ApiException) -> str:
     """The `message` of the Status object the API server sends with an error, else the HTTP reason."""
     try:
         return json.loads(exc.body).get("message") or exc.reason
