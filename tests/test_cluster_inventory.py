@@ -167,6 +167,17 @@ def _rule_of(path: str) -> tuple[str, str, str, str | None]:
     return ("list", rest[0], group, None)
 
 
+@pytest.mark.parametrize("user", [None, "alice@example.com"])
+def test_rbac_manifest_is_valid_kubernetes(user):
+    """Every object passes the Kubernetes OpenAPI schema, unknown fields rejected (kubectl --validate=strict)."""
+    import kubernetes_validate
+
+    docs = list(yaml.safe_load_all(rbac_manifest("llm", user=user)))
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.32", strict=True)
+    assert len(docs) == (6 if user else 7)
+
+
 def test_rbac_manifest_binds_a_user_when_given():
     docs = list(yaml.safe_load_all(rbac_manifest("llm", user="alice@example.com", argocd_namespace="gitops")))
     bindings = [d for d in docs if d["kind"].endswith("Binding")]
