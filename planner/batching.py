@@ -116,7 +116,7 @@ def sample(state: SteadyState, load: Load, isl_cv: np.ndarray, osl_cv: np.ndarra
     ttft = rng.random((load.isl.size, n)) * col(state.tpot) + own + queue + bunched + col(state.slot_wait)
     # Prefills of other requests land in this request's decode steps as a Poisson count.
     mean_prefills = col(state.rate) * (osl - 1) * col(state.tpot)
-    prefills = rng.poisson(np.maximum(mean_prefills, 0.0))
+    prefills = rng.poisson(np.clip(mean_prefills, 0.0, 1e6))
     tpot = col(state.decode_only) + prefills * col(state.prefill_service) / (osl - 1)
     tpot *= col(state.tpot) / np.maximum(col(state.decode_only) + mean_prefills * col(state.prefill_service) / (osl - 1), 1e-12)
     e2e = ttft + (osl - 1) * tpot

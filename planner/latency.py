@@ -21,14 +21,14 @@ from planner.memory import ASSUMPTIONS as MEMORY_ASSUMPTIONS
 from planner.memory import default_max_num_batched_tokens, memory_fit
 from planner.steptime import LatencyParams, StepFeatures, features, physics_floor_tpot, physics_floor_ttft
 
-__all__ = ["LatencyParams", "predict", "predict_many", "predict_load_sweep", "check_query"]
+__all__ = ["LatencyParams", "predict", "predict_many", "predict_load_sweep", "predict_loads", "prepare", "Prepared", "check_query"]
 
 DEFAULT_MAX_NUM_SEQS = 256  # vLLM V1 default for the OpenAI server (vllm/engine/arg_utils.py)
 _SAMPLES = 400
 
 
 @dataclass
-class _Prepared:
+class Prepared:
     query: PredictQuery
     model: ModelArch
     gpu: Gpu
@@ -52,7 +52,7 @@ def check_query(query: PredictQuery, model: ModelArch) -> None:
                        f"{model.max_position_embeddings:,} tokens")
 
 
-def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu) -> _Prepared:
+def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu) -> Prepared:
     check_query(query, model)
     dtype = query.weight_dtype or model.native_dtype
     assumptions = list(MEMORY_ASSUMPTIONS)
@@ -79,23 +79,23 @@ def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu) -> _Prepared:
         assumptions.append("Poisson arrivals, spread evenly over replicas")
     if query.isl_cv == 0 and query.osl_cv == 0:
         assumptions.append("fixed prompt and output lengths (give isl_cv/osl_cv for a spread)")
-    return _Prepared(query, model, gpu, mem, feats, max_seqs, chunk, assumptions)
+    return Prepared(query, model, gpu, mem, feats, max_seqs, chunk, assumptions)
 
 
-def _in_range(params: LatencyParams, prep: _Prepared) -> bool:
+def _in_range(params: LatencyParams, prep: Prepared) -> bool:
     seen = params.calibrated
     dtype = prep.query.weight_dtype or prep.model.native_dtype
     return (prep.gpu.name in seen.get("gpus", []) and prep.model.hf_id in seen.get("models", [])
             and dtype in seen.get("dtypes", []))
 
 
-def _percentiles(mean: float, samples: np.ndarray) -> Percentiles:
-    p50, p90, p95, p99 = np.percentile(samples, [50, 90, 95, 99])
-    return Percentiles(mean=round(mean, 3), p50=round(float(p50), 3), p90=round(float(p90), 3),
-                       p95=round(float(p95), 3), p99=round(float(p99), 3))
+def _percentiles(mean: float, q: np.ndarray) -> Percentiles:
+    """`q` holds the p50, p90, p95 and p99 of one configuration's samples."""
+    return Percentiles(mean=round(mean, 3), p50=round(float(q[0]), 3), p90=round(float(q[1]), 3),
+                       p95=round(float(q[2]), 3), p99=round(float(q[3]), 3))
 
 
-def _solve_prepared(items: list[_Prepared], params: LatencyParams, corrections: Sequence[Correction | None],
+def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: Sequence[Correction | None],
                     n_samples: int) -> list[Prediction]:
     feats = StepFeatures.stack([p.features for p in items])
     q = [p.query for p in items]
@@ -119,6 +119,8 @@ def _solve_prepared(items: list[_Prepared], params: LatencyParams, corrections: 
     ttft_s = np.maximum(draws.ttft * ttft_f[:, None], floor_ttft[:, None])
     tpot_s = np.maximum(draws.tpot * tpot_f[:, None], floor_tpot[:, None])
     e2e_s = ttft_s + (draws.e2e - draws.ttft) / np.maximum(draws.tpot, 1e-12) * tpot_s
+    levels = [50, 90, 95, 99]
+    ttft_q, tpot_q, e2e_q = (np.percentile(x, levels, axis=1).T for x in (ttft_s, tpot_s, e2e_s))
     ttft_mean = np.maximum(state.ttft * ttft_f, floor_ttft)
     tpot_mean = np.maximum(state.tpot * tpot_f, floor_tpot)
     out = []
@@ -139,9 +141,9 @@ def _solve_prepared(items: list[_Prepared], params: LatencyParams, corrections: 
         e2e_mean = float(ttft_mean[i] + (x.osl - 1) * tpot_mean[i])
         rate = float(state.rate[i]) * x.replicas
         out.append(Prediction(
-            ttft_ms=_percentiles(float(ttft_mean[i]) * 1e3, ttft_s[i] * 1e3),
-            tpot_ms=_percentiles(float(tpot_mean[i]) * 1e3, tpot_s[i] * 1e3),
-            e2e_ms=_percentiles(e2e_mean * 1e3, e2e_s[i] * 1e3),
+            ttft_ms=_percentiles(float(ttft_mean[i]) * 1e3, ttft_q[i] * 1e3),
+            tpot_ms=_percentiles(float(tpot_mean[i]) * 1e3, tpot_q[i] * 1e3),
+            e2e_ms=_percentiles(e2e_mean * 1e3, e2e_q[i] * 1e3),
             output_tok_s=round(rate * x.osl, 2), request_s=round(rate, 4), memory=prep.memory, fits=prep.memory.fits,
             saturated=bool(state.saturated[i]), calibration=calibration, in_calibrated_range=in_range,
             uncertainty_pct=round(uncertainty, 1), assumptions=assumptions,
@@ -165,7 +167,7 @@ def predict_many(queries: Sequence[tuple[PredictQuery, ModelArch, Gpu]], params:
     return _solve_prepared(items, params, list(corrections or [None] * len(items)), n_samples)
 
 
-def _require_fit(prep: _Prepared) -> None:
+def _require_fit(prep: Prepared) -> None:
     if not prep.memory.fits:
         m = prep.memory
         raise Infeasible(
@@ -183,16 +185,29 @@ def predict(query: PredictQuery, model: ModelArch, gpu: Gpu, params: LatencyPara
     return predict_many([(query, model, gpu)], params, [correction])[0]
 
 
+def prepare(query: PredictQuery, model: ModelArch, gpu: Gpu) -> Prepared:
+    """Validate a configuration and compute its memory and step features once, for many loads."""
+    prep = _prepare(query.model_copy(update={"qps": query.qps or 1.0, "concurrency": None}), model, gpu)
+    _require_fit(prep)
+    return prep
+
+
+def predict_loads(configs: Sequence[tuple[Prepared, float, Correction | None]], params: LatencyParams,
+                  n_samples: int = 200) -> list[Prediction]:
+    """Many prepared configurations, each at a Poisson load (deployment-wide req/s), in one vectorised pass."""
+    items = [Prepared(prep.query.model_copy(update={"qps": float(q)}), prep.model, prep.gpu, prep.memory,
+                       prep.features, prep.max_num_seqs, prep.chunk, prep.assumptions) for prep, q, _ in configs]
+    if not items:
+        return []
+    return _solve_prepared(items, params, [c for _, _, c in configs], n_samples)
+
+
 def predict_load_sweep(query: PredictQuery, loads_qps: Sequence[float], model: ModelArch, gpu: Gpu,
                        params: LatencyParams, correction: Correction | None = None,
                        n_samples: int = 200) -> list[Prediction]:
     """The same configuration at many Poisson loads (deployment-wide req/s); memory and features are
     computed once."""
-    if not loads_qps:
+    if len(loads_qps) == 0:
         return []
-    first = query.model_copy(update={"qps": float(loads_qps[0]), "concurrency": None})
-    prep = _prepare(first, model, gpu)
-    _require_fit(prep)
-    items = [_Prepared(first.model_copy(update={"qps": float(q)}), model, gpu, prep.memory, prep.features,
-                       prep.max_num_seqs, prep.chunk, prep.assumptions) for q in loads_qps]
-    return _solve_prepared(items, params, [correction] * len(items), n_samples)
+    prep = prepare(query, model, gpu)
+    return predict_loads([(prep, q, correction) for q in loads_qps], params, n_samples)

@@ -1,0 +1,284 @@
+"""Recommend deployments for a spec: enumerate, size, price, keep the Pareto front, rank, explain.
+
+Candidates are models (task, constraints, licence, context) x GPU types (with a price at the chosen
+provider) x weight dtypes x tensor parallelism. Each is checked for memory fit, pruned early when
+physics alone misses the TPOT target, then sized by goodput (planner.capacity) and priced at
+730 hours a month. Nothing here reads files: catalog, fitted params and learned corrections come in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from planner.capacity import Goodput, goodputs, headroom, replicas_for, slo_ratios
+from planner.catalog import Catalog, Gpu, ModelArch, WeightDtype
+from planner.contracts import Candidate, Correction, DeploymentSpec, Plan, Prediction, PredictQuery, VllmSettings
+from planner.errors import ServewiseError
+from planner.latency import LatencyParams, predict_loads, prepare
+from planner.memory import default_max_num_batched_tokens, memory_fit, weight_bytes_read_per_step
+from planner.spec import average_qps, peak_qps
+
+HOURS_PER_MONTH = 730  # 365 x 24 / 12
+TP_CHOICES = (1, 2, 4, 8)
+_VLLM_QUANTIZATION = {"fp8": "fp8", "int4": "awq", "int8": "w8a8"}  # --quantization for a bf16 model served quantized
+
+
+@dataclass
+class _Option:
+    model: ModelArch
+    gpu: Gpu
+    dtype: WeightDtype
+    tp: int
+    price: float
+    price_source: str
+
+
+def _dtypes(model: ModelArch, gpu: Gpu, allowed: list[str]) -> list[WeightDtype]:
+    if model.native_dtype in ("bf16", "fp16"):
+        options: list[WeightDtype] = [model.native_dtype]
+        if gpu.fp8_tflops:
+            options.append("fp8")  # vLLM quantizes bf16 weights to fp8 on load on GPUs with fp8 tensor cores
+        options.append("int4")  # AWQ/GPTQ checkpoints: an assumption that one exists, stated on the candidate
+    else:
+        options = [model.native_dtype]
+    return [d for d in options if not allowed or d in allowed]
+
+
+def context_len(spec: DeploymentSpec) -> int:
+    """vLLM --max-model-len: the longest prompt plus the longest answer the workload allows."""
+    prompt = spec.prompt_tokens.max or int(spec.prompt_tokens.mean * 4)
+    out = spec.output_tokens.max or int(spec.output_tokens.mean * 4)
+    return int(prompt + out)
+
+
+def _enumerate(spec: DeploymentSpec, catalog: Catalog, provider: str) -> tuple[list[_Option], list[str]]:
+    c = spec.constraints
+    skipped: list[str] = []
+    models = []
+    for m in catalog.models:
+        if c.models and m.hf_id not in c.models:
+            continue
+        if spec.task not in m.tasks:
+            continue
+        if c.open_weights_only and not m.open_weights:
+            continue
+        if c.licenses and m.license not in c.licenses:
+            continue
+        need = spec.prompt_tokens.mean + spec.output_tokens.mean
+        if m.max_position_embeddings < need:
+            skipped.append(f"{m.hf_id}: context {m.max_position_embeddings:,} < {need:,.0f} tokens")
+            continue
+        models.append(m)
+    options = []
+    for g in catalog.gpus:
+        if c.gpus and g.name not in c.gpus:
+            continue
+        price = g.price(provider)
+        if not price:
+            if not c.gpus or g.name in c.gpus:
+                skipped.append(f"{g.name}: no {provider} price in the knowledge base")
+            continue
+        for m in models:
+            for d in _dtypes(m, g, list(c.quantizations)):
+                for tp in TP_CHOICES:
+                    if m.num_attention_heads % tp == 0 and (not c.max_gpus or tp <= c.max_gpus):
+                        options.append(_Option(m, g, d, tp, price.usd_per_gpu_hour, price.source))
+    return options, skipped
+
+
+def _fits(o: _Option, context: int) -> bool:
+    return memory_fit(o.model, o.gpu, tp=o.tp, weight_dtype=o.dtype, context_tokens=context).fits
+
+
+def _prune_tp(options: list[_Option], context: int) -> list[_Option]:
+    """Per model x GPU x dtype keep the smallest TP that fits and the next one (more TP rarely pays)."""
+    groups: dict[tuple, list[_Option]] = {}
+    for o in options:
+        groups.setdefault((o.model.hf_id, o.gpu.name, o.dtype), []).append(o)
+    kept = []
+    for opts in groups.values():
+        fitting = [o for o in sorted(opts, key=lambda o: o.tp) if _fits(o, context)]
+        kept.extend(fitting[:2])
+    return kept
+
+
+def _too_slow(o: _Option, spec: DeploymentSpec) -> bool:
+    """Physics alone: one decode step streams the weights; if that beats the TPOT target, skip."""
+    if not spec.slos.tpot_p90_ms:
+        return False
+    floor_s = weight_bytes_read_per_step(o.model, o.dtype, 1) / (o.tp * o.gpu.mem_bw_gb_s * 1e9)
+    return floor_s * 1e3 > spec.slos.tpot_p90_ms
+
+
+def _quality(m: ModelArch) -> float | None:
+    return m.quality[0].score if m.quality else None
+
+
+def _query(o: _Option, spec: DeploymentSpec) -> PredictQuery:
+    return PredictQuery(model=o.model.hf_id, gpu=o.gpu.name, tp=o.tp, isl=max(1, round(spec.prompt_tokens.mean)),
+                        osl=max(2, round(spec.output_tokens.mean)), qps=1.0, weight_dtype=o.dtype,
+                        isl_cv=spec.prompt_tokens.cv, osl_cv=spec.output_tokens.cv)
+
+
+def _candidates(options: list[_Option], spec: DeploymentSpec, params: LatencyParams, context: int,
+                corrections: dict[tuple[str, str, int], Correction], notes: list[str]) -> list[Candidate]:
+    """Size and predict every option; each stage runs over all options in one vectorised pass."""
+    prepared = []
+    for o in options:
+        try:
+            prepared.append((o, prepare(_query(o, spec), o.model, o.gpu), corrections.get((o.model.hf_id, o.gpu.name, o.tp))))
+        except ServewiseError as exc:
+            notes.append(f"{o.model.hf_id} on {o.tp}x {o.gpu.name} ({o.dtype}): {exc.message}")
+    gps = goodputs([(prep, corr) for _, prep, corr in prepared], params, spec.slos)
+    peak, avg = peak_qps(spec), average_qps(spec)
+    sizes = [replicas_for(peak, avg, gp.qps, spec.traffic.burstiness) if gp.qps > 0 else (1, 1, 1) for gp in gps]
+    # The deployment's prediction: the peak spread over its replicas.
+    at_peak = predict_loads([(prep, peak / size[0], corr) for (_, prep, corr), size in zip(prepared, sizes)], params)
+    return [_candidate(o, spec, context, gp, size, pred if gp.qps > 0 else gp.at_goodput)
+            for (o, _, _), gp, size, pred in zip(prepared, gps, sizes, at_peak)]
+
+
+def _candidate(o: _Option, spec: DeploymentSpec, context: int, gp: Goodput, size: tuple[int, int, int],
+               at_load: Prediction) -> Candidate:
+    replicas, low, high = size
+    peak = peak_qps(spec)
+    ratios = slo_ratios(at_load, spec.slos)
+    verdicts = {k: v <= 1.0 for k, v in ratios.items()}
+    meets = gp.qps > 0 and all(verdicts.values()) and not at_load.saturated
+    gpus_total = replicas * o.tp
+    cost = gpus_total * o.price * HOURS_PER_MONTH
+    running = max(1.0, gp.qps * (at_load.e2e_ms.mean / 1e3)) if gp.qps else 1.0
+    max_seqs = int(min(256, max(16, 2 ** math.ceil(math.log2(running * 1.5)))))
+    worst = max(ratios.items(), key=lambda kv: kv[1]) if ratios else ("", 0.0)
+    target = {"TTFT p90": spec.slos.ttft_p90_ms, "TPOT p90": spec.slos.tpot_p90_ms, "E2E p95": spec.slos.e2e_p95_ms}
+    predicted_value = {"TTFT p90": at_load.ttft_ms.p90, "TPOT p90": at_load.tpot_ms.p90, "E2E p95": at_load.e2e_ms.p95}
+    if gp.qps > 0 and worst[0]:
+        binding = (f"{worst[0]} at {predicted_value[worst[0]]:,.0f} of {target[worst[0]]:,.0f} ms with {replicas} "
+                   f"replica(s); one replica holds {gp.qps:.2f} req/s before {gp.binding}")
+    else:
+        binding = gp.binding
+    quant_note = ""
+    if o.dtype != o.model.native_dtype:
+        quant_note = (f" Weights served as {o.dtype}"
+                      + (" (assumes an AWQ/GPTQ int4 checkpoint of this model exists)" if o.dtype == "int4" else
+                         " (vLLM quantizes on load)") + ".")
+    return Candidate(
+        model=o.model.hf_id, weight_dtype=o.dtype, gpu=o.gpu.name, tp=o.tp, replicas=replicas, min_replicas=low,
+        max_replicas=high, gpus_total=gpus_total,
+        vllm=VllmSettings(max_model_len=min(context, o.model.max_position_embeddings), max_num_seqs=max_seqs,
+                          max_num_batched_tokens=default_max_num_batched_tokens(o.gpu),
+                          enable_prefix_caching=spec.prefix_share > 0,
+                          quantization=_VLLM_QUANTIZATION.get(o.dtype) if o.dtype != o.model.native_dtype else None),
+        predicted=at_load.model_copy(update={"request_s": round(peak, 4), "output_tok_s": round(peak * spec.output_tokens.mean, 2)}),
+        goodput_qps=round(gp.qps, 4), fits=at_load.fits, meets_slos=meets, slo_verdicts=verdicts,
+        monthly_cost_usd=round(cost, 2), price_source=o.price_source, quality=_quality(o.model),
+        binding_constraint=binding,
+        explanation=(f"{replicas} x {o.tp} {o.gpu.name} at ${o.price:.2f}/GPU-h for {peak:.2f} req/s peak "
+                     f"(+{headroom(spec.traffic.burstiness) * 100:.0f} % headroom); {at_load.calibration}.{quant_note}"),
+    )
+
+
+def _latency_score(c: Candidate, spec: DeploymentSpec) -> float:
+    return max(slo_ratios(c.predicted, spec.slos).values(), default=0.0)
+
+
+def _pareto(cands: list[Candidate], spec: DeploymentSpec) -> set[int]:
+    pts = [(c.monthly_cost_usd, _latency_score(c, spec), -(c.quality or 0.0)) for c in cands]
+    front = set()
+    for i, a in enumerate(pts):
+        dominated = any(all(b[k] <= a[k] for k in range(3)) and b != a for j, b in enumerate(pts) if j != i)
+        if not dominated:
+            front.add(i)
+    return front
+
+
+def _rank_key(c: Candidate, spec: DeploymentSpec, min_cost: float):
+    lat = _latency_score(c, spec)
+    quality = c.quality or 0.0
+    if spec.priority == "cost":
+        return (c.monthly_cost_usd, lat)
+    if spec.priority == "latency":
+        return (round(lat, 2), c.monthly_cost_usd)
+    if spec.priority == "quality":
+        return (-quality, c.monthly_cost_usd)
+    # balanced: relative cost, plus how close to the SLOs it runs, minus quality (0-100 scale / 100)
+    return (c.monthly_cost_usd / min_cost + 0.5 * lat - quality / 100, c.monthly_cost_usd)
+
+
+def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, provider: str, top: int = 5,
+              gpu_budget: dict[str, int] | None = None,
+              corrections: dict[tuple[str, str, int], Correction] | None = None,
+              plan_id: str | None = None, created_at: str | None = None, servewise_version: str = "") -> Plan:
+    """A Plan: the spec, the best `top` candidates (best first), the chosen index and why."""
+    context = context_len(spec)
+    options, notes = _enumerate(spec, catalog, provider)
+    options = [o for o in _prune_tp(options, context) if not _too_slow(o, spec)]
+    cands: list[Candidate] = []
+    blocked: list[str] = []
+    for cand in _candidates(options, spec, params, context, corrections or {}, notes):
+        if spec.constraints.max_gpus and cand.gpus_total > spec.constraints.max_gpus:
+            blocked.append(f"{cand.model} on {cand.gpus_total}x {cand.gpu}: over the {spec.constraints.max_gpus}-GPU limit")
+            continue
+        if gpu_budget is not None and cand.gpus_total > gpu_budget.get(cand.gpu, 0):
+            blocked.append(f"{cand.model} on {cand.gpus_total}x {cand.gpu}: cluster has {gpu_budget.get(cand.gpu, 0)} free")
+            continue
+        cands.append(cand)
+    feasible = [c for c in cands if c.meets_slos and c.fits]
+    if spec.budget_usd_month:
+        within = [c for c in feasible if c.monthly_cost_usd <= spec.budget_usd_month]
+        if feasible and not within:
+            notes.append(f"no SLO-meeting candidate within the ${spec.budget_usd_month:,.0f}/month budget; "
+                         "showing the cheapest ones over it")
+        feasible = within or feasible
+    import hashlib
+
+    pid = plan_id or "plan-" + hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:10]
+    common = dict(id=pid, spec=spec, provider=provider, kb_version=catalog.kb_version,
+                  servewise_version=servewise_version, created_at=created_at or "")
+    if not feasible:
+        closest = sorted(cands, key=lambda c: (_latency_score(c, spec), c.monthly_cost_usd))[:top]
+        missed: dict[str, int] = {}
+        for c in cands:
+            for k, ok in c.slo_verdicts.items():
+                missed[k] = missed.get(k, 0) + (not ok)
+        worst = ", ".join(f"{k} missed by {n} of {len(cands)}" for k, n in sorted(missed.items(), key=lambda kv: -kv[1]) if n)
+        reason = (f"no candidate meets every SLO ({worst or 'no candidate fits the constraints'}). "
+                  + ("; ".join(blocked[:5]) + ". " if blocked else "")
+                  + "Closest candidates are listed; relax an SLO, allow more GPUs or another GPU type.")
+        return Plan(candidates=closest, chosen=None, infeasible=reason, rationale="; ".join(notes[:8]), **common)
+    min_cost = min(c.monthly_cost_usd for c in feasible)
+    ranked = sorted(feasible, key=lambda c: _rank_key(c, spec, min_cost))
+    front = _pareto(ranked, spec)
+    picked: list[Candidate] = []
+    seen = set()
+    for i, c in enumerate(ranked):
+        key = (c.model, c.gpu)
+        if key in seen:
+            continue
+        seen.add(key)
+        picked.append(c.model_copy(update={"explanation": c.explanation + (" Pareto-optimal (cost, latency, quality)." if i in front else "")}))
+        if len(picked) == top:
+            break
+    return Plan(candidates=picked, chosen=0, rationale=_rationale(picked, spec, blocked, notes), **common)
+
+
+def _rationale(picked: list[Candidate], spec: DeploymentSpec, blocked: list[str], notes: list[str]) -> str:
+    top = picked[0]
+    text = (f"Priority '{spec.priority}': {top.model} ({top.weight_dtype}) on {top.replicas} x {top.tp} {top.gpu} "
+            f"meets every SLO at ${top.monthly_cost_usd:,.0f}/month; binding: {top.binding_constraint}.")
+    if len(picked) > 1:
+        ru = picked[1]
+        dc = ru.monthly_cost_usd - top.monthly_cost_usd
+        if dc > 0:
+            why = f"${dc:,.0f}/month"
+        else:
+            why = (f"latency and quality under the '{spec.priority}' priority (TPOT p90 {top.predicted.tpot_ms.p90:.1f} vs "
+                   f"{ru.predicted.tpot_ms.p90:.1f} ms, quality {top.quality or 'unknown'} vs {ru.quality or 'unknown'})"
+                   + (f" for ${-dc:,.0f}/month more" if dc < 0 else " at the same cost"))
+        text += f" It beats the runner-up {ru.model} ({ru.weight_dtype}) on {ru.gpus_total}x {ru.gpu} by {why}."
+    if blocked:
+        text += f" Blocked: {'; '.join(blocked[:5])}."
+    if notes:
+        text += f" Notes: {'; '.join(notes[:5])}."
+    return text
