@@ -8,13 +8,14 @@ physics alone misses the TPOT target, then sized by goodput (planner.capacity) a
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
 from planner.capacity import Goodput, goodputs, headroom, replicas_for, slo_ratios
 from planner.catalog import Catalog, Gpu, ModelArch, WeightDtype
 from planner.contracts import Candidate, Correction, DeploymentSpec, Plan, Prediction, PredictQuery, VllmSettings
-from planner.errors import ServewiseError
+from planner.errors import BadInput, Infeasible, ServewiseError
 from planner.latency import LatencyParams, predict_loads, prepare
 from planner.memory import default_max_num_batched_tokens, memory_fit, weight_bytes_read_per_step
 from planner.spec import average_qps, peak_qps
@@ -179,6 +180,23 @@ def _candidate(o: _Option, spec: DeploymentSpec, context: int, gp: Goodput, size
     )
 
 
+def evaluate(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, provider: str, model: str, gpu: str,
+             tp: int, weight_dtype: WeightDtype | None = None,
+             corrections: dict[tuple[str, str, int], Correction] | None = None) -> Candidate:
+    """Size, predict and price one given configuration for a spec (what-if and explicit choices)."""
+    m, g = catalog.model(model), catalog.gpu(gpu)
+    price = g.price(provider)
+    if not price:
+        raise BadInput(f"{g.name} has no {provider} price in the knowledge base; providers with one: "
+                       f"{', '.join(p.provider for p in g.prices) or 'none'}")
+    o = _Option(m, g, weight_dtype or m.native_dtype, tp, price.usd_per_gpu_hour, price.source)
+    notes: list[str] = []
+    cands = _candidates([o], spec, params, context_len(spec), corrections or {}, notes)
+    if not cands:
+        raise Infeasible(notes[0] if notes else f"{m.hf_id} on {tp}x {g.name} cannot serve this spec")
+    return cands[0]
+
+
 def _latency_score(c: Candidate, spec: DeploymentSpec) -> float:
     return max(slo_ratios(c.predicted, spec.slos).values(), default=0.0)
 
@@ -231,8 +249,6 @@ def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, 
             notes.append(f"no SLO-meeting candidate within the ${spec.budget_usd_month:,.0f}/month budget; "
                          "showing the cheapest ones over it")
         feasible = within or feasible
-    import hashlib
-
     pid = plan_id or "plan-" + hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:10]
     common = dict(id=pid, spec=spec, provider=provider, kb_version=catalog.kb_version,
                   servewise_version=servewise_version, created_at=created_at or "")

@@ -7,6 +7,7 @@ import typer
 from server.commands import cluster as cluster_cmd
 from server.commands import config as config_cmd
 from server.commands import kb as kb_cmd
+from server.commands import plan as plan_cmd
 from server.commands import predict as predict_cmd
 
 app = typer.Typer(
@@ -25,7 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (kb_cmd, predict_cmd, config_cmd, cluster_cmd):
+for module in (kb_cmd, plan_cmd, predict_cmd, config_cmd, cluster_cmd):
     module.register(app)
 
 

@@ -1,0 +1,182 @@
+"""`servewise spec`, `recommend` and `whatif`: from words to a ranked, explained plan, and alternatives."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+
+from planner.contracts import DeploymentSpec, Plan
+from server.context import AppContext, app_context
+from server.files import load_plan, load_spec, write_text_atomic
+from server.output import JSON_OPTION, console, run, table
+
+TEXT_ARG = typer.Argument(None, help='What you need, in words: "support chatbot, 5,000 daily users, p90 first token under 300 ms".')
+USE_CASE = typer.Option(None, "--use-case", "-u", help="Workload template (see `servewise kb use-cases`), e.g. chatbot.")
+QPS = typer.Option(None, help="Average requests/s (the plan sizes for average x peak factor).")
+USERS = typer.Option(None, help="Users; with --requests-per-user-per-day gives the average rate over the active hours.")
+RPUD = typer.Option(None, "--requests-per-user-per-day", help="Requests each user sends per day.")
+PEAK = typer.Option(None, "--peak-factor", help="Peak / average request rate (default from the use case).")
+TTFT = typer.Option(None, "--ttft-p90-ms", help="Target p90 time to first token, ms.")
+TPOT = typer.Option(None, "--tpot-p90-ms", help="Target p90 time per output token, ms.")
+E2E = typer.Option(None, "--e2e-p95-ms", help="Target p95 end-to-end latency, ms.")
+PROMPT = typer.Option(None, "--prompt-tokens", help="Mean prompt tokens (spread from the use case).")
+OUTPUT = typer.Option(None, "--output-tokens", help="Mean output tokens (spread from the use case).")
+PRIORITY = typer.Option(None, help="latency | cost | balanced | quality (default balanced).")
+BUDGET = typer.Option(None, "--budget", help="Monthly budget in USD.")
+GPUS = typer.Option(None, "--gpu", help="Allowed GPU (repeatable), e.g. --gpu L40S --gpu L4.")
+MODELS = typer.Option(None, "--model", help="Allowed model (repeatable).")
+MAX_GPUS = typer.Option(None, "--max-gpus", help="Most GPUs the deployment may use.")
+
+
+def _spec(ctx: AppContext, text, use_case, **options) -> DeploymentSpec:
+    from planner.spec import build_spec
+
+    return build_spec(ctx.catalog, text=text, use_case=use_case, **options)
+
+
+def _spec_human(spec: DeploymentSpec) -> None:
+    s, t = spec.slos, spec.traffic
+    load = f"{t.qps:g} req/s" if t.qps else f"{t.users:,} users x {t.requests_per_user_per_day:g} req/day over {t.active_hours_per_day:g} h"
+    console.print(table(f"Deployment spec '{spec.name}' ({spec.use_case}, extracted by {spec.extracted_by})",
+                        ["traffic", "peak x", "prompt tok", "output tok", "TTFT p90", "TPOT p90", "E2E p95", "priority", "budget"],
+                        [(load, f"{t.peak_factor:g}", f"{spec.prompt_tokens.mean:g}", f"{spec.output_tokens.mean:g}",
+                          f"{s.ttft_p90_ms:g} ms", f"{s.tpot_p90_ms:g} ms", f"{s.e2e_p95_ms:g} ms", spec.priority,
+                          f"${spec.budget_usd_month:,.0f}/mo" if spec.budget_usd_month else "—")]))
+    if spec.assumptions:
+        console.print(table("Assumed (not in your words)", ["field", "value", "source"],
+                            [(a.field, a.value, a.source[:90]) for a in spec.assumptions]))
+    for q in spec.questions:
+        console.print(f"[bold yellow]?[/] {q}")
+
+
+def spec_cmd(text: str = TEXT_ARG, use_case: str = USE_CASE, qps: float = QPS, users: int = USERS,
+             requests_per_user_per_day: float = RPUD, peak_factor: float = PEAK, ttft_p90_ms: float = TTFT,
+             tpot_p90_ms: float = TPOT, e2e_p95_ms: float = E2E, prompt_tokens: float = PROMPT,
+             output_tokens: float = OUTPUT, priority: str = PRIORITY, budget: float = BUDGET,
+             gpu: list[str] = GPUS, model: list[str] = MODELS, max_gpus: int = MAX_GPUS,
+             json_out: bool = JSON_OPTION) -> None:
+    """Turn words and/or options into a DeploymentSpec; guesses are listed as assumptions, missing
+    essentials as questions.
+
+    Example:  servewise spec "customer support chatbot, 5,000 daily users, p90 first token under 300 ms, budget $8k a month"
+    """
+    opts = dict(qps=qps, users=users, requests_per_user_per_day=requests_per_user_per_day, peak_factor=peak_factor,
+                ttft_p90_ms=ttft_p90_ms, tpot_p90_ms=tpot_p90_ms, e2e_p95_ms=e2e_p95_ms, prompt_tokens=prompt_tokens,
+                output_tokens=output_tokens, priority=priority, budget_usd_month=budget, gpus=gpu, models=model,
+                max_gpus=max_gpus)
+    run(json_out, lambda: _spec(app_context(), text, use_case, **opts), _spec_human)
+
+
+def make_plan(ctx: AppContext, spec: DeploymentSpec, top: int, gpu_budget: dict[str, int] | None = None) -> Plan:
+    """Recommend for a spec with the kb's facts, fit and learned corrections; save the plan in the kb."""
+    from kb.latency import load_latency_params
+    from kb.plans import save_plan
+    from planner import __version__
+    from planner.recommend import recommend
+
+    plan = recommend(spec, ctx.catalog, load_latency_params(), provider=ctx.settings.provider, top=top,
+                     gpu_budget=gpu_budget, corrections=ctx.corrections, servewise_version=__version__,
+                     created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    save_plan(ctx.kb, plan)
+    return plan
+
+
+def plan_human(plan: Plan) -> None:
+    rows = []
+    for i, c in enumerate(plan.candidates):
+        p = c.predicted
+        mark = "★" if i == plan.chosen else str(i + 1)
+        rows.append((mark, f"{c.model.split('/')[-1]} ({c.weight_dtype})", f"{c.replicas}x{c.tp} {c.gpu}",
+                     f"${c.monthly_cost_usd:,.0f}", f"{p.ttft_ms.p90:,.0f}", f"{p.tpot_ms.p90:.1f}",
+                     f"{p.e2e_ms.p95:,.0f}", "✔" if c.meets_slos else "✘", c.binding_constraint.split(";")[0]))
+    s = plan.spec.slos
+    console.print(table(f"Plan {plan.id} for '{plan.spec.name}' — targets TTFT p90 {s.ttft_p90_ms:g} ms, TPOT p90 "
+                        f"{s.tpot_p90_ms:g} ms, E2E p95 {s.e2e_p95_ms:g} ms ({plan.provider} prices)",
+                        ["#", "model", "replicas x GPUs", "$/month", "TTFT p90", "TPOT p90", "E2E p95", "SLOs", "binding constraint"],
+                        rows))
+    if plan.infeasible:
+        console.print(f"[bold red]infeasible:[/] {plan.infeasible}")
+    console.print(f"[bold]why:[/] {plan.rationale}")
+
+
+def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec", help="A DeploymentSpec JSON file (from `servewise spec --json`)."),
+                  use_case: str = USE_CASE, qps: float = QPS, users: int = USERS, requests_per_user_per_day: float = RPUD,
+                  peak_factor: float = PEAK, ttft_p90_ms: float = TTFT, tpot_p90_ms: float = TPOT, e2e_p95_ms: float = E2E,
+                  prompt_tokens: float = PROMPT, output_tokens: float = OUTPUT, priority: str = PRIORITY,
+                  budget: float = BUDGET, gpu: list[str] = GPUS, model: list[str] = MODELS, max_gpus: int = MAX_GPUS,
+                  top: int = typer.Option(5, help="How many candidates to keep."),
+                  out: Path = typer.Option(None, "--out", "-o", help="Write the Plan JSON here (for render/propose)."),
+                  json_out: bool = JSON_OPTION) -> None:
+    """Recommend model x GPU x TP x replicas x vLLM settings with predicted latency and monthly cost.
+
+    Example:  servewise recommend --use-case chatbot --qps 20 --out plan.json
+
+    Exit 3 when nothing meets the SLOs (the plan still lists the closest candidates and which SLO failed).
+    """
+    opts = dict(qps=qps, users=users, requests_per_user_per_day=requests_per_user_per_day, peak_factor=peak_factor,
+                ttft_p90_ms=ttft_p90_ms, tpot_p90_ms=tpot_p90_ms, e2e_p95_ms=e2e_p95_ms, prompt_tokens=prompt_tokens,
+                output_tokens=output_tokens, priority=priority, budget_usd_month=budget, gpus=gpu, models=model,
+                max_gpus=max_gpus)
+
+    made: list[Plan] = []
+
+    def action() -> Plan:
+        ctx = app_context()
+        the_spec = load_spec(spec) if spec else _spec(ctx, text, use_case, **opts)
+        plan = make_plan(ctx, the_spec, top)
+        if out:
+            write_text_atomic(out, plan.model_dump_json(indent=2) + "\n")
+        made.append(plan)
+        return plan
+
+    def human(plan: Plan) -> None:
+        plan_human(plan)
+        console.print(f"plan written to {out}" if out else "add --out plan.json to keep it for `servewise render` / `propose`")
+
+    run(json_out, action, human)
+    if made and made[0].chosen is None:
+        raise typer.Exit(3)  # the contract's code for infeasible; the plan itself was printed
+
+
+def whatif_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON from `servewise recommend --out`."),
+               set_: list[str] = typer.Option(..., "--set", help="key=value change (repeatable): traffic=x2, gpu=L40S, tp=2, "
+                                                                  "quantization=fp8, model=qwen3-8b, ttft_p90_ms=200, prompt_tokens=x2"),
+               json_out: bool = JSON_OPTION) -> None:
+    """Compare the plan's chosen deployment with a changed one, side by side, with deltas and SLO ticks.
+
+    Example:  servewise whatif --plan plan.json --set traffic=x2 --set gpu=L40S
+    """
+    from kb.latency import load_latency_params
+    from planner.whatif import parse_change, whatif
+
+    def action():
+        ctx = app_context()
+        return whatif(load_plan(plan_file), [parse_change(s) for s in set_], ctx.catalog, load_latency_params(),
+                      provider=ctx.settings.provider, corrections=ctx.corrections)
+
+    def human(w) -> None:
+        tick = lambda ok: "" if ok is None else (" ✔" if ok else " ✘")  # noqa: E731
+        after = w.after
+        title = (f"What if {', '.join(f'{c.key}={c.value}' for c in w.changes)}: {w.before.model.split('/')[-1]} on "
+                 f"{w.before.gpus_total}x {w.before.gpu} → "
+                 + (f"{after.model.split('/')[-1]} ({after.weight_dtype}) on {after.gpus_total}x {after.gpu}" if after else "not servable"))
+        console.print(table(title, ["metric", "before", "after", "change", "target"],
+                            [(d.metric, f"{d.before:,.1f}{tick(d.before_ok)}", f"{d.after:,.1f}{tick(d.after_ok)}" if after else "—",
+                              f"{d.change_pct:+.1f} %" if d.change_pct is not None else "", f"{d.target:g}" if d.target else "")
+                             for d in w.deltas]))
+        if w.after_error:
+            console.print(f"[bold red]after the change:[/] {w.after_error}")
+        if w.replanned:
+            r = w.replanned
+            console.print(f"[bold]re-planned best:[/] {r.model} ({r.weight_dtype}) on {r.replicas}x{r.tp} {r.gpu} at "
+                          f"${r.monthly_cost_usd:,.0f}/month — {r.binding_constraint}")
+
+    run(json_out, action, human)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("spec")(spec_cmd)
+    app.command("recommend")(recommend_cmd)
+    app.command("whatif")(whatif_cmd)
