@@ -134,14 +134,27 @@ def _candidates(options: list[_Option], spec: DeploymentSpec, params: LatencyPar
     gps = goodputs([(prep, corr) for _, prep, corr in prepared], params, spec.slos)
     peak, avg = peak_qps(spec), average_qps(spec)
     sizes = [replicas_for(peak, avg, gp.qps, spec.traffic.burstiness) if gp.qps > 0 else (1, 1, 1) for gp in gps]
-    # The deployment's prediction: the peak spread over its replicas.
-    at_peak = predict_loads([(prep, peak / size[0], corr) for (_, prep, corr), size in zip(prepared, sizes)], params)
-    return [_candidate(o, spec, context, gp, size, pred if gp.qps > 0 else gp.at_goodput)
-            for (o, _, _), gp, size, pred in zip(prepared, gps, sizes, at_peak)]
+    seqs = [_max_num_seqs(gp) for gp in gps]
+    # The deployment's prediction: the peak spread over its replicas, with the batch limit it will run with.
+    limited = [prepare(prep.query.model_copy(update={"max_num_seqs": n}), o.model, o.gpu)
+               for (o, prep, _), n in zip(prepared, seqs)]
+    at_peak = predict_loads([(lim, peak / size[0], corr) for lim, (_, _, corr), size in zip(limited, prepared, sizes)],
+                            params)
+    return [_candidate(o, spec, context, gp, size, n, pred if gp.qps > 0 else gp.at_goodput)
+            for (o, _, _), gp, size, n, pred in zip(prepared, gps, sizes, seqs, at_peak)]
+
+
+def _max_num_seqs(gp: Goodput) -> int:
+    """vLLM --max-num-seqs: 1.5x the sequences running at goodput (Little's law), as a power of two in
+    [16, 256]; a tighter limit than vLLM's default keeps a burst queued rather than slowing every stream."""
+    if not gp.qps or gp.at_goodput is None:
+        return 256
+    running = max(1.0, gp.qps * gp.at_goodput.e2e_ms.mean / 1e3)
+    return int(min(256, max(16, 2 ** math.ceil(math.log2(running * 1.5)))))
 
 
 def _candidate(o: _Option, spec: DeploymentSpec, context: int, gp: Goodput, size: tuple[int, int, int],
-               at_load: Prediction) -> Candidate:
+               max_seqs: int, at_load: Prediction) -> Candidate:
     replicas, low, high = size
     peak = peak_qps(spec)
     ratios = slo_ratios(at_load, spec.slos)
@@ -149,8 +162,6 @@ def _candidate(o: _Option, spec: DeploymentSpec, context: int, gp: Goodput, size
     meets = gp.qps > 0 and all(verdicts.values()) and not at_load.saturated
     gpus_total = replicas * o.tp
     cost = gpus_total * o.price * HOURS_PER_MONTH
-    running = max(1.0, gp.qps * (at_load.e2e_ms.mean / 1e3)) if gp.qps else 1.0
-    max_seqs = int(min(256, max(16, 2 ** math.ceil(math.log2(running * 1.5)))))
     worst = max(ratios.items(), key=lambda kv: kv[1]) if ratios else ("", 0.0)
     target = {"TTFT p90": spec.slos.ttft_p90_ms, "TPOT p90": spec.slos.tpot_p90_ms, "E2E p95": spec.slos.e2e_p95_ms}
     predicted_value = {"TTFT p90": at_load.ttft_ms.p90, "TPOT p90": at_load.tpot_ms.p90, "E2E p95": at_load.e2e_ms.p95}
@@ -281,7 +292,7 @@ def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, 
 
 def _rationale(picked: list[Candidate], spec: DeploymentSpec, blocked: list[str], notes: list[str]) -> str:
     top = picked[0]
-    text = (f"Priority '{spec.priority}': {top.model} ({top.weight_dtype}) on {top.replicas} x {top.tp} {top.gpu} "
+    text = (f"Priority '{spec.priority}': {top.model} ({top.weight_dtype}) on {top.replicas} replica(s) of {top.tp}x {top.gpu} "
             f"meets every SLO at ${top.monthly_cost_usd:,.0f}/month; binding: {top.binding_constraint}.")
     if len(picked) > 1:
         ru = picked[1]

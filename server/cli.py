@@ -9,6 +9,7 @@ from server.commands import config as config_cmd
 from server.commands import kb as kb_cmd
 from server.commands import plan as plan_cmd
 from server.commands import predict as predict_cmd
+from server.commands import render as render_cmd
 
 app = typer.Typer(
     name="servewise",
@@ -26,7 +27,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (kb_cmd, plan_cmd, predict_cmd, config_cmd, cluster_cmd):
+for module in (kb_cmd, plan_cmd, predict_cmd, render_cmd, config_cmd, cluster_cmd):
     module.register(app)
 
 

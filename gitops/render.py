@@ -1,0 +1,221 @@
+"""Render a Plan into a deployment bundle: KServe + vLLM, autoscaling, monitoring, Argo CD, report job.
+
+Every value reaches a YAML template through Jinja2's `finalize`, which writes it as JSON (a valid
+YAML flow scalar, list or map). So no string from a person or a model can add keys, documents,
+anchors or tags: it stays one quoted scalar. Names are DNS-1123 labels, sanitized from the spec or
+rejected when given explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import jinja2
+
+from gitops.bundle import Bundle
+from planner import __version__
+from planner.contracts import Candidate, Plan
+from planner.errors import BadInput
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+# The vLLM release the calibration rows were measured with (kb/data/benchmarks.jsonl: vllm/vllm-openai:v0.19.0-cu130).
+VLLM_IMAGE = "vllm/vllm-openai:v0.19.0"
+# servewise publishes no container image yet: the report CronJob's image is a parameter with this pinned default.
+SERVEWISE_IMAGE = "ghcr.io/servewise/servewise:0.1.0"
+PLACEHOLDER_REPO = "https://git.example.com/platform/llm-deployments.git"
+DEFAULT_PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_MAX_NAME = 40  # leaves room for KServe's "-predictor" and our "-slo-report" suffixes within 63
+
+
+def _as_json(value: object) -> str:
+    if isinstance(value, jinja2.runtime.Undefined):
+        raise BadInput(f"template value {value._undefined_name!r} is missing")  # noqa: SLF001 - jinja's own name
+    return json.dumps(value, ensure_ascii=False)
+
+
+_yaml_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), finalize=_as_json, autoescape=False,
+                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def _oneline(value: object) -> str:
+    """Markdown text on one line, without HTML or template syntax a reviewer could be fooled by."""
+    text = re.sub(r"\s+", " ", str(value)).strip()
+    return text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("{{", "{ {")
+
+
+_md_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), finalize=_oneline, autoescape=False,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def dns_label(raw: str, what: str, *, explicit: bool) -> str:
+    """A DNS-1123 label: checked as given when the person chose it, sanitized when derived from words."""
+    if explicit:
+        if not _DNS1123.match(raw) or len(raw) > _MAX_NAME:
+            raise BadInput(f"{what} {raw[:80]!r} is not a DNS-1123 label: use at most {_MAX_NAME} lower-case letters, "
+                           "digits and '-', starting and ending with a letter or digit")
+        return raw
+    name = re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")[:_MAX_NAME].strip("-")
+    if not name:
+        raise BadInput(f"cannot derive a valid {what} from {raw[:80]!r}; pass one explicitly (e.g. --name chatbot)")
+    return name
+
+
+def vllm_args(c: Candidate, served_name: str) -> list[str]:
+    v = c.vllm
+    args = ["--model", c.model, "--served-model-name", served_name, "--port", "8080",
+            "--tensor-parallel-size", str(c.tp), "--pipeline-parallel-size", str(c.pp),
+            "--max-model-len", str(v.max_model_len), "--max-num-seqs", str(v.max_num_seqs),
+            "--max-num-batched-tokens", str(v.max_num_batched_tokens),
+            "--gpu-memory-utilization", f"{v.gpu_memory_utilization:g}", "--kv-cache-dtype", v.kv_cache_dtype]
+    args.append("--enable-prefix-caching" if v.enable_prefix_caching else "--no-enable-prefix-caching")
+    args.append("--enable-chunked-prefill" if v.enable_chunked_prefill else "--no-enable-chunked-prefill")
+    if v.quantization:
+        args += ["--quantization", v.quantization]
+    return args
+
+
+def _selector(model_name: str, namespace: str) -> str:
+    return f'model_name={json.dumps(model_name)},namespace={json.dumps(namespace)}'
+
+
+def _alerts(plan: Plan, sel: str, name: str) -> list[dict]:
+    s = plan.spec.slos
+    window = "5m"
+    out = []
+    for metric, q, target, label in (("time_to_first_token_seconds", 0.9, s.ttft_p90_ms, "TTFT p90"),
+                                     ("request_time_per_output_token_seconds", 0.9, s.tpot_p90_ms, "TPOT p90"),
+                                     ("e2e_request_latency_seconds", 0.95, s.e2e_p95_ms, "E2E p95")):
+        if not target:
+            continue
+        expr = (f"histogram_quantile({q}, sum by (le) (rate(vllm:{metric}_bucket{{{sel}}}[{window}]))) "
+                f"> {target / 1000:g}")
+        out.append({"name": f"ServewiseSlo{label.replace(' ', '')}", "expr": expr, "severity": "warning",
+                    "summary": f"{name}: {label} above {target:g} ms",
+                    "description": f"{label} of vLLM over {window} exceeds the SLO of plan {plan.id}."})
+    out.append({"name": "ServewiseErrorRate", "severity": "critical",
+                "expr": (f'sum(rate(vllm:request_success_total{{{sel},finished_reason=~"abort|error"}}[{window}])) / '
+                         f"clamp_min(sum(rate(vllm:request_success_total{{{sel}}}[{window}])), 1e-9) > 0.01"),
+                "summary": f"{name}: more than 1 % of requests abort or fail",
+                "description": "finished_reason abort|error over all finished requests."})
+    return out
+
+
+def _dashboard(name: str, sel: str) -> str:
+    def panel(i: int, title: str, expr: str, unit: str) -> dict:
+        return {"id": i, "type": "timeseries", "title": title, "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i // 2) * 8},
+                "fieldConfig": {"defaults": {"unit": unit}}, "targets": [{"expr": expr, "refId": "A"}]}
+
+    def q(p: float, metric: str) -> str:
+        return f"histogram_quantile({p}, sum by (le) (rate(vllm:{metric}_bucket{{{sel}}}[5m])))"
+
+    panels = [panel(0, "TTFT p90", q(0.9, "time_to_first_token_seconds"), "s"),
+              panel(1, "TPOT p90", q(0.9, "request_time_per_output_token_seconds"), "s"),
+              panel(2, "E2E p95", q(0.95, "e2e_request_latency_seconds"), "s"),
+              panel(3, "Requests running / waiting", f"sum(vllm:num_requests_running{{{sel}}})", "short"),
+              panel(4, "Output tokens/s", f"sum(rate(vllm:generation_tokens_total{{{sel}}}[5m]))", "short"),
+              panel(5, "KV-cache usage", f"avg(vllm:kv_cache_usage_perc{{{sel}}})", "percentunit")]
+    return json.dumps({"title": f"servewise: {name}", "uid": f"servewise-{name}"[:40], "schemaVersion": 39,
+                       "panels": panels, "time": {"from": "now-6h", "to": "now"}}, indent=1)
+
+
+def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | None = None, k8s_version: str = "1.31",
+                  autoscaler: Literal["keda", "hpa"] = "keda",
+                  monitor: Literal["podmonitor", "servicemonitor"] = "podmonitor", repo_url: str | None = None,
+                  prometheus_url: str = DEFAULT_PROMETHEUS, storage_uri: str | None = None,
+                  servewise_image: str = SERVEWISE_IMAGE, gpu_labels: list[str] | None = None) -> Bundle:
+    """The bundle of files for the plan's chosen candidate (plan.json and a README included)."""
+    if plan.chosen is None:
+        raise BadInput(f"plan {plan.id} has no chosen candidate ({plan.infeasible or 'infeasible'}); nothing to render")
+    if autoscaler not in ("keda", "hpa") or monitor not in ("podmonitor", "servicemonitor"):
+        raise BadInput("autoscaler must be keda or hpa; monitor must be podmonitor or servicemonitor")
+    c = plan.candidates[plan.chosen]
+    ns = dns_label(namespace, "namespace", explicit=True)
+    nm = dns_label(name, "name", explicit=True) if name else dns_label(plan.spec.name, "name", explicit=False)
+    sel = _selector(c.model, ns)
+    labels = {"app.kubernetes.io/name": nm, "app.kubernetes.io/managed-by": "servewise", "servewise.io/plan": plan.id[:63]}
+    gpus_per_replica = c.tp * c.pp
+    ctx = {
+        "namespace": ns, "name": nm, "labels": labels, "plan_id": plan.id, "runtime_name": f"{nm}-vllm",
+        "vllm_image": VLLM_IMAGE, "vllm_args": vllm_args(c, c.model), "storage_uri": storage_uri,
+        "hf_secret": "hf-token", "gpus_per_replica": gpus_per_replica,
+        "cpu": str(max(4, 4 * gpus_per_replica)), "memory": f"{max(32, 48 * gpus_per_replica)}Gi",
+        # GPU feature discovery's product label (kb/data/gpus.json); the catalog name when none is known
+        "node_selector": {"nvidia.com/gpu.product": (gpu_labels or [c.gpu])[0]},
+        "min_replicas": c.min_replicas, "max_replicas": c.max_replicas, "startup_seconds": 600,
+        "kserve_autoscaler_class": "external", "predictor_deployment": f"{nm}-predictor",
+        "prometheus_url": prometheus_url,
+        "queue_query": f"sum(vllm:num_requests_waiting{{{sel}}})", "queue_threshold": "4",
+        "running_query": f"avg(vllm:num_requests_running{{{sel}}})",
+        "running_threshold": str(max(1, int(c.vllm.max_num_seqs * 0.8))),
+        # prometheus-adapter's default rule turns ':' into '_' in exposed metric names
+        "hpa_metric": "vllm_num_requests_running",
+        "rule_group": f"servewise-{nm}", "alerts": _alerts(plan, sel, nm),
+        "dashboard_file": f"servewise-{nm}.json", "dashboard_json": _dashboard(nm, sel),
+        "repo_url": repo_url or PLACEHOLDER_REPO, "repo_path": f"deployments/{ns}/{nm}",
+        "servewise_image": servewise_image, "forge_secret": "servewise-forge",
+        "report_args": ["report", "--plan", "/plan/plan.json"], "plan_configmap": f"{nm}-plan",
+    }
+    manifests = {"namespace.yaml": "namespace.yaml.j2", "servingruntime.yaml": "servingruntime.yaml.j2",
+                 "inferenceservice.yaml": "inferenceservice.yaml.j2",
+                 f"{'scaledobject' if autoscaler == 'keda' else 'hpa'}.yaml": f"{'scaledobject' if autoscaler == 'keda' else 'hpa'}.yaml.j2",
+                 f"{monitor}.yaml": f"{monitor}.yaml.j2", "prometheusrule.yaml": "prometheusrule.yaml.j2",
+                 "dashboard-configmap.yaml": "dashboard-configmap.yaml.j2", "cronjob-slo-report.yaml": "cronjob-slo-report.yaml.j2"}
+    files = {path: _yaml_env.get_template(t).render(ctx) for path, t in manifests.items()}
+    files["kustomization.yaml"] = _yaml_env.get_template("kustomization.yaml.j2").render({**ctx, "resources": list(manifests)})
+    files["application.yaml"] = _yaml_env.get_template("application.yaml.j2").render(ctx)
+    files["plan.json"] = plan.model_dump_json(indent=2) + "\n"
+    files["README.md"] = _readme(plan, c, ctx, autoscaler, sorted([*files, "README.md"]))
+    return Bundle(namespace=ns, name=nm, plan=plan, files=dict(sorted(files.items())))
+
+
+def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, files: list[str]) -> str:
+    s, p = plan.spec.slos, c.predicted
+    rows = [(label, f"{t:g} ms", f"{v:,.0f} ms") for label, t, v in (("TTFT p90", s.ttft_p90_ms, p.ttft_ms.p90),
+                                                                     ("TPOT p90", s.tpot_p90_ms, p.tpot_ms.p90),
+                                                                     ("E2E p95", s.e2e_p95_ms, p.e2e_ms.p95)) if t]
+    assumptions = [f"{a.field} = {a.value} ({a.source})" for a in plan.spec.assumptions] + p.assumptions + [
+        f"vLLM image {VLLM_IMAGE}: the release the calibration benchmarks were measured on",
+        f"report CronJob image {ctx['servewise_image']} (servewise publishes no image yet; build one from this repository)",
+        "the Argo CD Application lives in namespace argocd, project default",
+    ]
+    if ctx["repo_url"] == PLACEHOLDER_REPO:
+        assumptions.append(f"repoURL {PLACEHOLDER_REPO} is a placeholder: pass --repo-url to render, or edit application.yaml")
+    return _md_env.get_template("bundle-README.md.j2").render(
+        name=ctx["name"], namespace=ctx["namespace"], model=c.model, gpus_total=c.gpus_total, gpu=c.gpu,
+        version=__version__, plan_id=plan.id, kb_version=plan.kb_version, replicas=c.replicas, weight_dtype=c.weight_dtype,
+        tp=c.tp, min_replicas=c.min_replicas, max_replicas=c.max_replicas, autoscaler=autoscaler.upper(),
+        vllm_image=VLLM_IMAGE, monthly_cost=f"{c.monthly_cost_usd:,.0f}", provider=plan.provider,
+        rationale=plan.rationale, slo_rows=rows, binding=c.binding_constraint, assumptions=assumptions, files=files)
+
+
+def write_bundle(bundle: Bundle, out_dir: Path) -> list[Path]:
+    """Write atomically: everything goes to a temp dir beside `out_dir`, then one rename. An existing
+    `out_dir` is replaced only if it is a servewise bundle (holds plan.json), never another directory."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not (out_dir / "plan.json").exists():
+        if not out_dir.is_dir() or any(out_dir.iterdir()):
+            raise BadInput(f"{out_dir} exists and is not a servewise bundle; choose an empty or new directory")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        for rel, content in bundle.files.items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_text(content, encoding="utf-8")
+        old = None
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+        if old:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [out_dir / rel for rel in bundle.files]

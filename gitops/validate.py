@@ -1,0 +1,127 @@
+"""Validate a rendered bundle: custom resources against the real CRD schemas (gitops/schemas/),
+core kinds against the Kubernetes OpenAPI (kubernetes-validate, strict), and semantic checks that no
+schema knows: GPU count = TP x PP, vLLM args consistent with the plan, DNS-1123 names, unique objects.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel
+
+from gitops.bundle import Bundle
+
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+_CRD_SCHEMA = {
+    ("serving.kserve.io/v1beta1", "InferenceService"): "inferenceservice_serving.kserve.io_v1beta1.json",
+    ("serving.kserve.io/v1alpha1", "ServingRuntime"): "servingruntime_serving.kserve.io_v1alpha1.json",
+    ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject_keda.sh_v1alpha1.json",
+    ("monitoring.coreos.com/v1", "PodMonitor"): "podmonitor_monitoring.coreos.com_v1.json",
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor_monitoring.coreos.com_v1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule_monitoring.coreos.com_v1.json",
+    ("argoproj.io/v1alpha1", "Application"): "application_argoproj.io_v1alpha1.json",
+}
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SUPPORTED_K8S = ("1.29", "1.30", "1.31", "1.32", "1.33")
+
+
+class ValidationIssue(BaseModel):
+    file: str
+    kind: str
+    name: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.kind}/{self.name}: {self.field}: {self.reason}"
+
+
+@lru_cache(maxsize=None)
+def _validator(filename: str):
+    import jsonschema
+
+    return jsonschema.Draft7Validator(json.loads((SCHEMAS / filename).read_text()))
+
+
+def documents(bundle: Bundle) -> list[tuple[str, dict]]:
+    """Every YAML document of the bundle with the file it came from (Kustomization excluded: not an API object).
+    Raises yaml.YAMLError on a file that does not parse."""
+    docs = []
+    for path, text in bundle.files.items():
+        if path.endswith(".yaml") and path != "kustomization.yaml":
+            docs += [(path, d) for d in yaml.safe_load_all(text) if d is not None]
+    return docs
+
+
+def validate_bundle(bundle: Bundle, k8s_version: str = "1.31") -> list[ValidationIssue]:
+    import kubernetes_validate
+
+    issues: list[ValidationIssue] = []
+    seen: set[tuple[str, str, str]] = set()
+    try:
+        docs = documents(bundle)
+    except yaml.YAMLError as exc:
+        return [ValidationIssue(file="?", kind="?", name="?", field="(yaml)", reason=str(exc)[:300])]
+    for path, doc in docs:
+        kind, meta = doc.get("kind", "?"), doc.get("metadata") or {}
+        name = meta.get("name", "?")
+
+        def issue(field: str, reason: str, kind=kind, name=name, path=path) -> None:
+            issues.append(ValidationIssue(file=path, kind=kind, name=name, field=field, reason=reason))
+
+        key = (kind, meta.get("namespace", ""), name)
+        if key in seen:
+            issue("metadata.name", "duplicate object (same kind, namespace and name)")
+        seen.add(key)
+        if not _DNS1123.match(str(name)) or len(str(name)) > 63:
+            issue("metadata.name", "not a DNS-1123 label (lower-case letters, digits, '-', at most 63)")
+        schema = _CRD_SCHEMA.get((doc.get("apiVersion"), kind))
+        if schema:
+            for err in sorted(_validator(schema).iter_errors(doc), key=lambda e: list(e.path)):
+                issue(".".join(map(str, err.path)) or "(root)", err.message[:300])
+        else:
+            try:
+                kubernetes_validate.validate(doc, k8s_version, strict=True)
+            except kubernetes_validate.ValidationError as err:
+                issue(".".join(map(str, err.path)) or "(root)", err.message[:300])
+            except kubernetes_validate.SchemaNotFoundError:
+                issue("apiVersion", f"{doc.get('apiVersion')}/{kind} is neither a known CRD nor a Kubernetes {k8s_version} kind")
+        if kind == "InferenceService":
+            issues += _semantic(bundle, path, doc)
+    return issues
+
+
+def _arg(args: list[str], flag: str) -> str | None:
+    return args[args.index(flag) + 1] if flag in args and args.index(flag) + 1 < len(args) else None
+
+
+def _semantic(bundle: Bundle, path: str, isvc: dict) -> list[ValidationIssue]:
+    plan = bundle.plan
+    c = plan.candidates[plan.chosen]
+    name = isvc["metadata"]["name"]
+    model = isvc["spec"]["predictor"]["model"]
+    args = [str(a) for a in model.get("args", [])]
+    out = []
+
+    def bad(field: str, reason: str) -> None:
+        out.append(ValidationIssue(file=path, kind="InferenceService", name=name, field=field, reason=reason))
+
+    gpus = int(model.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0))
+    tp, pp = int(_arg(args, "--tensor-parallel-size") or 1), int(_arg(args, "--pipeline-parallel-size") or 1)
+    if gpus != tp * pp:
+        bad("spec.predictor.model.resources.limits.nvidia.com/gpu", f"{gpus} GPUs but TP x PP = {tp} x {pp}")
+    if (tp, pp) != (c.tp, c.pp):
+        bad("spec.predictor.model.args", f"TP/PP {tp}/{pp} differ from the plan's {c.tp}/{c.pp}")
+    util = float(_arg(args, "--gpu-memory-utilization") or 0)
+    mem = c.predicted.memory
+    if abs(util * mem.gpu_memory_gib - mem.usable_gib) > 0.05 * mem.gpu_memory_gib:
+        bad("--gpu-memory-utilization", f"{util} does not match the plan's memory fit ({mem.usable_gib:.1f} of {mem.gpu_memory_gib:.1f} GiB)")
+    if int(_arg(args, "--max-model-len") or 0) != c.vllm.max_model_len:
+        bad("--max-model-len", "differs from the plan's vLLM settings")
+    if not mem.fits:
+        bad("spec.predictor", f"the plan's memory fit says it does not fit: {mem.reason}")
+    return out

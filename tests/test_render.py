@@ -1,0 +1,139 @@
+"""Rendering plans into bundles: every document validates against the real schemas, hostile strings
+cannot change a document's structure, output is written atomically."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from gitops.render import render_bundle, write_bundle
+from gitops.validate import _CRD_SCHEMA, documents, validate_bundle
+from kb.catalog import load_catalog, open_kb
+from kb.latency import load_latency_params
+from planner.contracts import Assumption
+from planner.errors import BadInput
+from planner.recommend import recommend
+from planner.spec import build_spec
+
+
+@pytest.fixture(scope="module")
+def cat(tmp_path_factory):
+    return load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
+
+
+@pytest.fixture(scope="module")
+def plans(cat):
+    params = load_latency_params()
+    return {uc: recommend(build_spec(cat, use_case=uc, qps=q), cat, params, provider="aws")
+            for uc, q in (("chatbot", 20), ("summarization", 5), ("code-generation", 10))}
+
+
+def _shape(bundle):
+    return sorted((path, d["apiVersion"], d["kind"], d["metadata"]["name"]) for path, d in documents(bundle))
+
+
+@pytest.mark.parametrize("autoscaler,monitor", [("keda", "podmonitor"), ("hpa", "servicemonitor")])
+def test_original_use_cases_render_valid_bundles(cat, plans, autoscaler, monitor):
+    for plan in plans.values():
+        c = plan.candidates[plan.chosen]
+        bundle = render_bundle(plan, autoscaler=autoscaler, monitor=monitor,
+                               gpu_labels=cat.gpu(c.gpu).k8s_product_labels)
+        assert validate_bundle(bundle, "1.31") == []
+        kinds = {d["kind"] for _, d in documents(bundle)}
+        assert {"InferenceService", "ServingRuntime", "PrometheusRule", "Application", "CronJob", "ConfigMap"} <= kinds
+        assert ("ScaledObject" in kinds) == (autoscaler == "keda") and ("HorizontalPodAutoscaler" in kinds) == (autoscaler == "hpa")
+        isvc = next(d for _, d in documents(bundle) if d["kind"] == "InferenceService")
+        model = isvc["spec"]["predictor"]["model"]
+        assert model["resources"]["limits"]["nvidia.com/gpu"] == c.tp * c.pp
+        assert model["args"][model["args"].index("--tensor-parallel-size") + 1] == str(c.tp)
+        assert all("valueFrom" in e or e["name"] != "HF_TOKEN" for e in model["env"])
+        runtime = next(d for _, d in documents(bundle) if d["kind"] == "ServingRuntime")
+        assert not runtime["spec"]["containers"][0]["image"].endswith(":latest")
+        assert json.loads(bundle.files["plan.json"])["id"] == plan.id
+        rules = bundle.files["prometheusrule.yaml"]
+        for metric in ("vllm:time_to_first_token_seconds_bucket", "vllm:request_time_per_output_token_seconds_bucket",
+                       "vllm:e2e_request_latency_seconds_bucket", "vllm:request_success_total"):
+            assert metric in rules
+
+
+def test_schema_validation_catches_a_bad_field(plans):
+    plan = plans["chatbot"]
+    bundle = render_bundle(plan)
+    bad = bundle.model_copy(deep=True)
+    bad.files["inferenceservice.yaml"] = bad.files["inferenceservice.yaml"].replace("  predictor:", "  bogus: 1\n  predictor:")
+    issues = validate_bundle(bad)
+    assert any(i.kind == "InferenceService" and "bogus" in i.reason for i in issues)
+    wrong_gpus = bundle.model_copy(deep=True)
+    wrong_gpus.files["inferenceservice.yaml"] = wrong_gpus.files["inferenceservice.yaml"].replace(
+        "nvidia.com/gpu: 1", "nvidia.com/gpu: 3")
+    assert any("TP x PP" in i.reason for i in validate_bundle(wrong_gpus))
+
+
+HOSTILE = ['quote " and \' here', "line\nbreak: x\n- item", "{{ 7*7 }} {% raw %}", "---\nkind: Secret",
+           "&anchor value", "*alias", "!!python/object/apply:os.system ['id']", "x" * 5000,
+           "naïve 模型 🚀 ünïcødé", "key: value\nother: [1, 2]", "# comment", "@at `tick` |pipe >fold"]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_strings_cannot_change_structure(plans, value):
+    plan = plans["chatbot"]
+    baseline = _shape(render_bundle(plan))
+    spec = plan.spec.model_copy(update={"description": value, "name": value, "use_case": value,
+                                        "assumptions": [Assumption(field=value, value=value, source=value)]})
+    hostile_candidates = [c.model_copy(update={"explanation": value, "binding_constraint": value}) for c in plan.candidates]
+    hostile = plan.model_copy(update={"spec": spec, "rationale": value, "candidates": hostile_candidates})
+    try:
+        bundle = render_bundle(hostile, name="chatbot")
+    except BadInput:
+        return  # rejected with a clear message is allowed
+    assert _shape(bundle) == baseline
+    for path, text in bundle.files.items():
+        if path.endswith(".yaml"):
+            list(yaml.safe_load_all(text))
+    assert validate_bundle(bundle) == []
+
+
+def test_names_are_sanitized_or_rejected(plans):
+    plan = plans["chatbot"]
+    derived = plan.model_copy(update={"spec": plan.spec.model_copy(update={"name": "Support Bot!!  v2 ü"})})
+    assert render_bundle(derived).name == "support-bot-v2"
+    for bad in ("Bad_Name", "-x", "a" * 80, "x\ny"):
+        with pytest.raises(BadInput, match="DNS-1123"):
+            render_bundle(plan, name=bad)
+    with pytest.raises(BadInput, match="namespace"):
+        render_bundle(plan, namespace="Team A")
+
+
+def test_write_is_atomic_and_refuses_foreign_dirs(plans, tmp_path):
+    bundle = render_bundle(plans["chatbot"])
+    out = tmp_path / "bundle"
+    paths = write_bundle(bundle, out)
+    assert {p.name for p in paths} == set(bundle.files) and (out / "plan.json").exists()
+    write_bundle(bundle, out)  # replacing an earlier bundle is fine
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    foreign = tmp_path / "home"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(BadInput, match="not a servewise bundle"):
+        write_bundle(bundle, foreign)
+    assert (foreign / "notes.txt").read_text() == "mine"
+
+
+def test_every_crd_kind_has_its_schema_copied():
+    from gitops.validate import SCHEMAS
+
+    assert all((SCHEMAS / f).exists() for f in _CRD_SCHEMA.values())
+
+
+def test_render_cli_writes_tree(cli, tmp_path):
+    plan = tmp_path / "plan.json"
+    assert cli("recommend", "--use-case", "summarization", "--qps", "5", "--out", str(plan), "--json").exit_code == 0
+    r = cli("render", "--plan", str(plan), "--out", str(tmp_path / "out"), "--json")
+    assert r.exit_code == 0, r.stdout
+    assert len(json.loads(r.stdout)["files"]) >= 11
+    bad = cli("render", "--plan", str(plan), "--out", str(tmp_path / "o2"), "--name", "No_Good", "--json")
+    assert bad.exit_code == 2 and "DNS-1123" in json.loads(bad.stdout)["error"]["message"]
+    missing = cli("render", "--plan", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o3"), "--json")
+    assert missing.exit_code == 2
