@@ -237,6 +237,7 @@ class InferenceServiceStatus(BaseModel):
     namespace: str
     name: str
     found: bool
+    served_model_name: str
     ready: bool = False
     url: str | None = None
     deployment_mode: str | None = None
@@ -252,7 +253,8 @@ class MonitoringLinks(BaseModel):
 
     queries: dict[str, str]
     prometheus_links: dict[str, str] = Field(default_factory=dict)
-    grafana_link: str | None = None
+    dashboard_uid: str
+    grafana_dashboard: str | None = None
 
 
 class DeploymentStatus(BaseModel):
@@ -560,13 +562,13 @@ def render_choices(inventory: ClusterInventory) -> tuple[Literal["keda", "hpa"],
 # ----------------------------------------------------------------------------- deployment status
 
 
-def slo_queries(name: str, window: str = "5m") -> dict[str, str]:
+def slo_queries(model_name: str, namespace: str, window: str = "5m") -> dict[str, str]:
     """PromQL for the deployment's p90 TTFT and TPOT (vLLM V1 metric names, seconds) and its throughput.
 
-    Assumes the served model name (the `model_name` label) is the InferenceService name, as
-    KServe's vLLM runtimes set it (`--served-model-name={{.Name}}`).
+    Selects series by vLLM's `model_name` label and the scrape target's `namespace`, the same
+    selector the rendered alerts and dashboard use.
     """
-    sel = f'model_name="{name}"'
+    sel = f"model_name={json.dumps(model_name)},namespace={json.dumps(namespace)}"
 
     def quantile(q: str, metric: str) -> str:
         return f"histogram_quantile({q}, sum by (le) (rate({metric}_bucket{{{sel}}}[{window}])))"
@@ -581,17 +583,27 @@ def slo_queries(name: str, window: str = "5m") -> dict[str, str]:
     }
 
 
-def monitoring_links(name: str, *, prometheus_url: str | None = None, grafana_url: str | None = None) -> MonitoringLinks:
-    queries = slo_queries(name)
+def monitoring_links(name: str, namespace: str, model_name: str, *, prometheus_url: str | None = None,
+                     grafana_url: str | None = None) -> MonitoringLinks:
+    """The SLO queries, their Prometheus graph links and the bundle's Grafana dashboard link."""
+    queries = slo_queries(model_name, namespace)
     prom = {k: f"{prometheus_url.rstrip('/')}/graph?g0.expr={quote(q)}&g0.tab=0" for k, q in queries.items()} \
         if prometheus_url else {}
-    # Grafana >= 10 Explore URL: one pane, default Prometheus data source, TTFT and TPOT p90 over the last hour.
-    pane = {"slo": {"queries": [{"refId": "TTFT", "expr": queries["ttft_p90_s"]},
-                                {"refId": "TPOT", "expr": queries["tpot_p90_s"]}],
-                    "range": {"from": "now-1h", "to": "now"}}}
-    grafana = (f"{grafana_url.rstrip('/')}/explore?schemaVersion=1&panes={quote(json.dumps(pane, separators=(',', ':')))}"
-               if grafana_url else None)
-    return MonitoringLinks(queries=queries, prometheus_links=prom, grafana_link=grafana)
+    uid = f"servewise-{name}"[:40]  # the uid gitops/render.py gives the bundle's dashboard
+    return MonitoringLinks(queries=queries, prometheus_links=prom, dashboard_uid=uid,
+                           grafana_dashboard=f"{grafana_url.rstrip('/')}/d/{uid}" if grafana_url else None)
+
+
+def served_model_name(isvc: dict | None, name: str) -> str:
+    """vLLM's `model_name` metric label: the first `--served-model-name` in the InferenceService's model args,
+    else the InferenceService name (what KServe's vLLM runtimes pass: `--served-model-name={{.Name}}`)."""
+    args = (((isvc or {}).get("spec") or {}).get("predictor") or {}).get("model", {}).get("args") or []
+    for i, arg in enumerate(args):
+        if arg == "--served-model-name" and i + 1 < len(args):
+            return str(args[i + 1])
+        if str(arg).startswith("--served-model-name="):
+            return str(arg).split("=", 1)[1]
+    return name
 
 
 def parse_deployment(ref: str, default_namespace: str) -> tuple[str, str]:
@@ -631,10 +643,11 @@ def deployment_status(namespace: str, name: str, *, context: str | None = None, 
     return DeploymentStatus(
         context=cl.context, namespace=namespace, name=name, application=application, inference_service=service,
         serving=service.ready and application.sync_status == "Synced" and application.health_status == "Healthy",
-        monitoring=monitoring_links(name, prometheus_url=prometheus_url, grafana_url=grafana_url),
+        monitoring=monitoring_links(name, namespace, service.served_model_name, prometheus_url=prometheus_url,
+                                    grafana_url=grafana_url),
         assumptions=[
             f"the Argo CD Application is named {name!r} in namespace {argocd_namespace!r} (as servewise renders it)",
-            f"the served model name (Prometheus label model_name) is {name!r}, KServe's default for vLLM runtimes",
+            "the Prometheus label model_name is the InferenceService's --served-model-name, else its name",
             "ready replicas are summed over Deployments labelled serving.kserve.io/inferenceservice",
         ],
     )
@@ -652,7 +665,7 @@ def _application(obj: dict | None, namespace: str, name: str) -> ApplicationStat
 
 def _inference_service(obj: dict | None, deployments: list[dict], namespace: str, name: str) -> InferenceServiceStatus:
     if obj is None:
-        return InferenceServiceStatus(namespace=namespace, name=name, found=False)
+        return InferenceServiceStatus(namespace=namespace, name=name, found=False, served_model_name=name)
     status = obj.get("status") or {}
     conditions = [Condition(type=c.get("type", "?"), status=c.get("status", "Unknown"), reason=c.get("reason"),
                             message=c.get("message"), last_transition_time=c.get("lastTransitionTime"))
@@ -662,6 +675,7 @@ def _inference_service(obj: dict | None, deployments: list[dict], namespace: str
     dstat = [d.get("status") or {} for d in deployments]
     return InferenceServiceStatus(
         namespace=namespace, name=name, found=True, url=status.get("url"),
+        served_model_name=served_model_name(obj, name),
         ready=any(c.type == "Ready" and c.status == "True" for c in conditions),
         deployment_mode=status.get("deploymentMode"), model_state=(model.get("states") or {}).get("activeModelState"),
         conditions=conditions, failure=failure,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fakes.kube_api import FakeKubeApi, write_kubeconfig
 
-from gitops.cluster import deployment_status, parse_deployment
+from gitops.cluster import deployment_status, parse_deployment, served_model_name
 from planner.errors import BadInput
 
 # Shapes as Argo CD v3 and KServe v0.20 write them (status fields from their CRDs in shared/schemas/crds/).
@@ -22,6 +21,9 @@ APPLICATION = {
 ISVC = {
     "apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
     "metadata": {"name": "support-chat", "namespace": "llm"},
+    "spec": {"predictor": {"model": {"modelFormat": {"name": "vllm"}, "runtime": "support-chat-vllm",
+                                     "args": ["--model", "meta-llama/Llama-3.1-8B-Instruct", "--served-model-name",
+                                              "meta-llama/Llama-3.1-8B-Instruct", "--port", "8080"]}}},
     "status": {
         "url": "http://support-chat.llm.example.com", "deploymentMode": "RawDeployment",
         "conditions": [
@@ -60,19 +62,28 @@ def test_synced_healthy_ready_deployment_is_serving(tmp_path):
     assert parse_qs(link.query)["g0.expr"] == [st.monitoring.queries["ttft_p90_s"]]
 
 
-def test_queries_use_the_exact_vllm_metric_names(tmp_path):
-    with FakeKubeApi() as api:
-        st = deployment_status("llm", "chat", kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token),
-                               grafana_url="https://grafana.example")
+def test_queries_select_the_served_model_name_with_the_exact_vllm_metric_names(tmp_path):
+    objects = {("serving.kserve.io", "llm", "inferenceservices", "support-chat"): ISVC}
+    with FakeKubeApi(objects=objects) as api:
+        st = deployment_status("llm", "support-chat", grafana_url="https://grafana.example/",
+                               kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token))
     q = st.monitoring.queries
-    assert "vllm:time_to_first_token_seconds_bucket{model_name=\"chat\"}" in q["ttft_p90_s"]
-    assert "vllm:request_time_per_output_token_seconds_bucket{model_name=\"chat\"}" in q["tpot_p90_s"]
+    sel = 'model_name="meta-llama/Llama-3.1-8B-Instruct",namespace="llm"'
+    assert st.inference_service.served_model_name == "meta-llama/Llama-3.1-8B-Instruct"
+    assert f"vllm:time_to_first_token_seconds_bucket{{{sel}}}" in q["ttft_p90_s"]
+    assert f"vllm:request_time_per_output_token_seconds_bucket{{{sel}}}" in q["tpot_p90_s"]
     assert q["ttft_p90_s"].startswith("histogram_quantile(0.90,") and q["e2e_p95_s"].startswith("histogram_quantile(0.95,")
     assert st.monitoring.prometheus_links == {}
-    grafana = urlsplit(st.monitoring.grafana_link)
-    assert grafana.netloc == "grafana.example" and grafana.path == "/explore"
-    pane = json.loads(parse_qs(grafana.query)["panes"][0])["slo"]
-    assert [x["expr"] for x in pane["queries"]] == [q["ttft_p90_s"], q["tpot_p90_s"]]
+    assert st.monitoring.grafana_dashboard == "https://grafana.example/d/servewise-support-chat"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--served-model-name=chat-v2", "--port", "8080"], "chat-v2"),
+    (["--model", "/mnt/models"], "chat"),  # KServe's vLLM runtime passes --served-model-name={{.Name}}
+])
+def test_served_model_name_from_the_model_args(args, expected):
+    isvc = {"spec": {"predictor": {"model": {"args": args}}}}
+    assert served_model_name(isvc, "chat") == expected
 
 
 def test_not_yet_synced_objects_are_reported_missing_not_as_errors(tmp_path):

@@ -109,13 +109,13 @@ def status(
     kubeconfig: Path = KUBECONFIG_OPTION,
     argocd_namespace: str = typer.Option(ARGOCD_NAMESPACE, "--argocd-namespace",
                                          help="namespace of Argo CD's Applications."),
-    grafana: str = typer.Option(None, "--grafana", help="Grafana base URL, to print an Explore link."),
+    grafana: str = typer.Option(None, "--grafana", help="Grafana base URL, to print the dashboard link."),
     timeout: float = TIMEOUT_OPTION,
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Follow a merged deployment: Argo CD sync and health, InferenceService readiness, replicas and URL.
 
-    Also prints the PromQL (vLLM TTFT / TPOT p90) to watch it, with Prometheus and Grafana links.
+    Also prints the PromQL (vLLM TTFT / TPOT p90) to watch it, Prometheus links and the bundle's Grafana dashboard.
     The Argo CD Application is assumed to be named like the deployment, as servewise renders it.
 
     Example:  servewise status llm-serving/support-chat --context prod-gpu
@@ -150,8 +150,11 @@ def _show_status(st: DeploymentStatus) -> None:
     for what, link in st.monitoring.prometheus_links.items():
         if what in ("ttft_p90_s", "tpot_p90_s"):
             console.print(f"Prometheus {what}: {link}", highlight=False, soft_wrap=True)
-    if st.monitoring.grafana_link:
-        console.print(f"Grafana: {st.monitoring.grafana_link}", highlight=False, soft_wrap=True)
+    if st.monitoring.grafana_dashboard:
+        console.print(f"Grafana dashboard: {st.monitoring.grafana_dashboard}", highlight=False, soft_wrap=True)
+    else:
+        console.print(f"Grafana dashboard uid: {st.monitoring.dashboard_uid} (pass --grafana URL for a link)",
+                      highlight=False)
     for note in st.assumptions:
         console.print(f"[dim]assumed: {note}[/]", highlight=False)
 
