@@ -44,13 +44,13 @@ _yaml_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), finali
                                undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
-def _oneline(value: object) -> str:
+def md_text(value: object) -> str:
     """Markdown text on one line, without HTML or template syntax a reviewer could be fooled by."""
     text = re.sub(r"\s+", " ", str(value)).strip()
     return text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("{{", "{ {")
 
 
-_md_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), finalize=_oneline, autoescape=False,
+_md_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), finalize=md_text, autoescape=False,
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 

@@ -8,6 +8,7 @@ from server.commands import cluster as cluster_cmd
 from server.commands import config as config_cmd
 from server.commands import kb as kb_cmd
 from server.commands import plan as plan_cmd
+from server.commands import pr as pr_cmd
 from server.commands import predict as predict_cmd
 from server.commands import render as render_cmd
 
@@ -27,7 +28,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (kb_cmd, plan_cmd, predict_cmd, render_cmd, config_cmd, cluster_cmd):
+for module in (kb_cmd, plan_cmd, predict_cmd, render_cmd, pr_cmd, config_cmd, cluster_cmd):
     module.register(app)
 
 

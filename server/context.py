@@ -37,6 +37,15 @@ class AppContext:
     def correction(self, model: str, gpu: str, tp: int) -> Correction | None:
         return self.corrections.get((model, gpu, tp))
 
+    def forge(self, kind: str | None = None, repo: str | None = None, url: str | None = None):
+        """The configured forge (local bare repo, GitHub or GitLab); flags override settings."""
+        from gitops.forges import ForgeConfig, open_forge
+
+        s = self.settings
+        config = ForgeConfig(kind=kind or s.forge, repo=repo or s.repo, url=url or s.forge_url, token_env=s.token_env,
+                             token_file=s.token_file, local_path=s.local_forge)
+        return open_forge(config, self.kb)
+
 
 def app_context() -> AppContext:
     settings, _ = load_settings()

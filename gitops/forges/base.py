@@ -58,3 +58,19 @@ class Forge(ABC):
     @abstractmethod
     def read_file(self, path: str, ref: str = "main") -> str | None:
         """Content of `path` at `ref`, or None when absent."""
+
+    @abstractmethod
+    def list_files(self, prefix: str, ref: str = "main") -> list[str]:
+        """Paths of the files under directory `prefix` at `ref` (empty when absent)."""
+
+    @abstractmethod
+    def file_versions(self, path: str, ref: str = "main", limit: int = 10) -> list[str]:
+        """Shas of the commits on `ref` that changed `path`, newest first."""
+
+    @abstractmethod
+    def merge_pr(self, number: int) -> PullRequest:
+        """Merge the pull request into its base (a merge commit) and mark it merged."""
+
+    @abstractmethod
+    def close_pr(self, number: int) -> PullRequest:
+        """Close the pull request without merging."""
