@@ -43,8 +43,12 @@ def extract(text: str, catalog: Catalog) -> _Extracted:
     out = _Extracted()
     if m := re.search(_NUM + r"\s*(?:daily |active |monthly |concurrent |internal )?(users|people|employees|developers|customers|agents|seats)", t):
         out["users"] = int(_number(m.group(1), m.group(2)))
-    if m := re.search(_NUM + r"\s*(?:req(?:uest)?s?|queries|calls|conversations|qps|rps)\s*(?:/|per|a|an|each)\s*(s|sec|second|min|minute|h|hr|hour|day)\b", t):
-        out["qps"] = _number(m.group(1), m.group(2)) / _PER[m.group(3)]
+    if m := re.search(_NUM + r"\s*(?:req(?:uest)?s?|queries|calls|conversations|messages|qps|rps)\s*(?:/|per|a|an|each)\s*(s|sec|second|min|minute|h|hr|hour|day)\b", t):
+        rate = _number(m.group(1), m.group(2))
+        if m.group(3) == "day" and "users" in out:
+            out["requests_per_user_per_day"] = rate  # "2,000 users sending 30 requests a day": per user
+        else:
+            out["qps"] = rate / _PER[m.group(3)]
     elif m := re.search(_NUM + r"\s*(qps|rps|req/s)\b", t):
         out["qps"] = _number(m.group(1), m.group(2))
     if m := re.search(r"(\d+(?:\.\d+)?)\s*(?:requests?|queries|messages|calls)\s*(?:per|a|each)\s*(?:user\s*)?(?:per\s*)?day", t):
