@@ -108,12 +108,13 @@ def sample(state: SteadyState, load: Load, isl_cv: np.ndarray, osl_cv: np.ndarra
     isl = _lengths(rng, load.isl, isl_cv, n)
     osl = np.maximum(_lengths(rng, load.osl, osl_cv, n), 2.0)
     col = lambda a: a[:, None]  # noqa: E731 - broadcast a per-config value over samples
-    rho = col(state.rho)
-    waits = rng.random((load.isl.size, n)) < rho
-    queue = np.where(waits, rng.exponential(1.0, (load.isl.size, n)) * col(state.queue_wait / np.maximum(state.rho, 1e-9)), 0.0)
+    u_wait, u_bunch, u_phase = rng.random((3, load.isl.size, n))
+    # Waiting time of a queue: zero with probability 1 - rho, else exponential (the M/G/1 heavy-traffic shape).
+    conditional_wait = col(state.queue_wait / np.maximum(state.rho, 1e-9))
+    share = np.minimum(u_wait / np.maximum(col(state.rho), 1e-12), 0.999999)  # uniform on [0, 1) where waiting
+    queue = np.where(u_wait < col(state.rho), -np.log1p(-share) * conditional_wait, 0.0)
     own = col(state.own_prefill) * (isl / col(load.isl))
-    bunched = rng.random((load.isl.size, n)) * 2 * col(state.bunching)
-    ttft = rng.random((load.isl.size, n)) * col(state.tpot) + own + queue + bunched + col(state.slot_wait)
+    ttft = u_phase * col(state.tpot) + own + queue + u_bunch * 2 * col(state.bunching) + col(state.slot_wait)
     # Prefills of other requests land in this request's decode steps as a Poisson count.
     mean_prefills = col(state.rate) * (osl - 1) * col(state.tpot)
     prefills = rng.poisson(np.clip(mean_prefills, 0.0, 1e6))

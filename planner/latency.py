@@ -52,7 +52,8 @@ def check_query(query: PredictQuery, model: ModelArch) -> None:
                        f"{model.max_position_embeddings:,} tokens")
 
 
-def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu) -> Prepared:
+def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu, shared: dict | None = None) -> Prepared:
+    """Validate and compute memory and step features; `shared` reuses features of identical configurations."""
     check_query(query, model)
     dtype = query.weight_dtype or model.native_dtype
     assumptions = list(MEMORY_ASSUMPTIONS)
@@ -72,7 +73,11 @@ def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu) -> Prepared:
     mem = memory_fit(model, gpu, tp=query.tp, pp=query.pp, weight_dtype=dtype, kv_dtype=query.kv_dtype,
                      gpu_memory_utilization=query.gpu_memory_utilization, context_tokens=context,
                      max_num_seqs=max_seqs, max_num_batched_tokens=chunk)
-    feats = features(model, gpu, tp=query.tp, pp=query.pp, weight_dtype=dtype, kv_dtype=query.kv_dtype)
+    key = (model.hf_id, gpu.name, query.tp, query.pp, dtype, query.kv_dtype)
+    cache = shared if shared is not None else {}
+    if key not in cache:
+        cache[key] = features(model, gpu, tp=query.tp, pp=query.pp, weight_dtype=dtype, kv_dtype=query.kv_dtype)
+    feats = cache[key]
     if query.concurrency is not None:
         assumptions.append("closed loop: each client sends its next request when the last one ends")
     else:
@@ -89,10 +94,9 @@ def _in_range(params: LatencyParams, prep: Prepared) -> bool:
             and dtype in seen.get("dtypes", []))
 
 
-def _percentiles(mean: float, q: np.ndarray) -> Percentiles:
-    """`q` holds the p50, p90, p95 and p99 of one configuration's samples."""
-    return Percentiles(mean=round(mean, 3), p50=round(float(q[0]), 3), p90=round(float(q[1]), 3),
-                       p95=round(float(q[2]), 3), p99=round(float(q[3]), 3))
+def _percentiles(mean: float, q: list[float]) -> Percentiles:
+    """`q` holds the p50, p90, p95 and p99 of one configuration's samples (already rounded)."""
+    return Percentiles(mean=mean, p50=q[0], p90=q[1], p95=q[2], p99=q[3])
 
 
 def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: Sequence[Correction | None],
@@ -120,9 +124,11 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
     tpot_s = np.maximum(draws.tpot * tpot_f[:, None], floor_tpot[:, None])
     e2e_s = ttft_s + (draws.e2e - draws.ttft) / np.maximum(draws.tpot, 1e-12) * tpot_s
     levels = [50, 90, 95, 99]
-    ttft_q, tpot_q, e2e_q = (np.percentile(x, levels, axis=1).T for x in (ttft_s, tpot_s, e2e_s))
+    ttft_q, tpot_q, e2e_q = (np.round(np.percentile(x * 1e3, levels, axis=1).T, 3).tolist() for x in (ttft_s, tpot_s, e2e_s))
     ttft_mean = np.maximum(state.ttft * ttft_f, floor_ttft)
     tpot_mean = np.maximum(state.tpot * tpot_f, floor_tpot)
+    e2e_mean = ttft_mean + (osl - 1) * tpot_mean
+    ttft_ms, tpot_ms, e2e_ms = (np.round(x * 1e3, 3).tolist() for x in (ttft_mean, tpot_mean, e2e_mean))
     out = []
     for i, prep in enumerate(items):
         x = prep.query
@@ -138,12 +144,10 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
             assumptions.append(f"outside the calibrated range ({prep.gpu.name}, {prep.model.hf_id}, "
                                f"{x.weight_dtype or prep.model.native_dtype} not all measured): transferred through "
                                "datasheet bandwidth/FLOPs, uncertainty doubled")
-        e2e_mean = float(ttft_mean[i] + (x.osl - 1) * tpot_mean[i])
         rate = float(state.rate[i]) * x.replicas
         out.append(Prediction(
-            ttft_ms=_percentiles(float(ttft_mean[i]) * 1e3, ttft_q[i] * 1e3),
-            tpot_ms=_percentiles(float(tpot_mean[i]) * 1e3, tpot_q[i] * 1e3),
-            e2e_ms=_percentiles(e2e_mean * 1e3, e2e_q[i] * 1e3),
+            ttft_ms=_percentiles(ttft_ms[i], ttft_q[i]), tpot_ms=_percentiles(tpot_ms[i], tpot_q[i]),
+            e2e_ms=_percentiles(e2e_ms[i], e2e_q[i]),
             output_tok_s=round(rate * x.osl, 2), request_s=round(rate, 4), memory=prep.memory, fits=prep.memory.fits,
             saturated=bool(state.saturated[i]), calibration=calibration, in_calibrated_range=in_range,
             uncertainty_pct=round(uncertainty, 1), assumptions=assumptions,
@@ -158,8 +162,9 @@ def predict_many(queries: Sequence[tuple[PredictQuery, ModelArch, Gpu]], params:
     """Predict many configurations in one vectorised pass. Raises on the first bad or non-fitting query;
     callers that want per-item errors call `predict` per item."""
     items = []
+    shared: dict[tuple, StepFeatures] = {}
     for query, model, gpu in queries:
-        prep = _prepare(query, model, gpu)
+        prep = _prepare(query, model, gpu, shared)
         _require_fit(prep)
         items.append(prep)
     if not items:
