@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import typer
 
 from planner.contracts import DeploymentSpec, Plan
+from server.actions import make_plan
 from server.context import AppContext, app_context
 from server.files import load_plan, load_spec, write_text_atomic
 from server.output import JSON_OPTION, console, run, table
@@ -67,20 +67,6 @@ def spec_cmd(text: str = TEXT_ARG, use_case: str = USE_CASE, qps: float = QPS, u
                 output_tokens=output_tokens, priority=priority, budget_usd_month=budget, gpus=gpu, models=model,
                 max_gpus=max_gpus)
     run(json_out, lambda: _spec(app_context(), text, use_case, **opts), _spec_human)
-
-
-def make_plan(ctx: AppContext, spec: DeploymentSpec, top: int, gpu_budget: dict[str, int] | None = None) -> Plan:
-    """Recommend for a spec with the kb's facts, fit and learned corrections; save the plan in the kb."""
-    from kb.latency import load_latency_params
-    from kb.plans import save_plan
-    from planner import __version__
-    from planner.recommend import recommend
-
-    plan = recommend(spec, ctx.catalog, load_latency_params(), provider=ctx.settings.provider, top=top,
-                     gpu_budget=gpu_budget, corrections=ctx.corrections, servewise_version=__version__,
-                     created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    save_plan(ctx.kb, plan)
-    return plan
 
 
 def plan_human(plan: Plan) -> None:

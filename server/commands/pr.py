@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 
 from planner.errors import BadInput
-from server.commands.render import render_plan
+from server.actions import valid_bundle
+from server.files import load_plan
 from server.context import app_context
 from server.output import JSON_OPTION, console, run, table
 
@@ -46,10 +47,8 @@ def propose_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON fr
 
     def action() -> dict:
         ctx = app_context()
-        bundle, issues = render_plan(ctx, plan_file, namespace=namespace or ctx.settings.namespace, name=name,
-                                     autoscaler=autoscaler, repo_url=repo_url)
-        if issues:
-            raise BadInput("the rendered bundle failed validation: " + "; ".join(map(str, issues[:5])))
+        bundle = valid_bundle(ctx, load_plan(plan_file), namespace=namespace, name=name, autoscaler=autoscaler,
+                              repo_url=repo_url)
         return _result(propose(bundle, ctx.forge(forge, repo, forge_url)))
 
     run(json_out, action, _say)

@@ -11,17 +11,9 @@ from pydantic import ValidationError
 
 from planner.contracts import Prediction, PredictQuery
 from planner.errors import BadInput, ServewiseError
+from server.actions import predict_query
 from server.context import AppContext, app_context
 from server.output import JSON_OPTION, console, error_payload, print_json, run, table, validation_message
-
-
-def predict_query(ctx: AppContext, query: PredictQuery) -> Prediction:
-    """Resolve names, look up the fitted parameters and any learned correction, predict."""
-    from kb.latency import load_latency_params
-    from planner.latency import predict
-
-    model, gpu = ctx.catalog.model(query.model), ctx.catalog.gpu(query.gpu)
-    return predict(query, model, gpu, load_latency_params(), ctx.correction(model.hf_id, gpu.name, query.tp))
 
 
 def _human(q: PredictQuery, p: Prediction) -> None:

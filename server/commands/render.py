@@ -7,25 +7,10 @@ from pathlib import Path
 import typer
 from rich.tree import Tree
 
-from planner.errors import BadInput
-from server.context import AppContext, app_context
+from server.actions import valid_bundle
+from server.context import app_context
 from server.files import load_plan
 from server.output import JSON_OPTION, console, run
-
-
-def render_plan(ctx: AppContext, plan_file: Path, **options):
-    """Render and validate; returns (bundle, issues). Shared by render and propose."""
-    from gitops.render import render_bundle
-    from gitops.validate import SUPPORTED_K8S, validate_bundle
-
-    k8s = options.pop("k8s_version", "1.31")
-    if k8s not in SUPPORTED_K8S:
-        raise BadInput(f"--k8s-version {k8s} is not supported; choose one of {', '.join(SUPPORTED_K8S)}")
-    plan = load_plan(plan_file)
-    if plan.chosen is not None:
-        options.setdefault("gpu_labels", ctx.catalog.gpu(plan.candidates[plan.chosen].gpu).k8s_product_labels)
-    bundle = render_bundle(plan, k8s_version=k8s, **options)
-    return bundle, validate_bundle(bundle, k8s)
 
 
 def render_cmd(
@@ -49,11 +34,8 @@ def render_cmd(
 
     def action() -> dict:
         ctx = app_context()
-        bundle, issues = render_plan(ctx, plan_file, namespace=namespace or ctx.settings.namespace, name=name,
-                                     k8s_version=k8s_version, autoscaler=autoscaler, monitor=monitor, repo_url=repo_url)
-        if issues:
-            raise BadInput(f"the rendered bundle failed validation ({len(issues)} issue(s)); nothing was written: "
-                           + "; ".join(map(str, issues[:5])), details={"issues": [i.model_dump() for i in issues]})
+        bundle = valid_bundle(ctx, load_plan(plan_file), namespace=namespace, name=name, k8s_version=k8s_version,
+                              autoscaler=autoscaler, monitor=monitor, repo_url=repo_url)
         paths = write_bundle(bundle, out)
         return {"out": str(out), "namespace": bundle.namespace, "name": bundle.name,
                 "files": [str(p) for p in paths], "validated": f"CRD schemas + Kubernetes {k8s_version} (strict)"}

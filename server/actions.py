@@ -1,0 +1,72 @@
+"""What both front doors do the same way: load facts from the kb, call the planner or gitops, save results.
+
+The CLI commands and the MCP tools are thin wrappers over these, so both doors give the same answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from gitops.bundle import Bundle
+from gitops.validate import ValidationIssue
+from planner.contracts import DeploymentSpec, Plan, Prediction, PredictQuery
+from planner.errors import BadInput
+from server.context import AppContext
+
+
+def predict_query(ctx: AppContext, query: PredictQuery) -> Prediction:
+    """Resolve names, look up the fitted parameters and any learned correction, predict."""
+    from kb.latency import load_latency_params
+    from planner.latency import predict
+
+    model, gpu = ctx.catalog.model(query.model), ctx.catalog.gpu(query.gpu)
+    return predict(query, model, gpu, load_latency_params(), ctx.correction(model.hf_id, gpu.name, query.tp))
+
+
+def make_plan(ctx: AppContext, spec: DeploymentSpec, top: int = 5, gpu_budget: dict[str, int] | None = None) -> Plan:
+    """Recommend for a spec with the kb's facts, fit and learned corrections; save the plan in the kb."""
+    from kb.latency import load_latency_params
+    from kb.plans import save_plan
+    from planner import __version__
+    from planner.recommend import recommend
+
+    plan = recommend(spec, ctx.catalog, load_latency_params(), provider=ctx.settings.provider, top=top,
+                     gpu_budget=gpu_budget, corrections=ctx.corrections, servewise_version=__version__,
+                     created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    save_plan(ctx.kb, plan)
+    return plan
+
+
+def render_plan(ctx: AppContext, plan: Plan, **options) -> tuple[Bundle, list[ValidationIssue]]:
+    """Render and validate a plan's chosen candidate; returns (bundle, issues)."""
+    from gitops.render import render_bundle
+    from gitops.validate import SUPPORTED_K8S, validate_bundle
+
+    k8s = options.pop("k8s_version", "1.31")
+    if k8s not in SUPPORTED_K8S:
+        raise BadInput(f"k8s version {k8s} is not supported; choose one of {', '.join(SUPPORTED_K8S)}")
+    if plan.chosen is not None:
+        options.setdefault("gpu_labels", ctx.catalog.gpu(plan.candidates[plan.chosen].gpu).k8s_product_labels)
+    options["namespace"] = options.get("namespace") or ctx.settings.namespace
+    bundle = render_bundle(plan, k8s_version=k8s, **options)
+    return bundle, validate_bundle(bundle, k8s)
+
+
+def valid_bundle(ctx: AppContext, plan: Plan, **options) -> Bundle:
+    bundle, issues = render_plan(ctx, plan, **options)
+    if issues:
+        raise BadInput(f"the rendered bundle failed validation ({len(issues)} issue(s)); nothing was written: "
+                       + "; ".join(map(str, issues[:5])), details={"issues": [i.model_dump() for i in issues]})
+    return bundle
+
+
+def plan_from(ctx: AppContext, plan_file: Path | None = None, plan_id: str | None = None) -> Plan:
+    from kb.plans import get_plan
+    from server.files import load_plan
+
+    if plan_file:
+        return load_plan(plan_file)
+    if plan_id:
+        return get_plan(ctx.kb, plan_id)
+    raise BadInput("give a plan: a plan file (--plan) or a plan id from `recommend`")
