@@ -70,3 +70,36 @@ def plan_from(ctx: AppContext, plan_file: Path | None = None, plan_id: str | Non
     if plan_id:
         return get_plan(ctx.kb, plan_id)
     raise BadInput("give a plan: a plan file (--plan) or a plan id from `recommend`")
+
+
+def slo_report(ctx: AppContext, plan: Plan, *, deployment: str, prometheus_url: str | None = None, window: str = "1h",
+               forge=None, pr_number: int | None = None):
+    """Observe, compare, store outcomes (complete data only) and history, and upsert the sticky PR comment.
+    Prometheus unreachable gives a report that says so (and the caller's exit code 4), never an outcome."""
+    from gitops.prometheus import Prometheus, observe, parse_window
+    from gitops.report import MARKER, build_report, comment_body
+    from kb.latency import load_latency_params
+    from kb.outcomes import report_history, store_outcomes, store_report
+    from planner.errors import Unreachable
+
+    if plan.chosen is None:
+        raise BadInput(f"plan {plan.id} has no chosen candidate; nothing was deployed to report on")
+    parse_window(window)
+    c = plan.candidates[plan.chosen]
+    ns = deployment.split("/")[0] if "/" in deployment else None
+    observed, unreachable = None, None
+    try:
+        observed = observe(Prometheus(prometheus_url or ctx.settings.prometheus, ctx.settings.prometheus_token_env),
+                           c.model, ns, window)
+    except Unreachable as exc:
+        unreachable = exc.message
+    report = build_report(plan, observed, ctx.catalog, load_latency_params(), deployment=deployment,
+                          unreachable=unreachable)
+    report.history = report_history(ctx.kb, deployment)
+    if report.outcomes:
+        store_outcomes(ctx.kb, report.outcomes)
+    store_report(ctx.kb, deployment, pr_number, report.created_at, report.verdict,
+                 report.model_dump(mode="json", exclude={"history"}))
+    if forge is not None and pr_number is not None:
+        forge.upsert_comment(pr_number, MARKER, comment_body(report))
+    return report

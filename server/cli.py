@@ -11,6 +11,7 @@ from server.commands import plan as plan_cmd
 from server.commands import pr as pr_cmd
 from server.commands import predict as predict_cmd
 from server.commands import render as render_cmd
+from server.commands import report as report_cmd
 from server.commands import serve as serve_cmd
 
 app = typer.Typer(
@@ -29,7 +30,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (kb_cmd, plan_cmd, predict_cmd, render_cmd, pr_cmd, serve_cmd, config_cmd, cluster_cmd):
+for module in (kb_cmd, plan_cmd, predict_cmd, render_cmd, pr_cmd, report_cmd, serve_cmd, config_cmd, cluster_cmd):
     module.register(app)
 
 

@@ -106,5 +106,31 @@ def import_benchmarks_cmd(
                                                   f"(kb version now {r['kb_version']})"))
 
 
+@kb_app.command("outcomes")
+def outcomes(json_out: bool = JSON_OPTION) -> None:
+    """Observed vs predicted outcomes from SLO reports, the prediction error over time, and the corrections the
+    planner now applies per model x GPU x TP (shrunk toward the base model while there are few reports)."""
+    from kb.outcomes import load_outcomes
+    from planner.feedback import error_over_time
+
+    def action() -> dict:
+        ctx = app_context()
+        rows = load_outcomes(ctx.kb)
+        return {"outcomes": rows, "error_over_time": error_over_time(rows),
+                "corrections": [{"model": k[0], "gpu": k[1], "tp": k[2], **v.model_dump()} for k, v in ctx.corrections.items()]}
+
+    def human(r: dict) -> None:
+        if not r["outcomes"]:
+            console.print("no outcomes yet: `servewise report --pr N` stores one per complete SLO report")
+            return
+        console.print(table("Prediction error over time", ["day", "metric", "reports", "median |error| %"],
+                            [(p.period, p.metric, p.n, p.median_abs_pct_error) for p in r["error_over_time"]]))
+        console.print(table("Corrections applied", ["model", "GPU", "TP", "TTFT x", "TPOT x", "reports"],
+                            [(c["model"], c["gpu"], c["tp"], c["ttft_factor"], c["tpot_factor"], c["n_outcomes"])
+                             for c in r["corrections"]]))
+
+    run(json_out, action, human)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(kb_app, name="kb")

@@ -1,0 +1,141 @@
+"""Reading what a deployment really does from Prometheus (prometheus-api-client), by vLLM's own metrics.
+
+Latency percentiles come from `histogram_quantile` over the exact `vllm:` histograms (so they are only
+as precise as vLLM's bucket boundaries), rates from `rate()` (which handles counter resets). A query
+that returns nothing is reported as missing, never as zero.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from pydantic import BaseModel, Field
+
+from planner.errors import Unreachable
+
+_HISTOGRAMS = {"ttft": "vllm:time_to_first_token_seconds", "tpot": "vllm:request_time_per_output_token_seconds",
+               "e2e": "vllm:e2e_request_latency_seconds", "queue": "vllm:request_queue_time_seconds"}
+
+
+class Observed(BaseModel):
+    """Observed SLO metrics over a window; a None value means Prometheus had no data for it."""
+
+    window_s: float
+    ttft_ms: dict[str, float | None] = Field(default_factory=dict)  # p50, p90, p99
+    tpot_ms: dict[str, float | None] = Field(default_factory=dict)
+    e2e_ms: dict[str, float | None] = Field(default_factory=dict)  # p50, p90, p95, p99
+    queue_p90_ms: float | None = None
+    request_s: float | None = None
+    output_tok_s: float | None = None
+    error_rate: float | None = None
+    kv_cache_usage: float | None = None
+    preemptions_per_s: float | None = None
+    replicas_seen: int | None = None
+    gpu_util_pct: float | None = None
+    missing: list[str] = Field(default_factory=list)
+
+
+def selector(model_name: str, namespace: str | None) -> str:
+    parts = [f'model_name="{model_name}"']
+    if namespace:
+        parts.append(f'namespace="{namespace}"')
+    return ",".join(parts)
+
+
+class Prometheus:
+    """A Prometheus server; the bearer token (if any) comes from an environment variable, never logged."""
+
+    def __init__(self, url: str, token_env: str = "SERVEWISE_PROMETHEUS_TOKEN", timeout_s: float = 10.0) -> None:
+        from prometheus_api_client import PrometheusConnect
+
+        token = os.environ.get(token_env)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self._headers = headers or {}
+        self.url = url
+        self.timeout_s = timeout_s
+        self._conn = PrometheusConnect(url=url, headers=headers, disable_ssl=False)
+
+    def value(self, query: str) -> float | None:
+        """The single value of an instant query, or None when it returns no (finite) sample."""
+        try:
+            result = self._conn.custom_query(query, params={"timeout": f"{self.timeout_s:g}s"})
+        except Exception as exc:  # noqa: BLE001 - requests/urllib3 errors of every kind mean "unreachable"
+            raise Unreachable(f"Prometheus at {self.url} did not answer ({type(exc).__name__}); check the URL, "
+                              "the network path and SERVEWISE_PROMETHEUS_TOKEN") from None
+        if not result:
+            return None
+        v = float(result[0]["value"][1])
+        return v if math.isfinite(v) else None
+
+    def scrape_interval_s(self) -> float | None:
+        """The global scrape interval Prometheus runs with (to check the window holds two samples)."""
+        import httpx
+        import yaml
+
+        try:
+            r = httpx.get(f"{self.url.rstrip('/')}/api/v1/status/config", headers=self._headers, timeout=self.timeout_s)
+            cfg = yaml.safe_load(r.json()["data"]["yaml"]) or {}
+            return _seconds(str((cfg.get("global") or {}).get("scrape_interval", "1m")))
+        except Exception:  # noqa: BLE001 - advisory only: without it the window is not checked
+            return None
+
+
+def _seconds(text: str) -> float:
+    units = {"ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    for unit in ("ms", "s", "m", "h", "d"):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return float(text[: -len(unit)]) * units[unit]
+    raise ValueError(text)
+
+
+def parse_window(text: str) -> float:
+    """'30m' -> 1800.0; Prometheus duration syntax, one unit."""
+    try:
+        value = _seconds(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        from planner.errors import BadInput
+
+        raise BadInput(f"window {text!r} must be a duration like 30s, 15m, 1h or 1d")
+    return value
+
+
+def observe(prom: Prometheus, model_name: str, namespace: str | None, window: str) -> Observed:
+    """Query every SLO metric of one deployment over `window` (e.g. '1h')."""
+    seconds = parse_window(window)
+    sel = selector(model_name, namespace)
+    obs = Observed(window_s=seconds)
+
+    def q(name: str, query: str, scale: float = 1.0) -> float | None:
+        v = prom.value(query)
+        if v is None:
+            obs.missing.append(name)
+            return None
+        return round(v * scale, 4)
+
+    for key, metric in _HISTOGRAMS.items():
+        levels = (0.5, 0.9, 0.95, 0.99) if key == "e2e" else (0.9,) if key == "queue" else (0.5, 0.9, 0.99)
+        values = {f"p{int(level * 100)}": q(f"{key} p{int(level * 100)}",
+                                             f"histogram_quantile({level}, sum by (le) (rate({metric}_bucket{{{sel}}}[{window}])))",
+                                             1e3) for level in levels}
+        if key == "queue":
+            obs.queue_p90_ms = values["p90"]
+        else:
+            setattr(obs, f"{key}_ms", values)
+    obs.request_s = q("request rate", f"sum(rate(vllm:request_success_total{{{sel}}}[{window}]))")
+    obs.output_tok_s = q("output tokens/s", f"sum(rate(vllm:generation_tokens_total{{{sel}}}[{window}]))")
+    # No abort/error series at all means no errors, hence `or vector(0)`.
+    obs.error_rate = q("error rate", f'(sum(rate(vllm:request_success_total{{{sel},finished_reason=~"abort|error"}}[{window}])) '
+                                     f"or vector(0)) / sum(rate(vllm:request_success_total{{{sel}}}[{window}]))")
+    obs.kv_cache_usage = q("KV-cache usage", f"avg(avg_over_time(vllm:kv_cache_usage_perc{{{sel}}}[{window}]))")
+    obs.preemptions_per_s = q("preemptions", f"sum(rate(vllm:num_preemptions_total{{{sel}}}[{window}]))")
+    replicas = q("replicas", f"count(count by (pod, instance) (vllm:num_requests_running{{{sel}}}))")
+    obs.replicas_seen = int(replicas) if replicas else None
+    gpu = prom.value("avg(DCGM_FI_DEV_GPU_UTIL)")  # only where NVIDIA's DCGM exporter runs: not "missing" otherwise
+    obs.gpu_util_pct = round(gpu, 1) if gpu is not None else None
+    interval = prom.scrape_interval_s()
+    if interval and seconds < 2 * interval:
+        obs.missing.append(f"window {window} is shorter than two scrape intervals ({interval:g} s): rates need two samples")
+    return obs

@@ -1,0 +1,165 @@
+"""The SLO report: what a deployment observes beside what its plan predicted, a verdict, right-sizing
+advice with its predicted effect, the sticky pull-request comment, and the outcomes that calibrate the
+next prediction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from pydantic import BaseModel, Field
+
+from gitops.prometheus import Observed
+from planner.capacity import headroom
+from planner.catalog import Catalog
+from planner.contracts import Plan, PredictQuery
+from planner.errors import ServewiseError
+from planner.feedback import Outcome
+from planner.latency import LatencyParams, predict
+from planner.recommend import HOURS_PER_MONTH
+
+MARKER = "<!-- servewise:slo-report -->"
+AT_RISK = 0.9  # observed above 90 % of a target is "at risk"
+
+
+class SloCheck(BaseModel):
+    metric: str
+    target_ms: float
+    predicted_ms: float | None
+    observed_ms: float | None
+    status: str  # meets | at risk | violated | no data
+
+
+class Report(BaseModel):
+    deployment: str
+    plan_id: str
+    created_at: str
+    verdict: str  # meets | at risk | violated | insufficient data | unreachable
+    window_s: float
+    checks: list[SloCheck] = Field(default_factory=list)
+    traffic_assumed_qps: float
+    traffic_observed_qps: float | None = None
+    cost_predicted_usd_month: float
+    cost_observed_usd_month: float | None = None
+    advice: str = ""
+    missing: list[str] = Field(default_factory=list)
+    observed: Observed | None = None
+    outcomes: list[Outcome] = Field(default_factory=list)
+    history: list[dict] = Field(default_factory=list)
+
+
+def _status(observed: float | None, target: float) -> str:
+    if observed is None:
+        return "no data"
+    if observed > target:
+        return "violated"
+    return "at risk" if observed > AT_RISK * target else "meets"
+
+
+def _at_load(plan: Plan, catalog: Catalog, params: LatencyParams, qps: float, replicas: int, gpu: str | None = None):
+    c = plan.candidates[plan.chosen]
+    s = plan.spec
+    q = PredictQuery(model=c.model, gpu=gpu or c.gpu, tp=c.tp, isl=max(1, round(s.prompt_tokens.mean)),
+                     osl=max(2, round(s.output_tokens.mean)), qps=qps, replicas=replicas, weight_dtype=c.weight_dtype,
+                     isl_cv=s.prompt_tokens.cv, osl_cv=s.output_tokens.cv, max_num_seqs=c.vllm.max_num_seqs)
+    return predict(q, catalog.model(c.model), catalog.gpu(gpu or c.gpu), params)
+
+
+def build_report(plan: Plan, observed: Observed | None, catalog: Catalog, params: LatencyParams, *, deployment: str,
+                 unreachable: str | None = None, created_at: str | None = None) -> Report:
+    """Compare observations with the plan. Outcomes are produced only from complete data."""
+    from planner.spec import peak_qps
+
+    c = plan.candidates[plan.chosen]
+    s = plan.spec.slos
+    price = c.monthly_cost_usd / max(c.gpus_total * HOURS_PER_MONTH, 1)
+    report = Report(deployment=deployment, plan_id=plan.id, verdict="unreachable" if unreachable else "insufficient data",
+                    created_at=created_at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    window_s=observed.window_s if observed else 0.0, traffic_assumed_qps=round(peak_qps(plan.spec), 3),
+                    cost_predicted_usd_month=c.monthly_cost_usd, observed=observed,
+                    missing=[unreachable] if unreachable else list(observed.missing if observed else []))
+    if observed is None:
+        return report
+    report.traffic_observed_qps = observed.request_s
+    replicas = observed.replicas_seen or c.replicas
+    report.cost_observed_usd_month = round(replicas * c.tp * price * HOURS_PER_MONTH, 2)
+    fair = None
+    if observed.request_s:
+        # Compare against a prediction at the load actually observed, not the planned peak.
+        try:
+            fair = _at_load(plan, catalog, params, observed.request_s, replicas)
+        except ServewiseError as exc:
+            report.missing.append(f"no prediction at the observed load: {exc.message}")
+    rows = (("TTFT p90", s.ttft_p90_ms, observed.ttft_ms.get("p90"), fair and fair.ttft_ms.p90, "ttft_p90_ms"),
+            ("TPOT p90", s.tpot_p90_ms, observed.tpot_ms.get("p90"), fair and fair.tpot_ms.p90, "tpot_p90_ms"),
+            ("E2E p95", s.e2e_p95_ms, observed.e2e_ms.get("p95"), fair and fair.e2e_ms.p95, "e2e_p95_ms"))
+    for label, target, obs, pred, _ in rows:
+        if target:
+            report.checks.append(SloCheck(metric=label, target_ms=target, predicted_ms=pred, observed_ms=obs,
+                                          status=_status(obs, target)))
+    statuses = {ch.status for ch in report.checks}
+    if "no data" in statuses or not observed.request_s:
+        report.verdict = "insufficient data"
+    else:
+        report.verdict = "violated" if "violated" in statuses else "at risk" if "at risk" in statuses else "meets"
+        report.outcomes = [
+            Outcome(deployment=deployment, plan_id=plan.id, model=c.model, gpu=c.gpu, tp=c.tp, weight_dtype=c.weight_dtype,
+                    metric=metric, predicted=pred, observed=obs, window_s=observed.window_s, created_at=report.created_at)
+            for _, target, obs, pred, metric in rows if target and obs and pred]
+        report.advice = _advice(plan, catalog, params, observed, replicas, report.verdict)
+    return report
+
+
+def _advice(plan: Plan, catalog: Catalog, params: LatencyParams, observed: Observed, replicas: int, verdict: str) -> str:
+    c = plan.candidates[plan.chosen]
+    load = observed.request_s or 0.0
+    need = max(1, math.ceil(load * (1 + headroom(plan.spec.traffic.burstiness)) / c.goodput_qps)) if c.goodput_qps else replicas
+    if verdict == "violated" and need <= replicas:
+        need = replicas + 1
+    if need == replicas:
+        return f"keep {replicas} replica(s): observed {load:.2f} req/s is within what they carry ({c.goodput_qps:.2f} req/s each)."
+    try:
+        effect = _at_load(plan, catalog, params, load, need)
+        effect_text = (f"predicted at the observed load: TTFT p90 {effect.ttft_ms.p90:,.0f} ms, TPOT p90 "
+                       f"{effect.tpot_ms.p90:.1f} ms, E2E p95 {effect.e2e_ms.p95:,.0f} ms")
+    except ServewiseError as exc:
+        effect_text = f"effect not predictable: {exc.message}"
+    saving = (replicas - need) * c.tp * c.monthly_cost_usd / max(c.gpus_total, 1)
+    verb = "scale down" if need < replicas else "scale up"
+    money = f"saves ${saving:,.0f}/month" if saving > 0 else f"costs ${-saving:,.0f}/month more"
+    return f"{verb} from {replicas} to {need} replica(s) ({money}); {effect_text}."
+
+
+def comment_body(report: Report) -> str:
+    """The sticky pull-request comment; the hidden marker finds it again next run."""
+    icon = {"meets": "✅", "at risk": "⚠️", "violated": "❌"}.get(report.verdict, "❔")
+    lines = [MARKER, f"## {icon} SLO report for `{report.deployment}`: {report.verdict}", "",
+             f"Plan `{report.plan_id}`, window {report.window_s / 60:g} min, {report.created_at}.", ""]
+    if report.checks:
+        lines += ["| SLO | target | predicted at observed load | observed | status |", "|---|---|---|---|---|"]
+        fmt = lambda v: "—" if v is None else f"{v:,.1f} ms"  # noqa: E731
+        lines += [f"| {ch.metric} | {ch.target_ms:g} ms | {fmt(ch.predicted_ms)} | {fmt(ch.observed_ms)} | {ch.status} |"
+                  for ch in report.checks]
+        lines.append("")
+    observed_qps = "—" if report.traffic_observed_qps is None else f"{report.traffic_observed_qps:.2f}"
+    observed_cost = "—" if report.cost_observed_usd_month is None else f"${report.cost_observed_usd_month:,.0f}"
+    lines += [f"Traffic: observed {observed_qps} req/s vs {report.traffic_assumed_qps:.2f} req/s planned peak. "
+              f"Cost: {observed_cost}/month running vs ${report.cost_predicted_usd_month:,.0f}/month planned."]
+    o = report.observed
+    if o:
+        extras = [f"queue p90 {o.queue_p90_ms:,.0f} ms" if o.queue_p90_ms is not None else None,
+                  f"KV cache {o.kv_cache_usage * 100:.0f} %" if o.kv_cache_usage is not None else None,
+                  f"preemptions {o.preemptions_per_s:.3f}/s" if o.preemptions_per_s is not None else None,
+                  f"errors {o.error_rate * 100:.2f} %" if o.error_rate is not None else None,
+                  f"GPU util {o.gpu_util_pct:.0f} %" if o.gpu_util_pct is not None else None]
+        if any(extras):
+            lines.append("Also: " + ", ".join(e for e in extras if e) + ".")
+    if report.advice:
+        lines += ["", f"**Right-sizing:** {report.advice}"]
+    if report.missing:
+        stored = "" if report.outcomes else " (no outcome stored from this run)"
+        lines += ["", f"**Missing data**{stored}:", *[f"- {m}" for m in report.missing]]
+    if report.history:
+        lines += ["", "Earlier reports: " + ", ".join(f"{h['created_at'][:16]} {h['verdict']}" for h in report.history)]
+    return "\n".join(lines) + "\n"

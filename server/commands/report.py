@@ -1,0 +1,86 @@
+"""`servewise report`: observed SLOs from Prometheus beside the plan's predictions, on the pull request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from planner.contracts import Plan
+from planner.errors import BadInput, Unreachable
+from server.actions import slo_report
+from server.context import app_context
+from server.files import load_plan
+from server.output import JSON_OPTION, console, run
+
+
+def _plan_of_pr(forge, pr) -> tuple[Plan, str]:
+    ref = pr.branch if pr.state == "open" else "main"
+    parts = pr.branch.split("/")
+    deployment = "/".join(parts[-2:])
+    text = forge.read_file(f"deployments/{deployment}/plan.json", ref) or forge.read_file(
+        f"deployments/{deployment}/plan.json", pr.head_sha or ref)
+    if not text:
+        raise BadInput(f"pull request #{pr.number} carries no deployments/{deployment}/plan.json")
+    return Plan.model_validate_json(text), deployment
+
+
+def report_cmd(
+    pr: int = typer.Option(None, "--pr", help="Report on this pull request's deployment and post/update its sticky comment."),
+    plan_file: Path = typer.Option(None, "--plan", help="Report on the deployment of this plan.json and print it (no comment)."),
+    all_: bool = typer.Option(False, "--all", help="Every open or merged servewise deployment pull request."),
+    deployment: str = typer.Option(None, help="NAMESPACE/NAME of a --plan deployment (default: from the settings and spec)."),
+    prometheus: str = typer.Option(None, "--prometheus", help="Prometheus base URL (default: the prometheus setting)."),
+    window: str = typer.Option("1h", help="Window to observe: 30m, 1h, 1d…"),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Observe TTFT, TPOT and E2E percentiles (from vLLM's histograms), traffic, tokens/s, queue time, KV-cache
+    use and preemptions in Prometheus; compare them with what the plan predicted; give a verdict (meets, at risk,
+    violated) and right-sizing advice with its predicted effect. With --pr, the report becomes one sticky comment
+    on the pull request, updated in place on every run; each complete report stores outcomes that correct the
+    next predictions (see `servewise kb outcomes`).
+
+    Examples:  servewise report --plan /plan/plan.json --prometheus http://prometheus:9090
+               servewise report --pr 3        ·        servewise report --all --window 6h
+
+    Exit 4 when Prometheus (or the forge) is unreachable; the comment then says what is missing.
+    """
+    def action() -> dict:
+        if sum(bool(x) for x in (pr, plan_file, all_)) != 1:
+            raise BadInput("give exactly one of --pr N, --plan FILE or --all")
+        ctx = app_context()
+        if plan_file:
+            plan = load_plan(plan_file)
+            dep = deployment or f"{ctx.settings.namespace}/{plan.spec.name}"
+            return {"reports": [slo_report(ctx, plan, deployment=dep, prometheus_url=prometheus, window=window)]}
+        forge = ctx.forge()
+        prs = [forge.get_pr(pr)] if pr else [p for p in forge.list_prs() if p.state in ("open", "merged")
+                                                and p.branch.count("/") == 2]
+        reports = []
+        for p in prs:
+            plan, dep = _plan_of_pr(forge, p)
+            reports.append(slo_report(ctx, plan, deployment=dep, prometheus_url=prometheus, window=window,
+                                      forge=forge, pr_number=p.number))
+        return {"reports": reports}
+
+    outcome: dict = {}
+
+    def human(r: dict) -> None:
+        from gitops.report import comment_body
+
+        for rep in r["reports"]:
+            console.print(comment_body(rep), markup=False, highlight=False)
+        if not r["reports"]:
+            console.print("no servewise deployment pull requests to report on")
+
+    def act() -> dict:
+        outcome.update(action())
+        return outcome
+
+    run(json_out, act, human)
+    if any(rep.verdict == "unreachable" for rep in outcome.get("reports", [])):
+        raise typer.Exit(Unreachable.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_cmd)

@@ -1,0 +1,110 @@
+"""A loopback exporter serving vLLM-format metrics generated from KNOWN latency distributions.
+
+Every scrape the exporter has observed more requests drawn from fixed log-normal distributions, into
+histograms with vLLM's default buckets (shared/reference/vllm-metrics.md, vllm/v1/metrics/buckets.py),
+so rates are non-zero and histogram_quantile can be checked against the distributions' true quantiles.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560]
+ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80]
+REQUEST_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680]
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Log-normal latency distributions (median seconds, sigma) the exporter samples from."""
+
+    ttft: tuple[float, float] = (0.18, 0.5)
+    tpot: tuple[float, float] = (0.032, 0.25)
+    osl: int = 150
+    rate_per_s: float = 40.0
+
+    def quantile(self, metric: str, q: float, n: int = 400_000) -> float:
+        rng = np.random.default_rng(1)
+        ttft = rng.lognormal(np.log(self.ttft[0]), self.ttft[1], n)
+        tpot = rng.lognormal(np.log(self.tpot[0]), self.tpot[1], n)
+        values = {"ttft": ttft, "tpot": tpot, "e2e": ttft + (self.osl - 1) * tpot}[metric]
+        return float(np.quantile(values, q))
+
+
+class VllmExporter:
+    def __init__(self, model_name: str, truth: Truth = Truth()) -> None:
+        self.model_name, self.truth = model_name, truth
+        self._rng = np.random.default_rng(7)
+        self._lock = threading.Lock()
+        self.reset()
+        handler = self._handler()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        self._stop = threading.Event()
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._generate, daemon=True).start()
+
+    def reset(self) -> None:
+        """Start every counter and histogram from zero again, as a restarted vLLM pod would."""
+        with self._lock:
+            r = CollectorRegistry()
+            labels = ["model_name", "engine"]
+            self.registry = r
+            self.ttft = Histogram("vllm:time_to_first_token_seconds", "TTFT", labels, buckets=TTFT_BUCKETS, registry=r)
+            self.tpot = Histogram("vllm:request_time_per_output_token_seconds", "TPOT", labels, buckets=ITL_BUCKETS, registry=r)
+            self.e2e = Histogram("vllm:e2e_request_latency_seconds", "E2E", labels, buckets=REQUEST_BUCKETS, registry=r)
+            self.queue = Histogram("vllm:request_queue_time_seconds", "queue", labels, buckets=REQUEST_BUCKETS, registry=r)
+            self.success = Counter("vllm:request_success", "finished", [*labels, "finished_reason"], registry=r)
+            self.gen = Counter("vllm:generation_tokens", "generated tokens", labels, registry=r)
+            self.prompt = Counter("vllm:prompt_tokens", "prompt tokens", labels, registry=r)
+            self.preempt = Counter("vllm:num_preemptions", "preemptions", labels, registry=r)
+            self.running = Gauge("vllm:num_requests_running", "running", labels, registry=r)
+            self.kv = Gauge("vllm:kv_cache_usage_perc", "kv", labels, registry=r)
+
+    def _generate(self) -> None:
+        t = self.truth
+        lab = {"model_name": self.model_name, "engine": "0"}
+        while not self._stop.is_set():
+            n = max(1, int(self._rng.poisson(t.rate_per_s * 0.1)))
+            ttft = self._rng.lognormal(np.log(t.ttft[0]), t.ttft[1], n)
+            tpot = self._rng.lognormal(np.log(t.tpot[0]), t.tpot[1], n)
+            with self._lock:
+                for a, b in zip(ttft, tpot):
+                    self.ttft.labels(**lab).observe(a)
+                    self.tpot.labels(**lab).observe(b)
+                    self.e2e.labels(**lab).observe(a + (t.osl - 1) * b)
+                    self.queue.labels(**lab).observe(a * 0.1)
+                self.success.labels(**lab, finished_reason="length").inc(n)
+                self.gen.labels(**lab).inc(n * t.osl)
+                self.prompt.labels(**lab).inc(n * 150)
+                self.running.labels(**lab).set(12)
+                self.kv.labels(**lab).set(0.35)
+                self.preempt.labels(**lab)
+            time.sleep(0.1)
+
+    def _handler(self):
+        exporter = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                with exporter._lock:
+                    body = generate_latest(exporter.registry)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    def close(self) -> None:
+        self._stop.set()
+        self.server.shutdown()
