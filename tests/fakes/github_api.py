@@ -1,0 +1,274 @@
+"""A loopback HTTP server answering like the GitHub REST API for the endpoints servewise uses.
+
+Shapes follow GitHub's REST documentation (repos, git refs/commits/trees, pulls, issues/comments,
+labels, contents, commits): only the fields PyGithub reads are filled in. A tiny git object store
+backs it, so commits, trees and merges behave. `fail(method, pattern, *actions)` injects failures
+into the next matching requests: "500", "429" (Retry-After: 0), "secondary" (403 secondary rate limit,
+the documented message), "drop" (close the connection without answering), "slow" (answer late).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlparse
+
+
+def _sha(*parts: object) -> str:
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class FakeGitHub:
+    def __init__(self, owner: str = "acme", repo: str = "deploys", token: str = "ghp_testtoken") -> None:
+        self.owner, self.name, self.token = owner, repo, token
+        self.trees: dict[str, dict[str, str]] = {}
+        self.commits: dict[str, dict] = {}
+        self.refs: dict[str, str] = {}
+        self.pulls: dict[int, dict] = {}
+        self.comments: dict[int, dict] = {}
+        self.labels: dict[int, list[str]] = {}
+        self.failures: list[tuple[str, re.Pattern, str]] = []
+        self.requests: list[tuple[str, str]] = []
+        self.slow_s = 3.0
+        self.lock = threading.Lock()
+        root = self._tree({"README.md": "# deployments\n"})
+        self.refs["main"] = self._commit(root, [], "init")
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+    def fail(self, method: str, pattern: str, *actions: str) -> None:
+        for a in actions:
+            self.failures.append((method, re.compile(pattern), a))
+
+    # -- git object store ---------------------------------------------------------------------
+    def _tree(self, files: dict[str, str]) -> str:
+        sha = _sha("tree", sorted(files.items()))
+        self.trees[sha] = dict(files)
+        return sha
+
+    def _commit(self, tree: str, parents: list[str], message: str) -> str:
+        sha = _sha("commit", tree, parents, message, time.time_ns())
+        self.commits[sha] = {"tree": tree, "parents": parents, "message": message}
+        return sha
+
+    def files_at(self, ref: str) -> dict[str, str]:
+        sha = self.refs.get(ref, ref)
+        return self.trees[self.commits[sha]["tree"]]
+
+    # -- JSON shapes ----------------------------------------------------------------------------
+    @property
+    def repo_url(self) -> str:
+        return f"{self.base}/repos/{self.owner}/{self.name}"
+
+    def _repo_json(self) -> dict:
+        return {"id": 1, "name": self.name, "full_name": f"{self.owner}/{self.name}", "owner": {"login": self.owner},
+                "url": self.repo_url, "html_url": f"https://github.example/{self.owner}/{self.name}",
+                "default_branch": "main"}
+
+    def _ref_json(self, branch: str) -> dict:
+        sha = self.refs[branch]
+        return {"ref": f"refs/heads/{branch}", "url": f"{self.repo_url}/git/refs/heads/{branch}",
+                "object": {"sha": sha, "type": "commit", "url": f"{self.repo_url}/git/commits/{sha}"}}
+
+    def _commit_json(self, sha: str) -> dict:
+        c = self.commits[sha]
+        return {"sha": sha, "url": f"{self.repo_url}/git/commits/{sha}", "message": c["message"],
+                "tree": {"sha": c["tree"], "url": f"{self.repo_url}/git/trees/{c['tree']}"},
+                "parents": [{"sha": p, "url": f"{self.repo_url}/git/commits/{p}"} for p in c["parents"]]}
+
+    def _tree_json(self, sha: str) -> dict:
+        return {"sha": sha, "url": f"{self.repo_url}/git/trees/{sha}", "truncated": False,
+                "tree": [{"path": p, "mode": "100644", "type": "blob", "sha": _sha("blob", c), "size": len(c)}
+                         for p, c in sorted(self.trees[sha].items())]}
+
+    def _pull_json(self, n: int) -> dict:
+        p = self.pulls[n]
+        head_sha = self.refs.get(p["head"], p.get("merged_sha", ""))
+        return {"number": n, "id": n, "url": f"{self.repo_url}/pulls/{n}", "issue_url": f"{self.repo_url}/issues/{n}",
+                "html_url": f"https://github.example/{self.owner}/{self.name}/pull/{n}", "state": p["state"],
+                "title": p["title"], "body": p["body"], "merged": p["merged"],
+                "head": {"ref": p["head"], "sha": head_sha, "label": f"{self.owner}:{p['head']}"},
+                "base": {"ref": p["base"], "sha": self.refs[p["base"]]},
+                "labels": [{"name": label} for label in self.labels.get(n, [])]}
+
+    def _issue_json(self, n: int) -> dict:
+        return {"number": n, "id": n, "url": f"{self.repo_url}/issues/{n}", "title": self.pulls[n]["title"],
+                "state": self.pulls[n]["state"], "comments_url": f"{self.repo_url}/issues/{n}/comments"}
+
+    def _comment_json(self, cid: int) -> dict:
+        return {"id": cid, "body": self.comments[cid]["body"], "url": f"{self.repo_url}/issues/comments/{cid}"}
+
+    # -- routing --------------------------------------------------------------------------------
+    def route(self, method: str, path: str, query: dict, body: dict):  # noqa: C901 - one table of endpoints
+        repo = f"/repos/{self.owner}/{self.name}"
+        if not path.startswith(repo):
+            return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+        rest = path[len(repo):]
+        if method == "GET" and rest == "":
+            return 200, self._repo_json()
+        if m := re.fullmatch(r"/git/ref/heads/(.+)", rest):
+            branch = m.group(1)
+            return (200, self._ref_json(branch)) if branch in self.refs else (404, {"message": "Not Found"})
+        if method == "POST" and rest == "/git/refs":
+            branch = body["ref"].removeprefix("refs/heads/")
+            if branch in self.refs:
+                return 422, {"message": "Reference already exists"}
+            self.refs[branch] = body["sha"]
+            return 201, self._ref_json(branch)
+        if method == "PATCH" and (m := re.fullmatch(r"/git/refs/heads/(.+)", rest)):
+            self.refs[m.group(1)] = body["sha"]
+            return 200, self._ref_json(m.group(1))
+        if method == "GET" and (m := re.fullmatch(r"/git/commits/(\w+)", rest)):
+            return 200, self._commit_json(m.group(1))
+        if method == "POST" and rest == "/git/trees":
+            files = dict(self.trees[body["base_tree"]]) if body.get("base_tree") else {}
+            for e in body["tree"]:
+                if e.get("content") is not None:
+                    files[e["path"]] = e["content"]
+                elif "sha" in e and e["sha"] is None:
+                    files.pop(e["path"], None)
+            return 201, self._tree_json(self._tree(files))
+        if method == "GET" and (m := re.fullmatch(r"/git/trees/(\w+)", rest)):
+            sha = m.group(1)
+            tree = self.commits[sha]["tree"] if sha in self.commits else sha
+            return 200, self._tree_json(tree)
+        if method == "POST" and rest == "/git/commits":
+            return 201, self._commit_json(self._commit(body["tree"], body["parents"], body["message"]))
+        if rest == "/pulls" and method == "GET":
+            head = query.get("head", [None])[0]
+            state = query.get("state", ["open"])[0]
+            return 200, [self._pull_json(n) for n, p in sorted(self.pulls.items())
+                         if (state == "all" or p["state"] == state) and (head is None or head == f"{self.owner}:{p['head']}")]
+        if rest == "/pulls" and method == "POST":
+            if any(p["head"] == body["head"] and p["state"] == "open" for p in self.pulls.values()):
+                return 422, {"message": "Validation Failed",
+                             "errors": [{"message": f"A pull request already exists for {self.owner}:{body['head']}."}]}
+            n = max([*self.pulls, *self.comments, 0]) + 1
+            self.pulls[n] = {"head": body["head"], "base": body["base"], "title": body["title"], "body": body.get("body", ""),
+                             "state": "open", "merged": False}
+            return 201, self._pull_json(n)
+        if m := re.fullmatch(r"/pulls/(\d+)", rest):
+            n = int(m.group(1))
+            if n not in self.pulls:
+                return 404, {"message": "Not Found"}
+            if method == "PATCH":
+                self.pulls[n].update({k: v for k, v in body.items() if k in ("title", "body", "state")})
+            return 200, self._pull_json(n)
+        if method == "PUT" and (m := re.fullmatch(r"/pulls/(\d+)/merge", rest)):
+            n = int(m.group(1))
+            p = self.pulls[n]
+            head = self.refs[p["head"]]
+            merge = self._commit(self.commits[head]["tree"], [self.refs[p["base"]], head], f"Merge pull request #{n}")
+            self.refs[p["base"]] = merge
+            p.update(state="closed", merged=True, merged_sha=head)
+            return 200, {"sha": merge, "merged": True, "message": "Pull Request successfully merged"}
+        if m := re.fullmatch(r"/issues/(\d+)", rest):
+            return 200, self._issue_json(int(m.group(1)))
+        if method == "POST" and (m := re.fullmatch(r"/issues/(\d+)/labels", rest)):
+            n = int(m.group(1))
+            self.labels[n] = sorted({*self.labels.get(n, []), *(body.get("labels", body) if isinstance(body, dict) else body)})
+            return 200, [{"name": label} for label in self.labels[n]]
+        if m := re.fullmatch(r"/issues/(\d+)/comments", rest):
+            n = int(m.group(1))
+            if method == "POST":
+                cid = 1000 + len(self.comments) + 1
+                self.comments[cid] = {"issue": n, "body": body["body"]}
+                return 201, self._comment_json(cid)
+            return 200, [self._comment_json(c) for c, v in sorted(self.comments.items()) if v["issue"] == n]
+        if method == "PATCH" and (m := re.fullmatch(r"/issues/comments/(\d+)", rest)):
+            cid = int(m.group(1))
+            self.comments[cid]["body"] = body["body"]
+            return 200, self._comment_json(cid)
+        if method == "GET" and (m := re.fullmatch(r"/contents/(.+)", rest)):
+            path, ref = m.group(1), query.get("ref", ["main"])[0]
+            files = self.files_at(ref)
+            if path not in files:
+                return 404, {"message": "Not Found"}
+            return 200, {"type": "file", "encoding": "base64", "path": path, "name": path.split("/")[-1],
+                         "sha": _sha("blob", files[path]), "url": f"{self.repo_url}/contents/{path}",
+                         "content": base64.b64encode(files[path].encode()).decode(), "size": len(files[path])}
+        if method == "GET" and rest == "/commits":
+            sha, path = query.get("sha", ["main"])[0], query.get("path", [None])[0]
+            return 200, [{"sha": c, "url": f"{self.repo_url}/commits/{c}", "commit": {"message": self.commits[c]["message"]}}
+                         for c in self._history(self.refs.get(sha, sha), path)]
+        return 404, {"message": f"Not Found: {method} {rest}"}
+
+    def _history(self, head: str, path: str | None) -> list[str]:
+        """Commits reachable from head (first parents) whose change touched path, newest first."""
+        out, sha = [], head
+        while sha:
+            c = self.commits[sha]
+            parent = c["parents"][-1] if len(c["parents"]) > 1 else (c["parents"][0] if c["parents"] else None)
+            before = self.trees[self.commits[parent]["tree"]] if parent else {}
+            now = self.trees[c["tree"]]
+            if len(c["parents"]) <= 1 and (path is None or before.get(path) != now.get(path)):
+                out.append(sha)
+            sha = parent
+        return out
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                url = urlparse(self.path)
+                path = unquote(url.path).removeprefix("/api/v3")
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                fake.requests.append((self.command, path))
+                with fake.lock:
+                    action = next(((i, a) for i, (m, rx, a) in enumerate(fake.failures)
+                                   if m == self.command and rx.search(path)), None)
+                    if action:
+                        fake.failures.pop(action[0])
+                if action:
+                    kind = action[1]
+                    if kind == "drop":
+                        self.close_connection = True
+                        self.connection.shutdown(2)
+                        return
+                    if kind == "slow":
+                        time.sleep(fake.slow_s)
+                    elif kind in ("500", "429", "secondary"):
+                        status = {"500": 500, "429": 429, "secondary": 403}[kind]
+                        msg = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+                               if kind == "secondary" else "Server Error" if kind == "500" else "API rate limit exceeded")
+                        return self._send(status, {"message": msg}, {"Retry-After": "0"} if kind != "500" else {})
+                if self.headers.get("Authorization") != f"token {fake.token}" and \
+                        self.headers.get("Authorization") != f"Bearer {fake.token}":
+                    return self._send(401, {"message": "Bad credentials"})
+                body = json.loads(raw) if raw else {}
+                with fake.lock:
+                    status, payload = fake.route(self.command, path, parse_qs(url.query), body)
+                self._send(status, payload)
+
+            def _send(self, status: int, payload, headers: dict | None = None) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up on a deliberately slow answer
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+            def log_message(self, *args) -> None:
+                pass
+
+        return Handler
