@@ -2,9 +2,7 @@
 
 Shapes follow GitHub's REST documentation (repos, git refs/commits/trees, pulls, issues/comments,
 labels, contents, commits): only the fields PyGithub reads are filled in. A tiny git object store
-backs it, so commits, trees and merges behave. `fail(method, pattern, *actions)` injects failures
-into the next matching requests: "500", "429" (Retry-After: 0), "secondary" (403 secondary rate limit,
-the documented message), "drop" (close the connection without answering), "slow" (answer late).
+backs it, so commits, trees and merges behave. Failure injection comes from tests.fakes.rest.
 """
 
 from __future__ import annotations
@@ -13,17 +11,17 @@ import base64
 import hashlib
 import json
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import unquote
+
+from tests.fakes.rest import LoopbackRest
 
 
 def _sha(*parts: object) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-class FakeGitHub:
+class FakeGitHub(LoopbackRest):
     def __init__(self, owner: str = "acme", repo: str = "deploys", token: str = "ghp_testtoken") -> None:
         self.owner, self.name, self.token = owner, repo, token
         self.trees: dict[str, dict[str, str]] = {}
@@ -32,22 +30,12 @@ class FakeGitHub:
         self.pulls: dict[int, dict] = {}
         self.comments: dict[int, dict] = {}
         self.labels: dict[int, list[str]] = {}
-        self.failures: list[tuple[str, re.Pattern, str]] = []
-        self.requests: list[tuple[str, str]] = []
-        self.slow_s = 3.0
-        self.lock = threading.Lock()
         root = self._tree({"README.md": "# deployments\n"})
         self.refs["main"] = self._commit(root, [], "init")
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__()
 
-    def close(self) -> None:
-        self.server.shutdown()
-
-    def fail(self, method: str, pattern: str, *actions: str) -> None:
-        for a in actions:
-            self.failures.append((method, re.compile(pattern), a))
+    def authorized(self, headers) -> bool:
+        return headers.get("Authorization") in (f"token {self.token}", f"Bearer {self.token}")
 
     # -- git object store ---------------------------------------------------------------------
     def _tree(self, files: dict[str, str]) -> str:
@@ -109,6 +97,7 @@ class FakeGitHub:
 
     # -- routing --------------------------------------------------------------------------------
     def route(self, method: str, path: str, query: dict, body: dict):  # noqa: C901 - one table of endpoints
+        path = unquote(path).removeprefix("/api/v3")
         repo = f"/repos/{self.owner}/{self.name}"
         if not path.startswith(repo):
             return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
@@ -214,61 +203,3 @@ class FakeGitHub:
                 out.append(sha)
             sha = parent
         return out
-
-    def _handler(self):
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                url = urlparse(self.path)
-                path = unquote(url.path).removeprefix("/api/v3")
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                fake.requests.append((self.command, path))
-                with fake.lock:
-                    action = next(((i, a) for i, (m, rx, a) in enumerate(fake.failures)
-                                   if m == self.command and rx.search(path)), None)
-                    if action:
-                        fake.failures.pop(action[0])
-                if action:
-                    kind = action[1]
-                    if kind == "drop":
-                        self.close_connection = True
-                        self.connection.shutdown(2)
-                        return
-                    if kind == "slow":
-                        time.sleep(fake.slow_s)
-                    elif kind in ("500", "429", "secondary"):
-                        status = {"500": 500, "429": 429, "secondary": 403}[kind]
-                        msg = ("You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
-                               if kind == "secondary" else "Server Error" if kind == "500" else "API rate limit exceeded")
-                        return self._send(status, {"message": msg}, {"Retry-After": "0"} if kind != "500" else {})
-                if self.headers.get("Authorization") != f"token {fake.token}" and \
-                        self.headers.get("Authorization") != f"Bearer {fake.token}":
-                    return self._send(401, {"message": "Bad credentials"})
-                body = json.loads(raw) if raw else {}
-                with fake.lock:
-                    status, payload = fake.route(self.command, path, parse_qs(url.query), body)
-                self._send(status, payload)
-
-            def _send(self, status: int, payload, headers: dict | None = None) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                try:
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up on a deliberately slow answer
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
-
-            def log_message(self, *args) -> None:
-                pass
-
-        return Handler

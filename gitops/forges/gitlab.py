@@ -1,0 +1,174 @@
+"""GitLab (gitlab.com or self-hosted) through python-gitlab: merge requests, notes, one commit per change.
+
+python-gitlab retries 5xx, 429 and dropped connections itself with exponential backoff and honours
+Retry-After (`retry_transient_errors`); 401/403/404 become one message naming the token variable or
+the project, never the token.
+"""
+
+from __future__ import annotations
+
+from gitops.forges import ForgeConfig
+from gitops.forges.base import Comment, Forge, PrState, PullRequest
+from planner.errors import BadInput, ServewiseError, Unreachable
+
+_STATE = {"opened": "open", "merged": "merged", "closed": "closed", "locked": "closed"}
+
+
+class GitLabForge(Forge):
+    name = "gitlab"
+
+    def __init__(self, config: ForgeConfig) -> None:
+        import gitlab
+
+        self.config = config
+        self.repo_name = config.repo or ""
+        self.gl = gitlab.Gitlab((config.url or "https://gitlab.com").rstrip("/"), private_token=config.token(),
+                                timeout=config.timeout_s, retry_transient_errors=True)
+        self._project = None
+
+    def _call(self, what: str, fn):
+        import gitlab
+
+        try:
+            return fn()
+        except ServewiseError:
+            raise
+        except gitlab.exceptions.GitlabError as exc:
+            code = exc.response_code
+            if code == 401:
+                raise BadInput(f"GitLab rejected the token in ${self.config.token_env} (401) while trying to {what}: "
+                               "it is missing, expired or revoked") from None
+            if code == 403:
+                raise BadInput(f"the token in ${self.config.token_env} may not {what} on {self.repo_name} (403); it "
+                               "needs the api scope and Developer access") from None
+            if code == 404:
+                raise BadInput(f"GitLab project {self.repo_name} not found (404) while trying to {what}, or the token "
+                               f"in ${self.config.token_env} cannot see it") from None
+            raise Unreachable(f"GitLab answered {code} while trying to {what}: {str(exc)[:200]}") from None
+        except Exception as exc:  # noqa: BLE001 - connection failures after python-gitlab's own retries
+            raise Unreachable(f"GitLab at {self.gl.url} did not answer while trying to {what} ({type(exc).__name__})") from None
+
+    @property
+    def project(self):
+        if self._project is None:
+            self._project = self._call("open the project", lambda: self.gl.projects.get(self.repo_name))
+        return self._project
+
+    def _pr(self, mr) -> PullRequest:
+        return PullRequest(forge=self.name, repo=self.repo_name, number=mr.iid, branch=mr.source_branch, title=mr.title,
+                           body=mr.description or "", state=_STATE.get(mr.state, "closed"), url=mr.web_url or "",
+                           head_sha=getattr(mr, "sha", "") or "")
+
+    def commit_files(self, branch: str, files: dict[str, str | None], message: str, base: str = "main") -> str:
+        import gitlab
+
+        def run() -> str:
+            p = self.project
+            try:
+                p.branches.get(branch)
+                fresh = self.find_pr(branch) is None  # a merged or closed MR's branch starts again from base
+            except gitlab.exceptions.GitlabGetError as exc:
+                if exc.response_code != 404:
+                    raise
+                fresh = True
+            start = base if fresh else branch
+            existing = {path: self.read_file(path, start) for path in files}
+            actions = []
+            for path, content in files.items():
+                if content is None:
+                    if existing[path] is not None:
+                        actions.append({"action": "delete", "file_path": path})
+                elif existing[path] != content:
+                    actions.append({"action": "update" if existing[path] is not None else "create",
+                                    "file_path": path, "content": content})
+            if not actions and not fresh:
+                return p.branches.get(branch).commit["id"]
+            data = {"branch": branch, "commit_message": message, "actions": actions}
+            if fresh:
+                data.update(start_branch=base, force=True)
+            return p.commits.create(data).id
+
+        return self._call(f"commit to branch {branch}", run)
+
+    def find_pr(self, branch: str) -> PullRequest | None:
+        mrs = self._call("list merge requests", lambda: self.project.mergerequests.list(source_branch=branch, state="opened"))
+        return self._pr(mrs[0]) if mrs else None
+
+    def open_pr(self, branch: str, title: str, body: str, labels: list[str], base: str = "main") -> PullRequest:
+        def run():
+            existing = self.find_pr(branch)
+            if existing:
+                mr = self.project.mergerequests.get(existing.number)
+                mr.title, mr.description, mr.labels = title, body, labels
+                mr.save()
+            else:
+                mr = self.project.mergerequests.create({"source_branch": branch, "target_branch": base, "title": title,
+                                                        "description": body, "labels": ",".join(labels)})
+            return self._pr(self.project.mergerequests.get(mr.iid))
+
+        return self._call("open a merge request", run)
+
+    def get_pr(self, number: int) -> PullRequest:
+        return self._call(f"read merge request !{number}", lambda: self._pr(self.project.mergerequests.get(number)))
+
+    def list_prs(self, state: PrState | None = None) -> list[PullRequest]:
+        mrs = self._call("list merge requests", lambda: [self._pr(m) for m in self.project.mergerequests.list(get_all=True)])
+        return [m for m in mrs if m.branch.startswith("servewise/") and (state is None or m.state == state)]
+
+    def merge_pr(self, number: int) -> PullRequest:
+        def run():
+            mr = self.project.mergerequests.get(number)
+            if mr.state != "opened":
+                raise BadInput(f"merge request !{number} is {mr.state}; only open ones can be merged")
+            mr.merge()
+            return self._pr(self.project.mergerequests.get(number))
+
+        return self._call(f"merge merge request !{number}", run)
+
+    def close_pr(self, number: int) -> PullRequest:
+        def run():
+            mr = self.project.mergerequests.get(number)
+            mr.state_event = "close"
+            mr.save()
+            return self._pr(self.project.mergerequests.get(number))
+
+        return self._call(f"close merge request !{number}", run)
+
+    def upsert_comment(self, number: int, marker: str, body: str) -> Comment:
+        def run() -> Comment:
+            mr = self.project.mergerequests.get(number)
+            for note in mr.notes.list(get_all=True):
+                if marker in (note.body or ""):
+                    note.body = body
+                    note.save()
+                    return Comment(id=note.id, body=body)
+            note = mr.notes.create({"body": body})
+            return Comment(id=note.id, body=body)
+
+        return self._call(f"comment on merge request !{number}", run)
+
+    def comments(self, number: int) -> list[Comment]:
+        return self._call("read notes", lambda: [Comment(id=n.id, body=n.body or "") for n in
+                                                 self.project.mergerequests.get(number).notes.list(get_all=True)])
+
+    def read_file(self, path: str, ref: str = "main") -> str | None:
+        import gitlab
+
+        def run():
+            try:
+                return self.project.files.raw(file_path=path, ref=ref).decode()
+            except gitlab.exceptions.GitlabGetError as exc:
+                if exc.response_code == 404:
+                    return None
+                raise
+
+        return self._call(f"read {path}", run)
+
+    def list_files(self, prefix: str, ref: str = "main") -> list[str]:
+        return self._call(f"list {prefix}", lambda: sorted(
+            e["path"] for e in self.project.repository_tree(path=prefix.rstrip("/"), ref=ref, recursive=True, get_all=True)
+            if e["type"] == "blob"))
+
+    def file_versions(self, path: str, ref: str = "main", limit: int = 10) -> list[str]:
+        return self._call(f"read the history of {path}", lambda: [
+            c.id for c in self.project.commits.list(ref_name=ref, query_parameters={"path": path}, get_all=True)][:limit])

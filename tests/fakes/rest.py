@@ -1,0 +1,102 @@
+"""A loopback JSON REST server with failure injection, shared by the GitHub and GitLab fakes.
+
+`fail(method, pattern, *actions)` makes the next requests matching method and path regex fail, one
+action each: "500", "429" (Retry-After: 0), "secondary" (GitHub's 403 secondary rate limit, with its
+documented message), "drop" (close the connection without answering), "slow" (answer after `slow_s`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+_FAILURE = {"500": (500, "Server Error"), "429": (429, "API rate limit exceeded"),
+            "secondary": (403, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.")}
+
+
+class LoopbackRest:
+    """Subclasses implement `authorized(headers)` and `route(method, path, query, body) -> (status, json)`."""
+
+    def __init__(self) -> None:
+        self.failures: list[tuple[str, re.Pattern, str]] = []
+        self.requests: list[tuple[str, str]] = []
+        self.slow_s = 3.0
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+    def fail(self, method: str, pattern: str, *actions: str) -> None:
+        self.failures.extend((method, re.compile(pattern), a) for a in actions)
+
+    def authorized(self, headers) -> bool:
+        raise NotImplementedError
+
+    def route(self, method: str, path: str, query: dict, body) -> tuple[int, object]:
+        raise NotImplementedError
+
+    def _take_failure(self, method: str, path: str) -> str | None:
+        with self.lock:
+            for i, (m, rx, action) in enumerate(self.failures):
+                if m == method and rx.search(path):
+                    self.failures.pop(i)
+                    return action
+        return None
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                url = urlparse(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                fake.requests.append((self.command, url.path))
+                action = fake._take_failure(self.command, url.path)
+                if action == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if action == "slow":
+                    time.sleep(fake.slow_s)
+                elif action:
+                    status, message = _FAILURE[action]
+                    return self._send(status, {"message": message}, {"Retry-After": "0"} if status != 500 else {})
+                if not fake.authorized(self.headers):
+                    return self._send(401, {"message": "Bad credentials"})
+                try:
+                    body = json.loads(raw) if raw else {}
+                except json.JSONDecodeError:
+                    body = parse_qs(raw.decode())
+                with fake.lock:
+                    status, payload = fake.route(self.command, url.path, parse_qs(url.query), body)
+                self._send(status, payload)
+
+            def _send(self, status: int, payload, headers: dict | None = None) -> None:
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/octet-stream" if isinstance(payload, bytes) else "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up on a deliberately slow answer
+
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+            def log_message(self, *args) -> None:
+                pass
+
+        return Handler
