@@ -34,6 +34,7 @@ class Observed(BaseModel):
     replicas_seen: int | None = None
     gpu_util_pct: float | None = None
     missing: list[str] = Field(default_factory=list)
+    window_too_short: bool = Field(default=False, description="under two scrape intervals: rates are unreliable")
 
 
 def selector(model_name: str, namespace: str | None) -> str:
@@ -48,21 +49,33 @@ class Prometheus:
 
     def __init__(self, url: str, token_env: str = "SERVEWISE_PROMETHEUS_TOKEN", timeout_s: float = 10.0) -> None:
         from prometheus_api_client import PrometheusConnect
+        from urllib3.util.retry import Retry
 
         token = os.environ.get(token_env)
         headers = {"Authorization": f"Bearer {token}"} if token else None
         self._headers = headers or {}
         self.url = url
+        self.token_env = token_env
         self.timeout_s = timeout_s
-        self._conn = PrometheusConnect(url=url, headers=headers, disable_ssl=False)
+        # One quick retry, not the client's default three with 1-2-4 s back-off: a scheduled report
+        # that finds Prometheus down says so and runs again on its next tick.
+        retry = Retry(total=1, backoff_factor=0.2, status_forcelist=[502, 503, 504], allowed_methods=["GET"])
+        self._conn = PrometheusConnect(url=url, headers=headers, disable_ssl=False, retry=retry, timeout=timeout_s)
 
     def value(self, query: str) -> float | None:
         """The single value of an instant query, or None when it returns no (finite) sample."""
+        from prometheus_api_client.exceptions import PrometheusApiClientException
+
         try:
             result = self._conn.custom_query(query, params={"timeout": f"{self.timeout_s:g}s"})
+        except PrometheusApiClientException as exc:
+            # The message is "HTTP Status Code N (body)"; only the code is repeated, never headers.
+            status = str(exc).split("(")[0].removeprefix("HTTP Status Code").strip() or "error"
+            hint = f"check the token in ${self.token_env}" if status in ("401", "403") else "check the URL"
+            raise Unreachable(f"Prometheus at {self.url} refused the query (HTTP {status}); {hint}") from None
         except Exception as exc:  # noqa: BLE001 - requests/urllib3 errors of every kind mean "unreachable"
-            raise Unreachable(f"Prometheus at {self.url} did not answer ({type(exc).__name__}); check the URL, "
-                              "the network path and SERVEWISE_PROMETHEUS_TOKEN") from None
+            raise Unreachable(f"Prometheus at {self.url} did not answer ({type(exc).__name__}); check the URL "
+                              "and the network path") from None
         if not result:
             return None
         v = float(result[0]["value"][1])
@@ -137,5 +150,6 @@ def observe(prom: Prometheus, model_name: str, namespace: str | None, window: st
     obs.gpu_util_pct = round(gpu, 1) if gpu is not None else None
     interval = prom.scrape_interval_s()
     if interval and seconds < 2 * interval:
+        obs.window_too_short = True
         obs.missing.append(f"window {window} is shorter than two scrape intervals ({interval:g} s): rates need two samples")
     return obs

@@ -99,7 +99,8 @@ def build_report(plan: Plan, observed: Observed | None, catalog: Catalog, params
             report.checks.append(SloCheck(metric=label, target_ms=target, predicted_ms=pred, observed_ms=obs,
                                           status=_status(obs, target)))
     statuses = {ch.status for ch in report.checks}
-    if "no data" in statuses or not observed.request_s:
+    # Outcomes calibrate every later prediction, so only complete data over a sound window makes one.
+    if "no data" in statuses or not observed.request_s or observed.window_too_short:
         report.verdict = "insufficient data"
     else:
         report.verdict = "violated" if "violated" in statuses else "at risk" if "at risk" in statuses else "meets"

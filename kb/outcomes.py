@@ -10,12 +10,14 @@ from planner.feedback import Outcome
 from planner.feedback import corrections as shrunk_corrections
 
 
-def store_outcomes(kb: KnowledgeBase, outcomes: list[Outcome]) -> None:
-    """All outcomes of one report in one transaction."""
+def store_report(kb: KnowledgeBase, deployment: str, pr_id: int | None, created_at: str, verdict: str, data: dict,
+                 outcomes: list[Outcome]) -> None:
+    """One report's history row and its outcomes (none from incomplete data) in one transaction."""
     with kb.transaction() as db:
-        db["outcomes"].insert_all(
-            {**o.model_dump(exclude={"model_config"}), "data": o.model_dump_json()} for o in outcomes
-        )
+        db["reports"].insert({"deployment": deployment, "pr_id": pr_id, "created_at": created_at,
+                              "verdict": verdict, "data": json.dumps(data)})
+        if outcomes:
+            db["outcomes"].insert_all({**o.model_dump(), "data": o.model_dump_json()} for o in outcomes)
 
 
 def load_outcomes(kb: KnowledgeBase) -> list[Outcome]:
@@ -24,12 +26,6 @@ def load_outcomes(kb: KnowledgeBase) -> list[Outcome]:
 
 def corrections(kb: KnowledgeBase) -> dict[tuple[str, str, int], Correction]:
     return shrunk_corrections(load_outcomes(kb))
-
-
-def store_report(kb: KnowledgeBase, deployment: str, pr_id: int | None, created_at: str, verdict: str, data: dict) -> None:
-    with kb.transaction() as db:
-        db["reports"].insert({"deployment": deployment, "pr_id": pr_id, "created_at": created_at,
-                              "verdict": verdict, "data": json.dumps(data)})
 
 
 def report_history(kb: KnowledgeBase, deployment: str, limit: int = 5) -> list[dict]:

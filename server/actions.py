@@ -79,7 +79,7 @@ def slo_report(ctx: AppContext, plan: Plan, *, deployment: str, prometheus_url: 
     from gitops.prometheus import Prometheus, observe, parse_window
     from gitops.report import MARKER, build_report, comment_body
     from kb.latency import load_latency_params
-    from kb.outcomes import report_history, store_outcomes, store_report
+    from kb.outcomes import report_history, store_report
     from planner.errors import Unreachable
 
     if plan.chosen is None:
@@ -96,10 +96,8 @@ def slo_report(ctx: AppContext, plan: Plan, *, deployment: str, prometheus_url: 
     report = build_report(plan, observed, ctx.catalog, load_latency_params(), deployment=deployment,
                           unreachable=unreachable)
     report.history = report_history(ctx.kb, deployment)
-    if report.outcomes:
-        store_outcomes(ctx.kb, report.outcomes)
     store_report(ctx.kb, deployment, pr_number, report.created_at, report.verdict,
-                 report.model_dump(mode="json", exclude={"history"}))
+                 report.model_dump(mode="json", exclude={"history"}), report.outcomes)
     if forge is not None and pr_number is not None:
         forge.upsert_comment(pr_number, MARKER, comment_body(report))
     return report
