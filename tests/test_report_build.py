@@ -1,0 +1,130 @@
+"""The SLO report's judgement, from given observations (no Prometheus): verdicts, what is missing, when an
+outcome may be stored, right-sizing advice with its predicted effect, cost, and the kb history."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gitops.prometheus import Observed
+from gitops.report import MARKER, build_report, comment_body
+from kb.catalog import load_catalog, open_kb
+from kb.latency import load_latency_params
+from kb.outcomes import corrections, load_outcomes, report_history, store_report
+from planner.recommend import recommend
+from planner.spec import build_spec, peak_qps
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    cat = load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
+    params = load_latency_params()
+    plan = recommend(build_spec(cat, use_case="chatbot", qps=20), cat, params, provider="aws")
+    return plan, cat, params
+
+
+def _spread(p90: float | None, p95: bool = False) -> dict[str, float | None]:
+    """Percentiles around a given p90 (or p95), all None when the histogram had no data."""
+    levels = {"p50": 0.5, "p90": 1.0, "p99": 2.0} if not p95 else {"p50": 0.5, "p90": 0.9, "p95": 1.0, "p99": 2.0}
+    return {k: None if p90 is None else p90 * f for k, f in levels.items()}
+
+
+def _observed(ttft=100.0, tpot=20.0, e2e=1000.0, request_s=10.0, replicas=None, **extra) -> Observed:
+    return Observed(window_s=3600, ttft_ms=_spread(ttft), tpot_ms=_spread(tpot), e2e_ms=_spread(e2e, p95=True),
+                    request_s=request_s, output_tok_s=request_s and request_s * 200, replicas_seen=replicas, **extra)
+
+
+def _scaled(plan, replicas: int):
+    """The plan as if it had been deployed with `replicas` replicas (cost scales with them)."""
+    c = plan.candidates[plan.chosen]
+    per_replica = c.monthly_cost_usd / c.replicas
+    bigger = c.model_copy(update={"replicas": replicas, "gpus_total": replicas * c.tp * c.pp,
+                                  "monthly_cost_usd": per_replica * replicas})
+    return plan.model_copy(update={"candidates": [bigger], "chosen": 0}), per_replica
+
+
+def test_meets_stores_one_outcome_per_slo_against_the_prediction_at_the_observed_load(setup):
+    plan, cat, params = setup
+    slos = plan.spec.slos
+    rep = build_report(plan, _observed(ttft=slos.ttft_p90_ms * 0.5, tpot=slos.tpot_p90_ms * 0.5,
+                                       e2e=slos.e2e_p95_ms * 0.5), cat, params, deployment="llm/chat")
+    assert rep.verdict == "meets" and {ch.status for ch in rep.checks} == {"meets"}
+    assert {o.metric for o in rep.outcomes} == {"ttft_p90_ms", "tpot_p90_ms", "e2e_p95_ms"}
+    by_metric = {o.metric: o for o in rep.outcomes}
+    for ch, metric in zip(rep.checks, ("ttft_p90_ms", "tpot_p90_ms", "e2e_p95_ms")):
+        assert by_metric[metric].observed == ch.observed_ms and by_metric[metric].predicted == ch.predicted_ms
+    # Predictions are re-made at the load really seen (10 req/s), not the planned peak.
+    assert rep.checks[0].predicted_ms <= plan.candidates[plan.chosen].predicted.ttft_ms.p90 * 1.05
+    assert rep.traffic_assumed_qps == pytest.approx(peak_qps(plan.spec), rel=1e-3)
+    assert rep.traffic_observed_qps == 10.0
+    body = comment_body(rep)
+    assert body.startswith(MARKER) and body.count(MARKER) == 1 and "meets" in body and "Missing data" not in body
+
+
+def test_at_risk_and_violated_and_scale_up_advice(setup):
+    plan, cat, params = setup
+    slos = plan.spec.slos
+    risky = build_report(plan, _observed(ttft=slos.ttft_p90_ms * 0.95), cat, params, deployment="llm/chat")
+    assert risky.verdict == "at risk" and risky.checks[0].status == "at risk"
+    bad = build_report(plan, _observed(tpot=slos.tpot_p90_ms * 1.2), cat, params, deployment="llm/chat")
+    assert bad.verdict == "violated" and bad.checks[1].status == "violated"
+    assert bad.outcomes, "a violation measured on complete data is still an outcome to learn from"
+    replicas = plan.candidates[plan.chosen].replicas
+    assert f"scale up from {replicas} to" in bad.advice and "predicted at the observed load: TTFT p90" in bad.advice
+    assert "more" in bad.advice
+
+
+def test_over_provisioned_deployment_gets_scale_down_advice_and_actual_cost(setup):
+    plan, cat, params = setup
+    big, per_replica = _scaled(plan, 4)
+    rep = build_report(big, _observed(request_s=2.0, replicas=4), cat, params, deployment="llm/chat")
+    assert rep.verdict == "meets"
+    assert "scale down from 4 to 1" in rep.advice and f"saves ${3 * per_replica:,.0f}/month" in rep.advice
+    assert "predicted at the observed load" in rep.advice
+    assert rep.cost_observed_usd_month == pytest.approx(4 * per_replica, rel=0.01)
+    # Only two replicas seen running: the bill is half the plan's.
+    half = build_report(big, _observed(request_s=2.0, replicas=2), cat, params, deployment="llm/chat")
+    assert half.cost_observed_usd_month == pytest.approx(2 * per_replica, rel=0.01)
+
+
+@pytest.mark.parametrize("observed, missing", [
+    (_observed(e2e=None, missing=["e2e p95"]), "e2e p95"),
+    (_observed(request_s=None, missing=["request rate"]), "request rate"),
+    (_observed(window_too_short=True, missing=["window 1s is shorter than two scrape intervals (1 s)"]),
+     "shorter than two scrape intervals"),
+])
+def test_partial_data_or_a_too_short_window_stores_no_outcome(setup, observed, missing):
+    plan, cat, params = setup
+    rep = build_report(plan, observed, cat, params, deployment="llm/chat")
+    assert rep.verdict == "insufficient data" and rep.outcomes == []
+    body = comment_body(rep)
+    assert "no outcome stored" in body and missing in body
+
+
+def test_unreachable_prometheus_report_says_what_is_missing(setup):
+    plan, cat, params = setup
+    rep = build_report(plan, None, cat, params, deployment="llm/chat",
+                       unreachable="Prometheus at http://127.0.0.1:9 did not answer (ConnectionError)")
+    assert rep.verdict == "unreachable" and rep.outcomes == [] and rep.traffic_observed_qps is None
+    body = comment_body(rep)
+    assert body.startswith(MARKER) and "did not answer" in body and "no outcome stored" in body
+
+
+def test_report_and_its_outcomes_land_together_and_feed_shrunk_corrections(setup, tmp_path):
+    plan, cat, params = setup
+    kb = open_kb(tmp_path / "kb.sqlite")
+    rep = build_report(plan, _observed(), cat, params, deployment="llm/chat", created_at="2026-11-20T10:00:00+00:00")
+    store_report(kb, "llm/chat", 1, rep.created_at, rep.verdict, rep.model_dump(mode="json"), rep.outcomes)
+    empty = build_report(plan, _observed(e2e=None), cat, params, deployment="llm/chat",
+                         created_at="2026-11-21T10:00:00+00:00")
+    store_report(kb, "llm/chat", 1, empty.created_at, empty.verdict, empty.model_dump(mode="json"), empty.outcomes)
+    assert [h["verdict"] for h in report_history(kb, "llm/chat")] == ["insufficient data", "meets"]
+    assert len(load_outcomes(kb)) == 3
+    c = plan.candidates[plan.chosen]
+    corr = corrections(kb)[(c.model, c.gpu, c.tp)]
+    assert corr.n_outcomes == 1
+    ttft = next(o for o in rep.outcomes if o.metric == "ttft_p90_ms")
+    raw = ttft.observed / ttft.predicted
+    # One report moves the factor toward observed/predicted, but only part of the way.
+    assert min(1.0, raw) < corr.ttft_factor < max(1.0, raw) or math.isclose(raw, 1.0, rel_tol=1e-3)
