@@ -1,0 +1,147 @@
+"""The Prometheus client (prometheus-api-client underneath) against a loopback server answering like
+Prometheus's documented HTTP API (/api/v1/query, /api/v1/status/config) behind a bearer token: the token
+comes from the env var the settings name, is sent, and never appears in output or errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from gitops.prometheus import Prometheus, observe
+from kb.catalog import load_catalog, open_kb
+from kb.latency import load_latency_params
+from planner.errors import Unreachable
+from planner.recommend import recommend
+from planner.spec import build_spec
+
+TOKEN = "s3cret-prom-token-value"
+
+
+class GuardedPrometheus:
+    """Answers every instant query with an empty vector, the config with a 15 s scrape interval; 401 without
+    the bearer token; `delay_s` makes it slow."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.queries: list[str] = []
+        self.auth_headers: list[str | None] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                time.sleep(delay_s)
+                fake.auth_headers.append(self.headers.get("Authorization"))
+                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    return self._send(401, {"status": "error", "errorType": "unauthorized", "error": "bad token"})
+                url = urlparse(self.path)
+                if url.path == "/api/v1/query":
+                    fake.queries.append(parse_qs(url.query)["query"][0])
+                    return self._send(200, {"status": "success", "data": {"resultType": "vector", "result": []}})
+                if url.path == "/api/v1/status/config":
+                    return self._send(200, {"status": "success", "data": {"yaml": "global:\n  scrape_interval: 15s\n"}})
+                return self._send(404, {"status": "error", "error": "not found"})
+
+            def _send(self, code: int, payload: dict) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def prom():
+    server = GuardedPrometheus()
+    yield server
+    server.close()
+
+
+def test_token_from_the_named_env_var_is_sent_and_empty_data_is_missing_not_zero(prom, monkeypatch):
+    monkeypatch.setenv("MY_PROM_TOKEN", TOKEN)
+    obs = observe(Prometheus(prom.url, "MY_PROM_TOKEN"), "llama", "llm-serving", "10s")
+    assert prom.auth_headers and set(prom.auth_headers) == {f"Bearer {TOKEN}"}
+    assert any(q.startswith("histogram_quantile(0.9,") and "vllm:time_to_first_token_seconds_bucket" in q
+               and 'model_name="llama"' in q and "[10s]" in q for q in prom.queries)
+    assert any("rate(vllm:generation_tokens_total{" in q for q in prom.queries)
+    assert obs.ttft_ms["p90"] is None and obs.request_s is None and obs.output_tok_s is None
+    assert "ttft p90" in obs.missing and "request rate" in obs.missing
+    # 10 s is under two 15 s scrape intervals: flagged so that no outcome is made from it.
+    assert obs.window_too_short
+
+
+def test_wrong_token_is_refused_naming_the_variable_never_the_value(prom, monkeypatch):
+    monkeypatch.setenv("MY_PROM_TOKEN", "wrong-" + TOKEN)
+    with pytest.raises(Unreachable) as err:
+        Prometheus(prom.url, "MY_PROM_TOKEN").value("up")
+    assert "HTTP 401" in err.value.message and "$MY_PROM_TOKEN" in err.value.message
+    assert TOKEN not in err.value.message
+
+
+def test_a_server_that_does_not_answer_in_time_is_unreachable(monkeypatch):
+    slow = GuardedPrometheus(delay_s=2.0)
+    monkeypatch.setenv("MY_PROM_TOKEN", TOKEN)
+    try:
+        with pytest.raises(Unreachable, match="did not answer"):
+            Prometheus(slow.url, "MY_PROM_TOKEN", timeout_s=0.2).value("up")
+    finally:
+        slow.close()
+
+
+@pytest.fixture(scope="module")
+def plan_json(tmp_path_factory) -> str:
+    cat = load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
+    return recommend(build_spec(cat, use_case="chatbot", qps=20), cat, load_latency_params(),
+                     provider="aws").model_dump_json()
+
+
+def test_cli_report_with_a_refused_token_exits_4_prints_no_token_and_stores_nothing(
+        prom, plan_json, servewise_bin, isolated_env, monkeypatch):
+    plan_file = isolated_env / "plan.json"
+    plan_file.write_text(plan_json)
+    monkeypatch.setenv("SERVEWISE_PROMETHEUS_TOKEN_ENV", "MY_PROM_TOKEN")
+    monkeypatch.setenv("MY_PROM_TOKEN", "wrong-" + TOKEN)
+    r = servewise_bin("report", "--plan", str(plan_file), "--prometheus", prom.url, "--json")
+    assert r.returncode == 4, r.stderr
+    rep = json.loads(r.stdout)["reports"][0]
+    assert rep["verdict"] == "unreachable" and rep["outcomes"] == []
+    assert any("HTTP 401" in m for m in rep["missing"])
+    assert TOKEN not in r.stdout + r.stderr
+    human = servewise_bin("report", "--plan", str(plan_file), "--prometheus", prom.url)
+    assert human.returncode == 4 and "MY_PROM_TOKEN" in human.stdout and TOKEN not in human.stdout + human.stderr
+    outcomes = servewise_bin("kb", "outcomes", "--json")
+    assert json.loads(outcomes.stdout)["outcomes"] == []
+
+
+def test_report_all_covers_every_open_deployment_once_each(plan_json, cli, isolated_env):
+    plan_file = isolated_env / "plan.json"
+    plan_file.write_text(plan_json)
+    for name in ("chat-a", "chat-b"):
+        assert cli("propose", "--plan", str(plan_file), "--name", name, "--json").exit_code == 0
+    for _ in range(2):
+        r = cli("report", "--all", "--prometheus", "http://127.0.0.1:9", "--json")
+        assert r.exit_code == 4
+        assert sorted(rep["deployment"] for rep in json.loads(r.stdout)["reports"]) == ["llm-serving/chat-a",
+                                                                                        "llm-serving/chat-b"]
+    from gitops.forges.local import LocalForge
+
+    forge = LocalForge(isolated_env / "forge.git", open_kb(isolated_env / "kb.sqlite"))
+    for number in (1, 2):
+        comments = forge.comments(number)
+        assert len(comments) == 1 and "did not answer" in comments[0].body
+        assert "Earlier reports" in comments[0].body
