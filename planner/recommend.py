@@ -66,7 +66,8 @@ def _enumerate(spec: DeploymentSpec, catalog: Catalog, provider: str) -> tuple[l
             continue
         if c.licenses and m.license not in c.licenses:
             continue
-        need = spec.prompt_tokens.mean + spec.output_tokens.mean
+        # The model must hold at least a p90 request (vLLM rejects longer ones than max-model-len).
+        need = (spec.prompt_tokens.p90 or 2 * spec.prompt_tokens.mean) + (spec.output_tokens.p90 or 2 * spec.output_tokens.mean)
         if m.max_position_embeddings < need:
             skipped.append(f"{m.hf_id}: context {m.max_position_embeddings:,} < {need:,.0f} tokens")
             continue

@@ -51,7 +51,7 @@ def extract(text: str, catalog: Catalog) -> _Extracted:
             out["qps"] = rate / _PER[m.group(3)]
     elif m := re.search(_NUM + r"\s*(qps|rps|req/s)\b", t):
         out["qps"] = _number(m.group(1), m.group(2))
-    if m := re.search(r"(\d+(?:\.\d+)?)\s*(?:requests?|queries|messages|calls)\s*(?:per|a|each)\s*(?:user\s*)?(?:per\s*)?day", t):
+    if m := re.search(r"(\d+(?:\.\d+)?)\s*(?:requests?|queries|questions|prompts|messages|chats|calls)\s*(?:per|a|each)\s*(?:user\s*)?(?:per\s*)?day", t):
         out["requests_per_user_per_day"] = float(m.group(1))
     lat = r"(?:under|below|<|less than|within|at most|max(?:imum)?)?\s*(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|sec|seconds?)\b"
     if m := re.search(r"(?:first token|ttft|time to first token)[^.;,]*?" + lat, t):
@@ -96,9 +96,11 @@ def extract(text: str, catalog: Catalog) -> _Extracted:
 
 
 def _use_case_from_words(t: str, catalog: Catalog) -> str | None:
+    """The use case whose keywords the words mention most (longer keywords weigh more; its own name most)."""
     best, score = None, 0
     for uc in catalog.use_cases:
         s = sum(len(k) for k in uc.keywords if re.search(rf"\b{re.escape(k)}\b", t))
+        s += 20 if re.search(rf"\b{re.escape(uc.name)}\b", t) else 0
         if s > score:
             best, score = uc.name, s
     return best
