@@ -18,6 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import SamplingMessage, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
+from gitops.report import Report
 from kb.audit import record_call
 from planner import __version__
 from planner.contracts import DeploymentSpec, MemoryBreakdown, Plan, Prediction, PredictQuery
@@ -311,6 +312,26 @@ class Outcomes(BaseModel):
     outcomes: list[Outcome]
     error_over_time: list[ErrorPoint]
     corrections: list[dict]
+
+
+@mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True))
+async def slo_report(plan_id: PlanId,
+                     deployment: Annotated[str | None, Field(max_length=120, description="NAMESPACE/NAME; default from the plan")] = None,
+                     pr_number: Annotated[int | None, Field(ge=1, description="post/update the sticky comment on this pull request")] = None,
+                     window: Annotated[str, Field(max_length=10, description="Prometheus window: 30m, 1h, 1d")] = "1h",
+                     prometheus_url: Annotated[str | None, Field(max_length=500)] = None) -> Report:
+    """Observed SLOs of a running deployment (from Prometheus: TTFT/TPOT/E2E percentiles, traffic, tokens/s, queue,
+    KV cache, preemptions) beside what the plan predicted: verdict (meets, at risk, violated), cost observed vs
+    planned, and right-sizing advice with its predicted effect. With pr_number the report is the pull request's
+    sticky comment. Complete reports store outcomes that correct later predictions."""
+    def run(ctx: AppContext) -> Report:
+        plan = actions.plan_from(ctx, plan_id=plan_id)
+        dep = deployment or f"{ctx.settings.namespace}/{plan.spec.name}"
+        return actions.slo_report(ctx, plan, deployment=dep, prometheus_url=prometheus_url, window=window,
+                                  forge=ctx.forge() if pr_number else None, pr_number=pr_number)
+
+    return await _bounded("slo_report", run, dict(plan_id=plan_id, deployment=deployment, pr_number=pr_number,
+                                                  window=window, prometheus_url=prometheus_url))
 
 
 @mcp.tool(annotations=READ_ONLY)

@@ -23,8 +23,8 @@ from kb.audit import recent_calls
 from kb.catalog import open_kb
 
 SERVEWISE = str(Path(sys.executable).parent / "servewise")
-TOOLS = {"predict", "capacity", "build_spec", "recommend", "whatif", "render", "propose_pr", "list_outcomes",
-         "cluster_status"}
+TOOLS = {"predict", "capacity", "build_spec", "recommend", "whatif", "render", "propose_pr", "slo_report",
+         "list_outcomes", "cluster_status"}
 
 
 def _params(tmp: Path) -> StdioServerParameters:
@@ -79,6 +79,10 @@ def test_stdio_lists_and_calls_every_tool(isolated_env):
             pr2 = await c.call_tool("propose_pr", {"plan_id": pid})
             assert pr1.structured_content["created"] and not pr2.structured_content["created"]
             assert pr1.structured_content["number"] == pr2.structured_content["number"]
+            rep = await c.call_tool("slo_report", {"plan_id": pid, "prometheus_url": "http://127.0.0.1:9", "window": "5m"})
+            assert not rep.is_error and rep.structured_content["verdict"] == "unreachable"
+            rbad = await c.call_tool("slo_report", {"plan_id": pid, "window": "forever"})
+            assert rbad.is_error and "window" in rbad.content[0].text
             outs = await c.call_tool("list_outcomes", {})
             assert not outs.is_error and outs.structured_content["outcomes"] == []
             cl = await c.call_tool("cluster_status", {"context": "no-such-context"})
