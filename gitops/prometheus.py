@@ -14,8 +14,13 @@ from pydantic import BaseModel, Field
 
 from planner.errors import Unreachable
 
-_HISTOGRAMS = {"ttft": "vllm:time_to_first_token_seconds", "tpot": "vllm:request_time_per_output_token_seconds",
-               "e2e": "vllm:e2e_request_latency_seconds", "queue": "vllm:request_queue_time_seconds"}
+# metric key -> (vLLM histogram, quantiles reported). TPOT is vLLM's per-request mean (the benchmark
+# definition the plan predicts); ITL, one sample per token gap, is shown beside it.
+_HISTOGRAMS = {"ttft": ("vllm:time_to_first_token_seconds", (0.5, 0.9, 0.99)),
+               "tpot": ("vllm:request_time_per_output_token_seconds", (0.5, 0.9, 0.99)),
+               "e2e": ("vllm:e2e_request_latency_seconds", (0.5, 0.9, 0.95, 0.99)),
+               "itl": ("vllm:inter_token_latency_seconds", (0.9,)),
+               "queue": ("vllm:request_queue_time_seconds", (0.9,))}
 
 
 class Observed(BaseModel):
@@ -26,6 +31,8 @@ class Observed(BaseModel):
     tpot_ms: dict[str, float | None] = Field(default_factory=dict)
     e2e_ms: dict[str, float | None] = Field(default_factory=dict)  # p50, p90, p95, p99
     queue_p90_ms: float | None = None
+    itl_p90_ms: float | None = None
+    waiting: float | None = Field(default=None, description="mean requests queued over the window, all replicas")
     request_s: float | None = None
     output_tok_s: float | None = None
     error_rate: float | None = None
@@ -128,13 +135,12 @@ def observe(prom: Prometheus, model_name: str, namespace: str | None, window: st
             return None
         return round(v * scale, 4)
 
-    for key, metric in _HISTOGRAMS.items():
-        levels = (0.5, 0.9, 0.95, 0.99) if key == "e2e" else (0.9,) if key == "queue" else (0.5, 0.9, 0.99)
+    for key, (metric, levels) in _HISTOGRAMS.items():
         values = {f"p{int(level * 100)}": q(f"{key} p{int(level * 100)}",
                                              f"histogram_quantile({level}, sum by (le) (rate({metric}_bucket{{{sel}}}[{window}])))",
                                              1e3) for level in levels}
-        if key == "queue":
-            obs.queue_p90_ms = values["p90"]
+        if len(levels) == 1:
+            setattr(obs, f"{key}_p90_ms", values["p90"])
         else:
             setattr(obs, f"{key}_ms", values)
     obs.request_s = q("request rate", f"sum(rate(vllm:request_success_total{{{sel}}}[{window}]))")
@@ -146,7 +152,11 @@ def observe(prom: Prometheus, model_name: str, namespace: str | None, window: st
     obs.preemptions_per_s = q("preemptions", f"sum(rate(vllm:num_preemptions_total{{{sel}}}[{window}]))")
     replicas = q("replicas", f"count(count by (pod, instance) (vllm:num_requests_running{{{sel}}}))")
     obs.replicas_seen = int(replicas) if replicas else None
-    gpu = prom.value("avg(DCGM_FI_DEV_GPU_UTIL)")  # only where NVIDIA's DCGM exporter runs: not "missing" otherwise
+    obs.waiting = q("queued requests", f"sum(avg_over_time(vllm:num_requests_waiting{{{sel}}}[{window}]))")
+    # Only where NVIDIA's DCGM exporter runs, so not "missing" otherwise. Assumed: its Kubernetes mapping
+    # puts the GPU's pod namespace in `namespace` (honorLabels, as the GPU Operator's monitor sets it).
+    dcgm = f'{{namespace="{namespace}"}}' if namespace else ""
+    gpu = prom.value(f"avg(avg_over_time(DCGM_FI_DEV_GPU_UTIL{dcgm}[{window}]))")
     obs.gpu_util_pct = round(gpu, 1) if gpu is not None else None
     interval = prom.scrape_interval_s()
     if interval and seconds < 2 * interval:

@@ -149,7 +149,9 @@ def comment_body(report: Report) -> str:
               f"Cost: {observed_cost}/month running vs ${report.cost_predicted_usd_month:,.0f}/month planned."]
     o = report.observed
     if o:
-        extras = [f"queue p90 {o.queue_p90_ms:,.0f} ms" if o.queue_p90_ms is not None else None,
+        extras = [f"ITL p90 {o.itl_p90_ms:,.1f} ms" if o.itl_p90_ms is not None else None,
+                  f"queue p90 {o.queue_p90_ms:,.0f} ms" if o.queue_p90_ms is not None else None,
+                  f"{o.waiting:.1f} requests waiting on average" if o.waiting is not None else None,
                   f"KV cache {o.kv_cache_usage * 100:.0f} %" if o.kv_cache_usage is not None else None,
                   f"preemptions {o.preemptions_per_s:.3f}/s" if o.preemptions_per_s is not None else None,
                   f"errors {o.error_rate * 100:.2f} %" if o.error_rate is not None else None,

@@ -1,16 +1,21 @@
 """A loopback exporter serving vLLM-format metrics generated from KNOWN latency distributions.
 
-Every scrape the exporter has observed more requests drawn from fixed log-normal distributions, into
+Every scrape the exporter has observed more requests from fixed log-normal distributions, into
 histograms with vLLM's default buckets (shared/reference/vllm-metrics.md, vllm/v1/metrics/buckets.py),
 so rates are non-zero and histogram_quantile can be checked against the distributions' true quantiles.
+Latencies are not pseudo-random draws: request k gets the inverse CDF at the k-th point of a Kronecker
+low-discrepancy sequence, so any few seconds of requests cover each distribution evenly (a 400-request
+window's p99 is then within about 1 % of the true one, where random draws would scatter by ±10 %).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from statistics import NormalDist
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -22,25 +27,47 @@ REQUEST_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60,
 
 @dataclass(frozen=True)
 class Truth:
-    """Log-normal latency distributions (median seconds, sigma) the exporter samples from."""
+    """Log-normal latency distributions (median seconds, sigma) the exporter follows. Chosen so that every
+    quantile the tests check lies at least 10 % from a vLLM bucket boundary (the tests assert it)."""
 
     ttft: tuple[float, float] = (0.18, 0.5)
-    tpot: tuple[float, float] = (0.032, 0.25)
+    tpot: tuple[float, float] = (0.028, 0.3)
+    itl: tuple[float, float] = (0.02, 0.4)
+    itl_per_request: int = 8  # token intervals observed per request (vLLM observes every one; a sample suffices)
+    gpu_util_pct: float = 63.0
     osl: int = 150
     rate_per_s: float = 40.0
 
-    def quantile(self, metric: str, q: float, n: int = 400_000) -> float:
-        rng = np.random.default_rng(1)
-        ttft = rng.lognormal(np.log(self.ttft[0]), self.ttft[1], n)
-        tpot = rng.lognormal(np.log(self.tpot[0]), self.tpot[1], n)
-        values = {"ttft": ttft, "tpot": tpot, "e2e": ttft + (self.osl - 1) * tpot}[metric]
-        return float(np.quantile(values, q))
+    def quantile(self, metric: str, q: float) -> float:
+        """Exact for the log-normals; E2E = TTFT + (osl-1) x TPOT, a sum, from 400k points of the sequence."""
+        if metric != "e2e":
+            median, sigma = getattr(self, metric)
+            return median * math.exp(sigma * NormalDist().inv_cdf(q))
+        ttft, tpot = self.sample(np.arange(1, 400_001))
+        return float(np.quantile(ttft + (self.osl - 1) * tpot, q))
+
+    def sample(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """TTFT and TPOT of requests number k: both log-normals at the k-th Kronecker point."""
+        return _lognormal(self.ttft, _frac(k * _ALPHA[0])), _lognormal(self.tpot, _frac(k * _ALPHA[1]))
+
+
+# Kronecker sequence steps: fractional parts of the golden ratio and of sqrt(2), jointly well spread.
+_ALPHA = ((math.sqrt(5) - 1) / 2, math.sqrt(2) - 1, math.sqrt(3) - 1)
+
+
+def _frac(x: np.ndarray) -> np.ndarray:
+    return x - np.floor(x)
+
+
+def _lognormal(dist: tuple[float, float], u: np.ndarray) -> np.ndarray:
+    inv = np.vectorize(NormalDist().inv_cdf)
+    return dist[0] * np.exp(dist[1] * inv(np.clip(u, 1e-12, 1 - 1e-12)))
 
 
 class VllmExporter:
     def __init__(self, model_name: str, truth: Truth = Truth()) -> None:
         self.model_name, self.truth = model_name, truth
-        self._rng = np.random.default_rng(7)
+        self._k = 0  # requests generated so far: the position in the low-discrepancy sequence
         self._lock = threading.Lock()
         self.reset()
         handler = self._handler()
@@ -58,6 +85,7 @@ class VllmExporter:
             self.registry = r
             self.ttft = Histogram("vllm:time_to_first_token_seconds", "TTFT", labels, buckets=TTFT_BUCKETS, registry=r)
             self.tpot = Histogram("vllm:request_time_per_output_token_seconds", "TPOT", labels, buckets=ITL_BUCKETS, registry=r)
+            self.itl = Histogram("vllm:inter_token_latency_seconds", "ITL", labels, buckets=ITL_BUCKETS, registry=r)
             self.e2e = Histogram("vllm:e2e_request_latency_seconds", "E2E", labels, buckets=REQUEST_BUCKETS, registry=r)
             self.queue = Histogram("vllm:request_queue_time_seconds", "queue", labels, buckets=REQUEST_BUCKETS, registry=r)
             self.success = Counter("vllm:request_success", "finished", [*labels, "finished_reason"], registry=r)
@@ -65,16 +93,24 @@ class VllmExporter:
             self.prompt = Counter("vllm:prompt_tokens", "prompt tokens", labels, registry=r)
             self.preempt = Counter("vllm:num_preemptions", "preemptions", labels, registry=r)
             self.running = Gauge("vllm:num_requests_running", "running", labels, registry=r)
+            self.waiting = Gauge("vllm:num_requests_waiting", "waiting", labels, registry=r)
+            # NVIDIA's DCGM exporter, when installed, labels by GPU and pod rather than model_name.
+            self.gpu_util = Gauge("DCGM_FI_DEV_GPU_UTIL", "GPU utilization", ["gpu", "pod"], registry=r)
             self.kv = Gauge("vllm:kv_cache_usage_perc", "kv", labels, registry=r)
 
     def _generate(self) -> None:
         t = self.truth
         lab = {"model_name": self.model_name, "engine": "0"}
         while not self._stop.is_set():
-            n = max(1, int(self._rng.poisson(t.rate_per_s * 0.1)))
-            ttft = self._rng.lognormal(np.log(t.ttft[0]), t.ttft[1], n)
-            tpot = self._rng.lognormal(np.log(t.tpot[0]), t.tpot[1], n)
+            n = max(1, round(t.rate_per_s * 0.1))
+            k = np.arange(self._k + 1, self._k + n + 1)
+            ttft, tpot = t.sample(k)
+            gaps = np.arange(self._k * t.itl_per_request + 1, (self._k + n) * t.itl_per_request + 1)
+            itl = _lognormal(t.itl, _frac(gaps * _ALPHA[2]))
+            self._k += n
             with self._lock:
+                for v in itl:
+                    self.itl.labels(**lab).observe(v)
                 for a, b in zip(ttft, tpot):
                     self.ttft.labels(**lab).observe(a)
                     self.tpot.labels(**lab).observe(b)
@@ -84,6 +120,8 @@ class VllmExporter:
                 self.gen.labels(**lab).inc(n * t.osl)
                 self.prompt.labels(**lab).inc(n * 150)
                 self.running.labels(**lab).set(12)
+                self.waiting.labels(**lab).set(2)
+                self.gpu_util.labels(gpu="0", pod="chatbot-predictor-0").set(t.gpu_util_pct)
                 self.kv.labels(**lab).set(0.35)
                 self.preempt.labels(**lab)
             time.sleep(0.1)
