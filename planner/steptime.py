@@ -31,6 +31,7 @@ class LatencyParams(BaseModel):
     overlap: float = Field(0.3, description="share of the smaller of memory and compute time not hidden")
     step_overhead_s: float = Field(2e-3, description="fixed per-step cost: scheduler, sampling, launch")
     layer_overhead_s: float = Field(2e-5, description="per-layer per-step cost: kernel launches, norms")
+    seq_overhead_s: float = Field(2e-5, description="per-sequence per-step cost: scheduling, sampling, detokenizing")
     allreduce_latency_s: float = Field(1e-5, description="latency of one TP all-reduce")
     queue_factor: float = Field(1.0, description="scale of prefill queueing delay (M/D/1 = 0.5)")
     sync: float = Field(0.5, description="closed loop: scale of the delay from prefills bunching after a common start")
@@ -50,7 +51,7 @@ class LatencyParams(BaseModel):
 
 
 # Order of the free parameters when fitting (each mapped to its valid range by _to_params).
-FREE = ("bw_eff", "flops_eff", "overlap", "step_overhead_s", "layer_overhead_s", "allreduce_latency_s", "queue_factor",
+FREE = ("bw_eff", "flops_eff", "overlap", "step_overhead_s", "layer_overhead_s", "seq_overhead_s", "allreduce_latency_s", "queue_factor",
         "sync", "sync_exp")
 
 
@@ -141,7 +142,7 @@ def step_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: np
     work = np.maximum(mem, comp) + p.overlap * np.minimum(mem, comp)
     ring = np.where(f.tp > 1, 2 * (f.tp - 1) / f.tp, 0.0)
     comm = np.where(f.tp > 1, 2 * f.layers / f.pp * (p.allreduce_latency_s + ring * tokens * f.hidden * 2.0 / f.link), 0.0)
-    return p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + work + comm
+    return p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + p.seq_overhead_s * decode + work + comm
 
 
 def physics_floor_tpot(f: StepFeatures, batch: np.ndarray, context: np.ndarray) -> np.ndarray:
