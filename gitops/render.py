@@ -160,7 +160,7 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
         "dashboard_file": f"servewise-{nm}.json", "dashboard_json": _dashboard(nm, sel),
         "repo_url": repo_url or PLACEHOLDER_REPO, "repo_path": f"deployments/{ns}/{nm}",
         "servewise_image": servewise_image, "forge_secret": "servewise-forge",
-        "report_args": ["report", "--plan", "/plan/plan.json"], "plan_configmap": f"{nm}-plan",
+        "report_args": ["report", "--plan", "/plan/plan.json", "--deployment", f"{ns}/{nm}"], "plan_configmap": f"{nm}-plan",
     }
     manifests = {"namespace.yaml": "namespace.yaml.j2", "servingruntime.yaml": "servingruntime.yaml.j2",
                  "inferenceservice.yaml": "inferenceservice.yaml.j2",
