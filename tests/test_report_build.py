@@ -3,6 +3,7 @@ outcome may be stored, right-sizing advice with its predicted effect, cost, and 
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -128,3 +129,21 @@ def test_report_and_its_outcomes_land_together_and_feed_shrunk_corrections(setup
     raw = ttft.observed / ttft.predicted
     # One report moves the factor toward observed/predicted, but only part of the way.
     assert min(1.0, raw) < corr.ttft_factor < max(1.0, raw) or math.isclose(raw, 1.0, rel_tol=1e-3)
+
+
+def test_kb_outcomes_shows_error_over_time_and_the_corrections_applied(setup, cli, isolated_env):
+    plan, cat, params = setup
+    kb = open_kb(isolated_env / "kb.sqlite")
+    for day, factor in (("2026-11-20", 2.0), ("2026-11-21", 1.5)):
+        rep = build_report(plan, _observed(), cat, params, deployment="llm/chat", created_at=f"{day}T10:00:00+00:00")
+        outcomes = [o.model_copy(update={"observed": o.predicted * factor}) for o in rep.outcomes]
+        store_report(kb, "llm/chat", 1, rep.created_at, rep.verdict, rep.model_dump(mode="json"), outcomes)
+    data = json.loads(cli("kb", "outcomes", "--json").stdout)
+    errors = {(p["period"], p["metric"]): p["median_abs_pct_error"] for p in data["error_over_time"]}
+    # |observed - predicted| / observed: 50 % on the first day, a third on the second.
+    assert errors[("2026-11-20", "ttft_p90_ms")] == pytest.approx(50, abs=0.1)
+    assert errors[("2026-11-21", "ttft_p90_ms")] == pytest.approx(33.3, abs=0.1)
+    (corr,) = data["corrections"]
+    assert corr["n_outcomes"] == 2 and 1.0 < corr["ttft_factor"] < 1.75
+    human = cli("kb", "outcomes")
+    assert human.exit_code == 0 and "2026-11-21" in human.stdout and "ttft_p90_ms" in human.stdout
