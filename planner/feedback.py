@@ -3,8 +3,17 @@
 An outcome pairs what servewise predicted with what Prometheus observed for one metric of one
 deployment. The correction for a configuration is exp(w * mean(log(observed / predicted))) with
 w = n / (n + K): with few outcomes the base model (factor 1) dominates, with many the data does.
-K = 3: three agreeing outcomes move the prediction half of the way (w = 0.5), so one odd week
-cannot swing a plan.
+
+K is the empirical-Bayes ratio sigma^2 / tau^2 of a normal prior on the log bias of one configuration:
+- tau, how far a configuration's true bias spreads: the base model's held-out error
+  (benchmarks/results/accuracy.md, vLLM rows: median |error| TTFT 27 %, TPOT 16 %, i.e. a log-normal
+  tau of about 0.35 and 0.22, since the median of |N(0, tau)| is 0.674 tau);
+- sigma, the noise of one report's log(observed / predicted): histogram_quantile interpolates inside
+  vLLM's buckets, which are a factor 1.3-2.5 wide around typical TTFT/TPOT (log(2)/sqrt(12) = 0.2 for a
+  factor-2 bucket), plus traffic and token lengths drifting from the plan's (a guess: 0.2-0.3), so
+  sigma is about 0.3-0.35.
+That gives K of about 1 for TTFT and 2-3 for TPOT; K = 3, one value for both, takes the cautious
+end: three agreeing reports move a prediction half way (w = 0.5), so one odd week cannot swing a plan.
 """
 
 from __future__ import annotations
