@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from gitops.prometheus import Observed
 from planner.capacity import headroom
 from planner.catalog import Catalog
-from planner.contracts import Plan, PredictQuery
+from planner.contracts import Correction, Plan, PredictQuery
 from planner.errors import ServewiseError
 from planner.feedback import Outcome
 from planner.latency import LatencyParams, predict
@@ -57,16 +57,18 @@ def _status(observed: float | None, target: float) -> str:
     return "at risk" if observed > AT_RISK * target else "meets"
 
 
-def _at_load(plan: Plan, catalog: Catalog, params: LatencyParams, qps: float, replicas: int, gpu: str | None = None):
+def _at_load(plan: Plan, catalog: Catalog, params: LatencyParams, qps: float, replicas: int, gpu: str | None = None,
+             correction: Correction | None = None):
     c = plan.candidates[plan.chosen]
     s = plan.spec
     q = PredictQuery(model=c.model, gpu=gpu or c.gpu, tp=c.tp, isl=max(1, round(s.prompt_tokens.mean)),
                      osl=max(2, round(s.output_tokens.mean)), qps=qps, replicas=replicas, weight_dtype=c.weight_dtype,
                      isl_cv=s.prompt_tokens.cv, osl_cv=s.output_tokens.cv, max_num_seqs=c.vllm.max_num_seqs)
-    return predict(q, catalog.model(c.model), catalog.gpu(gpu or c.gpu), params)
+    return predict(q, catalog.model(c.model), catalog.gpu(gpu or c.gpu), params, correction)
 
 
 def build_report(plan: Plan, observed: Observed | None, catalog: Catalog, params: LatencyParams, *, deployment: str,
+                 correction: Correction | None = None,
                  unreachable: str | None = None, created_at: str | None = None) -> Report:
     """Compare observations with the plan. Outcomes are produced only from complete data."""
     from planner.spec import peak_qps
@@ -75,7 +77,7 @@ def build_report(plan: Plan, observed: Observed | None, catalog: Catalog, params
     s = plan.spec.slos
     price = c.monthly_cost_usd / max(c.gpus_total * HOURS_PER_MONTH, 1)
     report = Report(deployment=deployment, plan_id=plan.id, verdict="unreachable" if unreachable else "insufficient data",
-                    created_at=created_at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    created_at=created_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     window_s=observed.window_s if observed else 0.0, traffic_assumed_qps=round(peak_qps(plan.spec), 3),
                     cost_predicted_usd_month=c.monthly_cost_usd, observed=observed,
                     missing=[unreachable] if unreachable else list(observed.missing if observed else []))
@@ -88,6 +90,8 @@ def build_report(plan: Plan, observed: Observed | None, catalog: Catalog, params
     if observed.request_s:
         # Compare against a prediction at the load actually observed, not the planned peak.
         try:
+            # The base model, without any learned correction: outcomes measure its error, so the
+            # corrections learned from them do not compound on themselves.
             fair = _at_load(plan, catalog, params, observed.request_s, replicas)
         except ServewiseError as exc:
             report.missing.append(f"no prediction at the observed load: {exc.message}")
@@ -108,11 +112,12 @@ def build_report(plan: Plan, observed: Observed | None, catalog: Catalog, params
             Outcome(deployment=deployment, plan_id=plan.id, model=c.model, gpu=c.gpu, tp=c.tp, weight_dtype=c.weight_dtype,
                     metric=metric, predicted=pred, observed=obs, window_s=observed.window_s, created_at=report.created_at)
             for _, target, obs, pred, metric in rows if target and obs and pred]
-        report.advice = _advice(plan, catalog, params, observed, replicas, report.verdict)
+        report.advice = _advice(plan, catalog, params, observed, replicas, report.verdict, correction)
     return report
 
 
-def _advice(plan: Plan, catalog: Catalog, params: LatencyParams, observed: Observed, replicas: int, verdict: str) -> str:
+def _advice(plan: Plan, catalog: Catalog, params: LatencyParams, observed: Observed, replicas: int, verdict: str,
+            correction: Correction | None) -> str:
     c = plan.candidates[plan.chosen]
     load = observed.request_s or 0.0
     need = max(1, math.ceil(load * (1 + headroom(plan.spec.traffic.burstiness)) / c.goodput_qps)) if c.goodput_qps else replicas
@@ -121,8 +126,9 @@ def _advice(plan: Plan, catalog: Catalog, params: LatencyParams, observed: Obser
     if need == replicas:
         return f"keep {replicas} replica(s): observed {load:.2f} req/s is within what they carry ({c.goodput_qps:.2f} req/s each)."
     try:
-        effect = _at_load(plan, catalog, params, load, need)
-        effect_text = (f"predicted at the observed load: TTFT p90 {effect.ttft_ms.p90:,.0f} ms, TPOT p90 "
+        effect = _at_load(plan, catalog, params, load, need, correction=correction)
+        corrected = f" (corrected by {correction.n_outcomes} earlier report(s))" if correction else ""
+        effect_text = (f"predicted{corrected} at the observed load: TTFT p90 {effect.ttft_ms.p90:,.0f} ms, TPOT p90 "
                        f"{effect.tpot_ms.p90:.1f} ms, E2E p95 {effect.e2e_ms.p95:,.0f} ms")
     except ServewiseError as exc:
         effect_text = f"effect not predictable: {exc.message}"
@@ -139,14 +145,14 @@ def comment_body(report: Report) -> str:
              f"Plan `{report.plan_id}`, window {report.window_s / 60:g} min, {report.created_at}.", ""]
     if report.checks:
         lines += ["| SLO | target | predicted at observed load | observed | status |", "|---|---|---|---|---|"]
-        fmt = lambda v: "—" if v is None else f"{v:,.1f} ms"  # noqa: E731
+        fmt = lambda v: "—" if v is None else f"{v:,.1f} ms"
         lines += [f"| {ch.metric} | {ch.target_ms:g} ms | {fmt(ch.predicted_ms)} | {fmt(ch.observed_ms)} | {ch.status} |"
                   for ch in report.checks]
         lines.append("")
     observed_qps = "—" if report.traffic_observed_qps is None else f"{report.traffic_observed_qps:.2f}"
     observed_cost = "—" if report.cost_observed_usd_month is None else f"${report.cost_observed_usd_month:,.0f}"
-    lines += [f"Traffic: observed {observed_qps} req/s vs {report.traffic_assumed_qps:.2f} req/s planned peak. "
-              f"Cost: {observed_cost}/month running vs ${report.cost_predicted_usd_month:,.0f}/month planned."]
+    lines.append(f"Traffic: observed {observed_qps} req/s vs {report.traffic_assumed_qps:.2f} req/s planned peak. "
+                 f"Cost: {observed_cost}/month running vs ${report.cost_predicted_usd_month:,.0f}/month planned.")
     o = report.observed
     if o:
         extras = [f"ITL p90 {o.itl_p90_ms:,.1f} ms" if o.itl_p90_ms is not None else None,

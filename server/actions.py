@@ -94,7 +94,7 @@ def slo_report(ctx: AppContext, plan: Plan, *, deployment: str, prometheus_url: 
     except Unreachable as exc:
         unreachable = exc.message
     report = build_report(plan, observed, ctx.catalog, load_latency_params(), deployment=deployment,
-                          unreachable=unreachable)
+                          correction=ctx.correction(c.model, c.gpu, c.tp), unreachable=unreachable)
     report.history = report_history(ctx.kb, deployment)
     store_report(ctx.kb, deployment, pr_number, report.created_at, report.verdict,
                  report.model_dump(mode="json", exclude={"history"}), report.outcomes)

@@ -13,6 +13,7 @@ from gitops.report import MARKER, build_report, comment_body
 from kb.catalog import load_catalog, open_kb
 from kb.latency import load_latency_params
 from kb.outcomes import corrections, load_outcomes, report_history, store_report
+from planner.contracts import Correction
 from planner.recommend import recommend
 from planner.spec import build_spec, peak_qps
 
@@ -147,3 +148,15 @@ def test_kb_outcomes_shows_error_over_time_and_the_corrections_applied(setup, cl
     assert corr["n_outcomes"] == 2 and 1.0 < corr["ttft_factor"] < 1.75
     human = cli("kb", "outcomes")
     assert human.exit_code == 0 and "2026-11-21" in human.stdout and "ttft_p90_ms" in human.stdout
+
+
+def test_advice_uses_the_learned_correction_but_outcomes_measure_the_base_model(setup):
+    plan, cat, params = setup
+    big, _ = _scaled(plan, 4)
+    observed = _observed(request_s=2.0, replicas=4)
+    base = build_report(big, observed, cat, params, deployment="llm/chat")
+    learned = Correction(ttft_factor=2.0, tpot_factor=2.0, n_outcomes=4, source="test")
+    corrected = build_report(big, observed, cat, params, deployment="llm/chat", correction=learned)
+    assert "corrected by 4 earlier report(s)" in corrected.advice and corrected.advice != base.advice
+    # Outcomes compare with the uncorrected model, or each correction would feed on the last one.
+    assert [o.predicted for o in corrected.outcomes] == [o.predicted for o in base.outcomes]
