@@ -109,7 +109,10 @@ def import_benchmarks_cmd(
 @kb_app.command("outcomes")
 def outcomes(json_out: bool = JSON_OPTION) -> None:
     """Observed vs predicted outcomes from SLO reports, the prediction error over time, and the corrections the
-    planner now applies per model x GPU x TP (shrunk toward the base model while there are few reports)."""
+    planner now applies per model x GPU x TP (shrunk toward the base model while there are few reports).
+
+    Example:  servewise kb outcomes --json | jq '.corrections'
+    """
     from kb.outcomes import load_outcomes
     from planner.feedback import error_over_time
 

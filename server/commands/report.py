@@ -40,10 +40,12 @@ def report_cmd(
     on the pull request, updated in place on every run; each complete report stores outcomes that correct the
     next predictions (see `servewise kb outcomes`).
 
-    Examples:  servewise report --plan /plan/plan.json --prometheus http://prometheus:9090
-               servewise report --pr 3        ·        servewise report --all --window 6h
+    Examples:
+      servewise report --plan /plan/plan.json --prometheus http://prom:9090
+      servewise report --pr 3 --window 6h      (post/update PR 3's comment)
+      servewise report --all                   (what the scheduled job runs)
 
-    Exit 4 when Prometheus (or the forge) is unreachable; the comment then says what is missing.
+    The Prometheus bearer token, if any, is read from the variable the prometheus_token_env setting names (default SERVEWISE_PROMETHEUS_TOKEN) and never printed. Partial data or a window shorter than two scrape intervals gives "insufficient data" and stores no outcome. Exit 4 when Prometheus (or the forge) is unreachable; the report then says what is missing.
     """
     def action() -> dict:
         if sum(bool(x) for x in (pr, plan_file, all_)) != 1:
