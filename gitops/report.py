@@ -95,6 +95,9 @@ def build_report(plan: Plan, observed: Observed | None, catalog: Catalog, params
             fair = _at_load(plan, catalog, params, observed.request_s, replicas)
         except ServewiseError as exc:
             report.missing.append(f"no prediction at the observed load: {exc.message}")
+    elif observed.request_s == 0:
+        report.missing.append(f"no request finished in the {observed.window_s / 60:g} min window: an idle "
+                              "deployment has no latency to judge")
     rows = (("TTFT p90", s.ttft_p90_ms, observed.ttft_ms.get("p90"), fair and fair.ttft_ms.p90, "ttft_p90_ms"),
             ("TPOT p90", s.tpot_p90_ms, observed.tpot_ms.get("p90"), fair and fair.tpot_ms.p90, "tpot_p90_ms"),
             ("E2E p95", s.e2e_p95_ms, observed.e2e_ms.get("p95"), fair and fair.e2e_ms.p95, "e2e_p95_ms"))
