@@ -25,6 +25,22 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="session")
+def cat(tmp_path_factory):
+    """The catalog seeded from kb/data, shared read-only by the planner tests."""
+    from kb.catalog import load_catalog, open_kb
+
+    return load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
+
+
+@pytest.fixture(scope="session")
+def params():
+    """The shipped fitted latency parameters."""
+    from kb.latency import load_latency_params
+
+    return load_latency_params()
+
+
 @pytest.fixture
 def cli():
     """Run the CLI in-process (fast): cli("kb", "models", "--json") -> Result with exit_code, stdout, stderr."""

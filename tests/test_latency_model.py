@@ -8,23 +8,12 @@ import numpy as np
 import pytest
 
 from kb.benchmarks import load_benchmarks
-from kb.catalog import load_catalog, open_kb
-from kb.latency import load_latency_params
+from kb.catalog import open_kb
 from planner.calibration import build_dataset, fit, predict_means
 from planner.contracts import Correction, PredictQuery
 from planner.errors import BadInput, Infeasible
 from planner.latency import predict, predict_load_sweep
 from planner.memory import kv_bytes_per_sequence, weight_bytes_read_per_step
-
-
-@pytest.fixture(scope="module")
-def cat(tmp_path_factory):
-    return load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
-
-
-@pytest.fixture(scope="module")
-def params():
-    return load_latency_params()
 
 
 GRID_MODELS = ["llama-3.1-8b", "qwen3-32b", "llama-3.1-70b", "Qwen/Qwen3-30B-A3B", "openai/gpt-oss-120b", "mistral-7b"]

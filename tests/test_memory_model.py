@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb.catalog import load_catalog, open_kb
 from planner.memory import GIB, kv_bytes_per_sequence, memory_fit, weight_bytes, weight_bytes_per_param
-
-
-@pytest.fixture(scope="module")
-def cat(tmp_path_factory):
-    return load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
 
 
 def test_gqa_kv_bytes_match_config(cat):

@@ -10,17 +10,11 @@ import yaml
 
 from gitops.render import render_bundle, write_bundle
 from gitops.validate import _CRD_SCHEMA, documents, validate_bundle
-from kb.catalog import load_catalog, open_kb
 from kb.latency import load_latency_params
 from planner.contracts import Assumption
 from planner.errors import BadInput
 from planner.recommend import recommend
 from planner.spec import build_spec
-
-
-@pytest.fixture(scope="module")
-def cat(tmp_path_factory):
-    return load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
 
 
 @pytest.fixture(scope="module")

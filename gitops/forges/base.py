@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from planner.errors import BadInput, ServewiseError, Unreachable
+
 PrState = Literal["open", "merged", "closed"]
 
 
@@ -74,3 +76,17 @@ class Forge(ABC):
     @abstractmethod
     def close_pr(self, number: int) -> PullRequest:
         """Close the pull request without merging."""
+
+
+def http_error(forge: str, repo_kind: str, repo: str, token_env: str, access: str, status: int | None, what: str,
+               detail: str) -> ServewiseError:
+    """One clear message for a hosted forge's HTTP error: the token variable or repository at fault, never the token."""
+    if status == 401:
+        return BadInput(f"{forge} rejected the token in ${token_env} (401) while trying to {what}: "
+                        "it is missing, expired or revoked")
+    if status == 403:
+        return BadInput(f"the token in ${token_env} may not {what} on {repo} (403); it needs {access}")
+    if status == 404:
+        return BadInput(f"{forge} {repo_kind} {repo} not found (404) while trying to {what}, or the token in "
+                        f"${token_env} cannot see it")
+    return Unreachable(f"{forge} answered {status} while trying to {what}: {detail[:200]}")

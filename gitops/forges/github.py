@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 
 from gitops.forges import ForgeConfig
-from gitops.forges.base import Comment, Forge, PrState, PullRequest
+from gitops.forges.base import Comment, Forge, PrState, PullRequest, http_error
 from planner.errors import BadInput, ServewiseError, Unreachable
 
 _TRANSIENT = [429, 500, 502, 503, 504]
@@ -41,22 +41,11 @@ class GitHubForge(Forge):
         except ServewiseError:
             raise
         except GithubException as exc:
-            raise self._error(what, exc.status, str(exc.data)[:200]) from None
+            raise http_error("GitHub", "repository", self.repo_name, self.config.token_env,
+                             "contents and pull-requests write access", exc.status, what, str(exc.data)) from None
         except Exception as exc:  # noqa: BLE001 - requests/urllib3 failures after the retries ran out
             raise Unreachable(f"GitHub at {self.gh.requester.base_url} did not answer while trying to {what} "
                               f"({type(exc).__name__}) after {self.config.retries} retries") from None
-
-    def _error(self, what: str, status: int, detail: str):
-        if status == 401:
-            return BadInput(f"GitHub rejected the token in ${self.config.token_env} (401) while trying to {what}: "
-                            "it is missing, expired or revoked")
-        if status == 403:
-            return BadInput(f"the token in ${self.config.token_env} may not {what} on {self.repo_name} (403); it needs "
-                            "contents and pull-requests write access")
-        if status == 404:
-            return BadInput(f"GitHub repository {self.repo_name} not found (404) while trying to {what}, or the token "
-                            f"in ${self.config.token_env} cannot see it")
-        return Unreachable(f"GitHub answered {status} while trying to {what}: {detail}")
 
     @property
     def repo(self):

@@ -8,7 +8,7 @@ the project, never the token.
 from __future__ import annotations
 
 from gitops.forges import ForgeConfig
-from gitops.forges.base import Comment, Forge, PrState, PullRequest
+from gitops.forges.base import Comment, Forge, PrState, PullRequest, http_error
 from planner.errors import BadInput, ServewiseError, Unreachable
 
 _STATE = {"opened": "open", "merged": "merged", "closed": "closed", "locked": "closed"}
@@ -34,17 +34,8 @@ class GitLabForge(Forge):
         except ServewiseError:
             raise
         except gitlab.exceptions.GitlabError as exc:
-            code = exc.response_code
-            if code == 401:
-                raise BadInput(f"GitLab rejected the token in ${self.config.token_env} (401) while trying to {what}: "
-                               "it is missing, expired or revoked") from None
-            if code == 403:
-                raise BadInput(f"the token in ${self.config.token_env} may not {what} on {self.repo_name} (403); it "
-                               "needs the api scope and Developer access") from None
-            if code == 404:
-                raise BadInput(f"GitLab project {self.repo_name} not found (404) while trying to {what}, or the token "
-                               f"in ${self.config.token_env} cannot see it") from None
-            raise Unreachable(f"GitLab answered {code} while trying to {what}: {str(exc)[:200]}") from None
+            raise http_error("GitLab", "project", self.repo_name, self.config.token_env,
+                             "the api scope and Developer access", exc.response_code, what, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - connection failures after python-gitlab's own retries
             raise Unreachable(f"GitLab at {self.gl.url} did not answer while trying to {what} ({type(exc).__name__})") from None
 
