@@ -13,11 +13,11 @@ from pydantic import BaseModel, Field
 from gitops.prometheus import Observed
 from planner.capacity import headroom
 from planner.catalog import Catalog
-from planner.contracts import Correction, Plan, PredictQuery
+from planner.contracts import Correction, Plan, PredictQuery, Traffic
 from planner.errors import ServewiseError
 from planner.feedback import Outcome
 from planner.latency import LatencyParams, predict
-from planner.recommend import HOURS_PER_MONTH
+from planner.recommend import HOURS_PER_MONTH, recommend
 
 MARKER = "<!-- servewise:slo-report -->"
 AT_RISK = 0.9  # observed above 90 % of a target is "at risk"
@@ -138,7 +138,34 @@ def _advice(plan: Plan, catalog: Catalog, params: LatencyParams, observed: Obser
     saving = (replicas - need) * c.tp * c.monthly_cost_usd / max(c.gpus_total, 1)
     verb = "scale down" if need < replicas else "scale up"
     money = f"saves ${saving:,.0f}/month" if saving > 0 else f"costs ${-saving:,.0f}/month more"
-    return f"{verb} from {replicas} to {need} replica(s) ({money}); {effect_text}."
+    advice = f"{verb} from {replicas} to {need} replica(s) ({money}); {effect_text}."
+    if need < replicas:
+        advice += _other_gpu(plan, catalog, params, load, c.monthly_cost_usd * need / max(c.replicas, 1), correction)
+    return advice
+
+
+def _other_gpu(plan: Plan, catalog: Catalog, params: LatencyParams, load: float, cost_after: float,
+               correction: Correction | None) -> str:
+    """When over-provisioned: the planner's own pick for the same model at the observed load, if it is a
+    different, cheaper GPU. The model stays, since changing it changes answer quality, not just cost."""
+    c = plan.candidates[plan.chosen]
+    t = plan.spec.traffic
+    spec = plan.spec.model_copy(update={
+        "traffic": Traffic(qps=load, peak_factor=1.0, burstiness=t.burstiness),
+        "constraints": plan.spec.constraints.model_copy(update={"models": [c.model]})})
+    try:
+        best = recommend(spec, catalog, params, provider=plan.provider, top=1,
+                         corrections={(c.model, c.gpu, c.tp): correction} if correction else None)
+    except ServewiseError:
+        return ""
+    if best.chosen is None:
+        return ""
+    b = best.candidates[best.chosen]
+    if b.gpu == c.gpu or b.monthly_cost_usd >= cost_after or not b.meets_slos:
+        return ""
+    return (f" Or move to {b.replicas} replica(s) of {b.tp}x {b.gpu} (${b.monthly_cost_usd:,.0f}/month instead of "
+            f"${cost_after:,.0f}); predicted at the observed load: TTFT p90 {b.predicted.ttft_ms.p90:,.0f} ms, "
+            f"TPOT p90 {b.predicted.tpot_ms.p90:.1f} ms, E2E p95 {b.predicted.e2e_ms.p95:,.0f} ms.")
 
 
 def comment_body(report: Report) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -84,6 +85,12 @@ def test_over_provisioned_deployment_gets_scale_down_advice_and_actual_cost(setu
     assert rep.verdict == "meets"
     assert "scale down from 4 to 1" in rep.advice and f"saves ${3 * per_replica:,.0f}/month" in rep.advice
     assert "predicted at the observed load" in rep.advice
+    # A small model at 2 req/s does not need the plan's GPU: the planner's own pick at that load is cheaper.
+    other = re.search(r"Or move to \d+ replica\(s\) of \d+x (\S+) \(\$([\d,]+)/month instead of \$([\d,]+)\)",
+                      rep.advice)
+    assert other, rep.advice
+    assert other[1] != big.candidates[0].gpu
+    assert int(other[2].replace(",", "")) < int(other[3].replace(",", "")) == round(per_replica)
     assert rep.cost_observed_usd_month == pytest.approx(4 * per_replica, rel=0.01)
     # Only two replicas seen running: the bill is half the plan's.
     half = build_report(big, _observed(request_s=2.0, replicas=2), cat, params, deployment="llm/chat")
