@@ -40,7 +40,8 @@ class Observed(BaseModel):
     preemptions_per_s: float | None = None
     replicas_seen: int | None = None
     gpu_util_pct: float | None = None
-    missing: list[str] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list, description="metrics Prometheus had no samples of")
+    notes: list[str] = Field(default_factory=list, description="why the data may be unsound")
     window_too_short: bool = Field(default=False, description="under two scrape intervals: rates are unreliable")
 
 
@@ -161,5 +162,5 @@ def observe(prom: Prometheus, model_name: str, namespace: str | None, window: st
     interval = prom.scrape_interval_s()
     if interval and seconds < 2 * interval:
         obs.window_too_short = True
-        obs.missing.append(f"window {window} is shorter than two scrape intervals ({interval:g} s): rates need two samples")
+        obs.notes.append(f"window {window} is shorter than two scrape intervals ({interval:g} s): rates need two samples")
     return obs

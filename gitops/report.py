@@ -49,6 +49,20 @@ class Report(BaseModel):
     history: list[dict] = Field(default_factory=list)
 
 
+def _missing(observed: Observed | None) -> list[str]:
+    if observed is None:
+        return []
+    no_data = [f"no samples in the window for: {', '.join(observed.missing)}"] if observed.missing else []
+    return [*observed.notes, *no_data]
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
+
 def _status(observed: float | None, target: float) -> str:
     if observed is None:
         return "no data"
@@ -80,7 +94,7 @@ def build_report(plan: Plan, observed: Observed | None, catalog: Catalog, params
                     created_at=created_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     window_s=observed.window_s if observed else 0.0, traffic_assumed_qps=round(peak_qps(plan.spec), 3),
                     cost_predicted_usd_month=c.monthly_cost_usd, observed=observed,
-                    missing=[unreachable] if unreachable else list(observed.missing if observed else []))
+                    missing=[unreachable] if unreachable else _missing(observed))
     if observed is None:
         return report
     report.traffic_observed_qps = observed.request_s
@@ -96,7 +110,7 @@ def build_report(plan: Plan, observed: Observed | None, catalog: Catalog, params
         except ServewiseError as exc:
             report.missing.append(f"no prediction at the observed load: {exc.message}")
     elif observed.request_s == 0:
-        report.missing.append(f"no request finished in the {observed.window_s / 60:g} min window: an idle "
+        report.missing.append(f"no request finished in the {_duration(observed.window_s)} window: an idle "
                               "deployment has no latency to judge")
     rows = (("TTFT p90", s.ttft_p90_ms, observed.ttft_ms.get("p90"), fair and fair.ttft_ms.p90, "ttft_p90_ms"),
             ("TPOT p90", s.tpot_p90_ms, observed.tpot_ms.get("p90"), fair and fair.tpot_ms.p90, "tpot_p90_ms"),
@@ -172,7 +186,7 @@ def comment_body(report: Report) -> str:
     """The sticky pull-request comment; the hidden marker finds it again next run."""
     icon = {"meets": "✅", "at risk": "⚠️", "violated": "❌"}.get(report.verdict, "❔")
     lines = [MARKER, f"## {icon} SLO report for `{report.deployment}`: {report.verdict}", "",
-             f"Plan `{report.plan_id}`, window {report.window_s / 60:g} min, {report.created_at}.", ""]
+             f"Plan `{report.plan_id}`, window {_duration(report.window_s)}, {report.created_at}.", ""]
     if report.checks:
         lines += ["| SLO | target | predicted at observed load | observed | status |", "|---|---|---|---|---|"]
         fmt = lambda v: "—" if v is None else f"{v:,.1f} ms"

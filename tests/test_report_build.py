@@ -102,7 +102,7 @@ def test_over_provisioned_deployment_gets_scale_down_advice_and_actual_cost(setu
     (_observed(request_s=None, missing=["request rate"]), "request rate"),
     (_observed(ttft=None, tpot=None, e2e=None, request_s=0.0, missing=["ttft p90", "tpot p90", "e2e p95"]),
      "idle deployment"),
-    (_observed(window_too_short=True, missing=["window 1s is shorter than two scrape intervals (1 s)"]),
+    (_observed(window_too_short=True, notes=["window 1s is shorter than two scrape intervals (1 s)"]),
      "shorter than two scrape intervals"),
 ])
 def test_partial_data_or_a_too_short_window_stores_no_outcome(setup, observed, missing):

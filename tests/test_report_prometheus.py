@@ -61,7 +61,7 @@ def test_percentiles_match_the_known_truth_within_bucket_resolution(stack, plan)
     assert obs.output_tok_s == pytest.approx(truth.rate_per_s * truth.osl, rel=0.35)
     assert obs.kv_cache_usage == pytest.approx(0.35) and obs.error_rate == 0 and obs.replicas_seen == 1
     assert obs.waiting == pytest.approx(2) and obs.gpu_util_pct == pytest.approx(truth.gpu_util_pct)
-    assert obs.missing == []
+    assert obs.missing == [] and obs.notes == []
 
 
 def test_report_posts_one_sticky_comment_and_stores_outcomes(stack, plan, cli, isolated_env):
@@ -107,7 +107,7 @@ def test_unreachable_prometheus_says_so_and_stores_nothing(plan, cli, isolated_e
 def test_short_window_and_counter_reset(stack, plan):
     exporter, prom = stack
     short = observe(Prometheus(prom.url), exporter.model_name, "llm-serving", "1s")
-    assert any("shorter than two scrape intervals" in m for m in short.missing)
+    assert short.window_too_short and any("shorter than two scrape intervals" in m for m in short.notes)
     exporter.reset()
     prom.wait_for_samples("vllm:num_requests_running", minimum=3)
     time.sleep(2)
@@ -129,4 +129,4 @@ def test_empty_data_gives_insufficient_data(stack, plan, tmp_path):
     cat = load_catalog(open_kb(tmp_path / "kb.sqlite"))
     obs = observe(Prometheus(prom.url), "no-such-model", "llm-serving", "10s")
     rep = build_report(plan, obs, cat, load_latency_params(), deployment="llm-serving/x")
-    assert rep.verdict == "insufficient data" and rep.outcomes == [] and "ttft p90" in rep.missing
+    assert rep.verdict == "insufficient data" and rep.outcomes == [] and any("ttft p90" in m for m in rep.missing)
