@@ -7,6 +7,7 @@ that returns nothing is reported as missing, never as zero.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -46,9 +47,10 @@ class Observed(BaseModel):
 
 
 def selector(model_name: str, namespace: str | None) -> str:
-    parts = [f'model_name="{model_name}"']
+    """Label matchers; values JSON-quoted (PromQL strings take the same escapes) so no name changes the query."""
+    parts = [f"model_name={json.dumps(model_name)}"]
     if namespace:
-        parts.append(f'namespace="{namespace}"')
+        parts.append(f"namespace={json.dumps(namespace)}")
     return ",".join(parts)
 
 
@@ -156,7 +158,7 @@ def observe(prom: Prometheus, model_name: str, namespace: str | None, window: st
     obs.waiting = q("queued requests", f"sum(avg_over_time(vllm:num_requests_waiting{{{sel}}}[{window}]))")
     # Only where NVIDIA's DCGM exporter runs, so not "missing" otherwise. Assumed: its Kubernetes mapping
     # puts the GPU's pod namespace in `namespace` (honorLabels, as the GPU Operator's monitor sets it).
-    dcgm = f'{{namespace="{namespace}"}}' if namespace else ""
+    dcgm = f"{{namespace={json.dumps(namespace)}}}" if namespace else ""
     gpu = prom.value(f"avg(avg_over_time(DCGM_FI_DEV_GPU_UTIL{dcgm}[{window}]))")
     obs.gpu_util_pct = round(gpu, 1) if gpu is not None else None
     interval = prom.scrape_interval_s()

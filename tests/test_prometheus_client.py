@@ -145,3 +145,11 @@ def test_report_all_covers_every_open_deployment_once_each(plan_json, cli, isola
         comments = forge.comments(number)
         assert len(comments) == 1 and "did not answer" in comments[0].body
         assert "Earlier reports" in comments[0].body
+
+
+def test_a_quote_in_a_deployment_name_cannot_change_the_query(prom, monkeypatch):
+    monkeypatch.setenv("MY_PROM_TOKEN", TOKEN)
+    observe(Prometheus(prom.url, "MY_PROM_TOKEN"), 'm"} or vector(1) #', 'ns"x', "10m")
+    assert prom.queries and all('model_name="m\\"} or vector(1) #"' in q for q in prom.queries
+                                if "vllm:" in q)
+    assert all('namespace="ns\\"x"' in q for q in prom.queries)
