@@ -9,15 +9,26 @@ physics alone misses the TPOT target, then sized by goodput (planner.capacity) a
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 
 from planner.capacity import Goodput, goodputs, headroom, replicas_for, slo_ratios
 from planner.catalog import Catalog, Gpu, ModelArch, WeightDtype
-from planner.contracts import Candidate, Correction, DeploymentSpec, Plan, Prediction, PredictQuery, VllmSettings
+from planner.contracts import (
+    Candidate,
+    Correction,
+    DeploymentSpec,
+    Plan,
+    Prediction,
+    PredictQuery,
+    VllmSettings,
+)
 from planner.errors import BadInput, Infeasible, ServewiseError
 from planner.latency import LatencyParams, predict_loads, prepare
-from planner.memory import default_max_num_batched_tokens, memory_fit, weight_bytes_read_per_step
+from planner.memory import (
+    default_max_num_batched_tokens,
+    memory_fit,
+    weight_bytes_read_per_step,
+)
 from planner.spec import average_qps, peak_qps
 
 HOURS_PER_MONTH = 730  # 365 x 24 / 12
@@ -105,12 +116,36 @@ def _prune_tp(options: list[_Option], context: int) -> list[_Option]:
     return kept
 
 
+def _decode_floor_ms(o: _Option) -> float:
+    """Physics alone: one decode step streams the weights from memory at the GPUs' full bandwidth."""
+    return weight_bytes_read_per_step(o.model, o.dtype, 1) / (o.tp * o.gpu.mem_bw_gb_s * 1e9) * 1e3
+
+
 def _too_slow(o: _Option, spec: DeploymentSpec) -> bool:
-    """Physics alone: one decode step streams the weights; if that beats the TPOT target, skip."""
-    if not spec.slos.tpot_p90_ms:
-        return False
-    floor_s = weight_bytes_read_per_step(o.model, o.dtype, 1) / (o.tp * o.gpu.mem_bw_gb_s * 1e9)
-    return floor_s * 1e3 > spec.slos.tpot_p90_ms
+    return bool(spec.slos.tpot_p90_ms) and _decode_floor_ms(o) > spec.slos.tpot_p90_ms
+
+
+_SLO_FIELD = {"TTFT p90": ("ttft_p90_ms", lambda p: p.ttft_ms.p90), "TPOT p90": ("tpot_p90_ms", lambda p: p.tpot_ms.p90),
+              "E2E p95": ("e2e_p95_ms", lambda p: p.e2e_ms.p95)}
+
+
+def _below_physics(spec: DeploymentSpec, options: list[_Option], cands: list[Candidate]) -> BadInput | None:
+    """A target no allowed model and GPU reaches even serving one request alone is a request to fix,
+    not a capacity problem: name the field and the best any allowed configuration can do."""
+    if spec.slos.tpot_p90_ms and options and all(_too_slow(o, spec) for o in options):
+        best = min(options, key=_decode_floor_ms)
+        return BadInput(f"tpot_p90_ms={spec.slos.tpot_p90_ms:g} is below physics: a decode step streams the weights, "
+                        f"at best {_decode_floor_ms(best):.2f} ms ({best.model.hf_id} on {best.tp}x {best.gpu.name}); "
+                        "allowed: a larger target, or allow smaller models / faster GPUs")
+    if not cands or any(c.goodput_qps > 0 for c in cands):
+        return None
+    for slo, (field, get) in _SLO_FIELD.items():
+        if all(not c.slo_verdicts.get(slo, True) for c in cands):
+            best = min(cands, key=lambda c: get(c.predicted))
+            return BadInput(f"{field}={getattr(spec.slos, field):g} is below physics: even one request alone takes "
+                            f"{get(best.predicted):,.1f} ms at best ({best.model} on {best.tp}x {best.gpu}); allowed: "
+                            "a larger target, shorter prompts/answers, or other models / GPUs")
+    return None
 
 
 def _quality(m: ModelArch) -> float | None:
@@ -135,23 +170,11 @@ def _candidates(options: list[_Option], spec: DeploymentSpec, params: LatencyPar
     gps = goodputs([(prep, corr) for _, prep, corr in prepared], params, spec.slos)
     peak, avg = peak_qps(spec), average_qps(spec)
     sizes = [replicas_for(peak, avg, gp.qps, spec.traffic.burstiness) if gp.qps > 0 else (1, 1, 1) for gp in gps]
-    seqs = [_max_num_seqs(gp) for gp in gps]
-    # The deployment's prediction: the peak spread over its replicas, with the batch limit it will run with.
-    limited = [prepare(prep.query.model_copy(update={"max_num_seqs": n}), o.model, o.gpu)
-               for (o, prep, _), n in zip(prepared, seqs)]
-    at_peak = predict_loads([(lim, peak / size[0], corr) for lim, (_, _, corr), size in zip(limited, prepared, sizes)],
-                            params)
-    return [_candidate(o, spec, context, gp, size, n, pred if gp.qps > 0 else gp.at_goodput)
-            for (o, _, _), gp, size, n, pred in zip(prepared, gps, sizes, seqs, at_peak)]
-
-
-def _max_num_seqs(gp: Goodput) -> int:
-    """vLLM --max-num-seqs: 1.5x the sequences running at goodput (Little's law), as a power of two in
-    [16, 256]; a tighter limit than vLLM's default keeps a burst queued rather than slowing every stream."""
-    if not gp.qps or gp.at_goodput is None:
-        return 256
-    running = max(1.0, gp.qps * gp.at_goodput.e2e_ms.mean / 1e3)
-    return int(min(256, max(16, 2 ** math.ceil(math.log2(running * 1.5)))))
+    # The deployment's prediction: the peak spread over its replicas, with the same vLLM batch limit
+    # the goodput search used, so that the verdicts and the rendered --max-num-seqs agree.
+    at_peak = predict_loads([(prep, peak / size[0], corr) for (_, prep, corr), size in zip(prepared, sizes)], params)
+    return [_candidate(o, spec, context, gp, size, prep.max_num_seqs, pred if gp.qps > 0 else gp.at_goodput)
+            for (o, prep, _), gp, size, pred in zip(prepared, gps, sizes, at_peak)]
 
 
 def _candidate(o: _Option, spec: DeploymentSpec, context: int, gp: Goodput, size: tuple[int, int, int],
@@ -240,20 +263,30 @@ def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, 
               gpu_budget: dict[str, int] | None = None,
               corrections: dict[tuple[str, str, int], Correction] | None = None,
               plan_id: str | None = None, created_at: str | None = None, servewise_version: str = "") -> Plan:
-    """A Plan: the spec, the best `top` candidates (best first), the chosen index and why."""
+    """A Plan: the spec, the best `top` candidates (best first), the chosen index and why.
+
+    Raises BadInput when an SLO target is below physics (no allowed configuration meets it even serving one
+    request alone); a spec that is possible in principle but not within the constraints gives a Plan with
+    chosen=None and `infeasible` saying which SLO failed."""
     context = context_len(spec)
     options, notes = _enumerate(spec, catalog, provider)
-    options = [o for o in _prune_tp(options, context) if not _too_slow(o, spec)]
+    fitting = _prune_tp(options, context)
+    options = [o for o in fitting if not _too_slow(o, spec)]
+    sized = _candidates(options, spec, params, context, corrections or {}, notes)
+    if bad := _below_physics(spec, fitting, sized):
+        raise bad
     cands: list[Candidate] = []
-    blocked: list[str] = []
-    for cand in _candidates(options, spec, params, context, corrections or {}, notes):
+    blocked: list[tuple[Candidate, str]] = []
+    for cand in sized:
         if spec.constraints.max_gpus and cand.gpus_total > spec.constraints.max_gpus:
-            blocked.append(f"{cand.model} on {cand.gpus_total}x {cand.gpu}: over the {spec.constraints.max_gpus}-GPU limit")
-            continue
-        if gpu_budget is not None and cand.gpus_total > gpu_budget.get(cand.gpu, 0):
-            blocked.append(f"{cand.model} on {cand.gpus_total}x {cand.gpu}: cluster has {gpu_budget.get(cand.gpu, 0)} free")
-            continue
-        cands.append(cand)
+            blocked.append((cand, f"over the {spec.constraints.max_gpus}-GPU limit"))
+        elif gpu_budget is not None and cand.gpus_total > gpu_budget.get(cand.gpu, 0):
+            blocked.append((cand, f"cluster has {gpu_budget.get(cand.gpu, 0)} free"))
+        else:
+            cands.append(cand)
+    # Only configurations that would have met the SLOs are worth naming as blocked; fewest GPUs first.
+    why_blocked = [f"{c.model} on {c.gpus_total}x {c.gpu}: {why}"
+                   for c, why in sorted(blocked, key=lambda cw: cw[0].gpus_total) if c.meets_slos]
     feasible = [c for c in cands if c.meets_slos and c.fits]
     if spec.budget_usd_month:
         within = [c for c in feasible if c.monthly_cost_usd <= spec.budget_usd_month]
@@ -271,9 +304,12 @@ def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, 
             for k, ok in c.slo_verdicts.items():
                 missed[k] = missed.get(k, 0) + (not ok)
         worst = ", ".join(f"{k} missed by {n} of {len(cands)}" for k, n in sorted(missed.items(), key=lambda kv: -kv[1]) if n)
-        reason = (f"no candidate meets every SLO ({worst or 'no candidate fits the constraints'}). "
-                  + ("; ".join(blocked[:5]) + ". " if blocked else "")
-                  + "Closest candidates are listed; relax an SLO, allow more GPUs or another GPU type.")
+        if why_blocked:
+            head = (f"every configuration that meets the SLOs is blocked ({len(why_blocked)}); the smallest: "
+                    + "; ".join(why_blocked[:3]) + ". ")
+        else:
+            head = f"no candidate meets every SLO ({worst or 'no candidate fits the constraints'}). "
+        reason = head + "Closest candidates are listed; relax an SLO, allow more GPUs or another GPU type."
         return Plan(candidates=closest, chosen=None, infeasible=reason, rationale="; ".join(notes[:8]), **common)
     min_cost = min(c.monthly_cost_usd for c in feasible)
     ranked = sorted(feasible, key=lambda c: _rank_key(c, spec, min_cost))
@@ -288,7 +324,7 @@ def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, 
         picked.append(c.model_copy(update={"explanation": c.explanation + (" Pareto-optimal (cost, latency, quality)." if i in front else "")}))
         if len(picked) == top:
             break
-    return Plan(candidates=picked, chosen=0, rationale=_rationale(picked, spec, blocked, notes), **common)
+    return Plan(candidates=picked, chosen=0, rationale=_rationale(picked, spec, why_blocked, notes), **common)
 
 
 def _rationale(picked: list[Candidate], spec: DeploymentSpec, blocked: list[str], notes: list[str]) -> str:

@@ -16,7 +16,13 @@ import re
 from typing import Any
 
 from planner.catalog import WEIGHT_DTYPES, Catalog, TokenDist, UseCase
-from planner.contracts import Assumption, Constraints, DeploymentSpec, SloTargets, Traffic
+from planner.contracts import (
+    Assumption,
+    Constraints,
+    DeploymentSpec,
+    SloTargets,
+    Traffic,
+)
 from planner.errors import BadInput
 
 _NUM = r"(\d[\d,]*(?:\.\d+)?)\s*(k|thousand|m|million)?"
@@ -61,10 +67,10 @@ def extract(text: str, catalog: Catalog) -> _Extracted:
     if m := re.search(r"(?:end-to-end|end to end|e2e|full (?:answer|response)|whole (?:answer|response))[^.;,]*?" + lat, t):
         out["e2e_p95_ms"] = _ms(m.group(1), m.group(2))
     if m := re.search(r"(\d[\d,]*)\s*(?:-\s*)?(?:token|tok)s?\s*(?:prompts?|inputs?|context|documents?)", t) or \
-            re.search(r"(?:prompts?|inputs?|documents?) (?:of|around|about|~)?\s*(\d[\d,]*)\s*tokens", t):
+            re.search(r"(?:prompts?|inputs?|documents?)\s+(?:(?:of|around|about|roughly|~)\s*)*(\d[\d,]*)\s*tokens", t):
         out["prompt_tokens"] = float(m.group(1).replace(",", ""))
     if m := re.search(r"(\d[\d,]*)\s*(?:-\s*)?(?:token|tok)s?\s*(?:outputs?|answers?|responses?|completions?|summar)", t) or \
-            re.search(r"(?:outputs?|answers?|responses?) (?:of|around|about|~)?\s*(\d[\d,]*)\s*tokens", t):
+            re.search(r"(?:outputs?|answers?|responses?)\s+(?:(?:of|around|about|roughly|~)\s*)*(\d[\d,]*)\s*tokens", t):
         out["output_tokens"] = float(m.group(1).replace(",", ""))
     if m := re.search(r"\$\s*" + _NUM + r"\s*(?:/|a|per)\s*(?:month|mo)\b", t) or \
             re.search(r"budget (?:of )?\$?\s*" + _NUM, t):
@@ -99,7 +105,7 @@ def _use_case_from_words(t: str, catalog: Catalog) -> str | None:
     """The use case whose keywords the words mention most (longer keywords weigh more; its own name most)."""
     best, score = None, 0
     for uc in catalog.use_cases:
-        s = sum(len(k) for k in uc.keywords if re.search(rf"\b{re.escape(k)}\b", t))
+        s = sum(len(k) for k in uc.keywords if re.search(rf"\b{re.escape(k)}s?\b", t))
         s += 20 if re.search(rf"\b{re.escape(uc.name)}\b", t) else 0
         if s > score:
             best, score = uc.name, s

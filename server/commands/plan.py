@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from planner.contracts import DeploymentSpec, Plan
+from planner.contracts import Candidate, DeploymentSpec, Plan
 from server.actions import make_plan
 from server.context import AppContext, app_context
 from server.files import load_plan, load_spec, write_text_atomic
@@ -69,19 +69,37 @@ def spec_cmd(text: str = TEXT_ARG, use_case: str = USE_CASE, qps: float = QPS, u
     run(json_out, lambda: _spec(app_context(), text, use_case, **opts), _spec_human)
 
 
+def _binding_short(c: Candidate, plan: Plan) -> str:
+    """The SLO running closest to its target, as predicted/target, so the column stays narrow."""
+    from planner.capacity import slo_ratios
+
+    ratios = slo_ratios(c.predicted, plan.spec.slos)
+    if not ratios or not c.goodput_qps:
+        return c.binding_constraint.split(";")[0]
+    name = max(ratios, key=ratios.get)
+    predicted = {"TTFT p90": c.predicted.ttft_ms.p90, "TPOT p90": c.predicted.tpot_ms.p90, "E2E p95": c.predicted.e2e_ms.p95}
+    target = {"TTFT p90": plan.spec.slos.ttft_p90_ms, "TPOT p90": plan.spec.slos.tpot_p90_ms, "E2E p95": plan.spec.slos.e2e_p95_ms}
+    return f"{name.split()[0]} {predicted[name]:,.0f}/{target[name]:,.0f}"
+
+
 def plan_human(plan: Plan) -> None:
+    """A ranked table that fits a 100-column terminal, then the rationale."""
+    from rich import box
+
     rows = []
     for i, c in enumerate(plan.candidates):
         p = c.predicted
-        mark = "★" if i == plan.chosen else str(i + 1)
-        rows.append((mark, f"{c.model.split('/')[-1]} ({c.weight_dtype})", f"{c.replicas}x{c.tp} {c.gpu}",
-                     f"${c.monthly_cost_usd:,.0f}", f"{p.ttft_ms.p90:,.0f}", f"{p.tpot_ms.p90:.1f}",
-                     f"{p.e2e_ms.p95:,.0f}", "✔" if c.meets_slos else "✘", c.binding_constraint.split(";")[0]))
+        rows.append(("★" if i == plan.chosen else str(i + 1), f"{c.model.split('/')[-1]}\n{c.weight_dtype}",
+                     f"{c.replicas}×{c.tp} {c.gpu}", f"${c.monthly_cost_usd:,.0f}", f"{p.ttft_ms.p90:,.0f}",
+                     f"{p.tpot_ms.p90:.1f}", f"{p.e2e_ms.p95:,.0f}", ("✔ " if c.meets_slos else "✘ ") + _binding_short(c, plan)))
     s = plan.spec.slos
-    console.print(table(f"Plan {plan.id} for '{plan.spec.name}' — targets TTFT p90 {s.ttft_p90_ms:g} ms, TPOT p90 "
-                        f"{s.tpot_p90_ms:g} ms, E2E p95 {s.e2e_p95_ms:g} ms ({plan.provider} prices)",
-                        ["#", "model", "replicas x GPUs", "$/month", "TTFT p90", "TPOT p90", "E2E p95", "SLOs", "binding constraint"],
-                        rows))
+    t = table(f"Plan {plan.id} for '{plan.spec.name}' ({plan.provider} prices). Predicted ms at the peak vs targets: "
+              f"TTFT p90 {s.ttft_p90_ms:g}, TPOT p90 {s.tpot_p90_ms:g}, E2E p95 {s.e2e_p95_ms:g}",
+              ["#", "model, weights", "replicas×TP GPU", "$/month", "TTFT", "TPOT", "E2E", "SLOs, binding"], rows)
+    t.box = box.SIMPLE_HEAD
+    for col in t.columns[2:7]:
+        col.no_wrap = True
+    console.print(t)
     if plan.infeasible:
         console.print(f"[bold red]infeasible:[/] {plan.infeasible}")
     console.print(f"[bold]why:[/] {plan.rationale}")
