@@ -153,3 +153,23 @@ def test_a_quote_in_a_deployment_name_cannot_change_the_query(prom, monkeypatch)
     assert prom.queries and all('model_name="m\\"} or vector(1) #"' in q for q in prom.queries
                                 if "vllm:" in q)
     assert all('namespace="ns\\"x"' in q for q in prom.queries)
+
+
+def test_report_all_reports_what_runs_the_latest_merged_pull_request(plan_json, cli, isolated_env):
+    plan_file = isolated_env / "plan.json"
+    plan_file.write_text(plan_json)
+    assert cli("propose", "--plan", str(plan_file), "--name", "chat", "--json").exit_code == 0
+    assert cli("pr", "merge", "1", "--json").exit_code == 0
+    changed = json.loads(plan_json)
+    changed["id"] = "plan-changed"
+    changed["candidates"][changed["chosen"]]["replicas"] += 1
+    plan_file.write_text(json.dumps(changed))
+    assert cli("propose", "--plan", str(plan_file), "--name", "chat", "--json").exit_code == 0
+    reps = json.loads(cli("report", "--all", "--prometheus", "http://127.0.0.1:9", "--json").stdout)["reports"]
+    # PR 2 is only proposed; the deployment running is PR 1's plan.
+    assert [(r["deployment"], r["plan_id"]) for r in reps] == [("llm-serving/chat", json.loads(plan_json)["id"])]
+    from gitops.forges.local import LocalForge
+
+    forge = LocalForge(isolated_env / "forge.git", open_kb(isolated_env / "kb.sqlite"))
+    assert forge.get_pr(2).state == "open" and forge.get_pr(2).branch == forge.get_pr(1).branch
+    assert len(forge.comments(1)) == 1 and forge.comments(2) == []

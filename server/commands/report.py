@@ -56,14 +56,26 @@ def report_cmd(
             dep = deployment or f"{ctx.settings.namespace}/{plan.spec.name}"
             return {"reports": [slo_report(ctx, plan, deployment=dep, prometheus_url=prometheus, window=window)]}
         forge = ctx.forge()
-        prs = [forge.get_pr(pr)] if pr else [p for p in forge.list_prs() if p.state in ("open", "merged")
-                                                and p.branch.count("/") == 2]
-        reports = []
-        for p in prs:
-            plan, dep = _plan_of_pr(forge, p)
+        if pr:
+            plan, dep = _plan_of_pr(forge, forge.get_pr(pr))
+            return {"reports": [slo_report(ctx, plan, deployment=dep, prometheus_url=prometheus, window=window,
+                                           forge=forge, pr_number=pr)]}
+        # One report per deployment, on the pull request of what runs: its latest merged one (an open one
+        # only while nothing is merged yet). One without a plan does not stop the rest.
+        latest = {}
+        for p in sorted(forge.list_prs(), key=lambda p: (p.state == "merged", p.number)):
+            if p.state in ("open", "merged") and p.branch.count("/") == 2:
+                latest[p.branch] = p
+        reports, skipped = [], []
+        for p in latest.values():
+            try:
+                plan, dep = _plan_of_pr(forge, p)
+            except BadInput as exc:
+                skipped.append(f"#{p.number}: {exc.message}")
+                continue
             reports.append(slo_report(ctx, plan, deployment=dep, prometheus_url=prometheus, window=window,
                                       forge=forge, pr_number=p.number))
-        return {"reports": reports}
+        return {"reports": reports, "skipped": skipped}
 
     outcome: dict = {}
 
@@ -72,7 +84,9 @@ def report_cmd(
 
         for rep in r["reports"]:
             console.print(comment_body(rep), markup=False, highlight=False)
-        if not r["reports"]:
+        for note in r.get("skipped", []):
+            console.print(f"skipped {note}", markup=False)
+        if not r["reports"] and not r.get("skipped"):
             console.print("no servewise deployment pull requests to report on")
 
     def act() -> dict:
