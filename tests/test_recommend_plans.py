@@ -117,3 +117,22 @@ def test_learned_correction_is_applied(cat, params):
     slower = evaluate(spec, cat, params, provider="aws", model="llama-3.1-8b", gpu="H100-SXM-80GB", tp=1,
                       corrections={(plain.model, plain.gpu, 1): Correction(ttft_factor=1.5, tpot_factor=1.5)})
     assert slower.goodput_qps < plain.goodput_qps
+
+
+@PROPERTY
+@given(qps=st.floats(min_value=0.5, max_value=40), tighter=st.floats(min_value=0.4, max_value=0.95),
+       use_case=st.sampled_from(["chatbot", "code-generation", "rag"]))
+def test_tighter_slo_never_makes_the_cheapest_plan_cheaper(cat, params, qps, tighter, use_case):
+    def cost(**slo):
+        spec = build_spec(cat, use_case=use_case, qps=qps, priority="cost", gpus=["L40S", "H100-SXM-80GB", "A100-80GB"],
+                          **slo)
+        plan = recommend(spec, cat, params, provider="aws", top=1)
+        return plan.candidates[0].monthly_cost_usd if plan.chosen is not None else float("inf")
+
+    def tightened():
+        try:
+            return cost(tpot_p90_ms=cat.use_case(use_case).slos.tpot_p90_ms * tighter)
+        except BadInput:  # below physics: nothing can serve it, which is "more expensive" than any plan
+            return float("inf")
+
+    assert tightened() >= cost()
