@@ -24,19 +24,22 @@ _SPEC_KEYS = {"traffic", "qps", "users", "prompt_tokens", "output_tokens", "ttft
 _CONFIG_KEYS = {"gpu", "tp", "quantization", "weight_dtype", "model"}
 
 
-class Change(BaseModel):
+class WhatIfChange(BaseModel):
+    """One `key=value` change; the value keeps its text (`x2` multiplies, a number replaces)."""
+
     key: str
     value: str
 
 
-def parse_change(text: str) -> Change:
+def parse_change(text: str) -> WhatIfChange:
+    """`key=value` (keys listed in the module docstring; `slo.` prefix optional) or BadInput naming the allowed keys."""
     key, sep, value = text.partition("=")
     key = key.strip().lower().removeprefix("slo.").replace("-", "_")
     if not sep or not value.strip():
         raise BadInput(f"change {text!r} must look like key=value, e.g. traffic=x2 or gpu=L40S")
     if key not in _SPEC_KEYS | _CONFIG_KEYS:
         raise BadInput(f"unknown what-if key {key!r}; allowed: {', '.join(sorted(_SPEC_KEYS | _CONFIG_KEYS))}")
-    return Change(key=key, value=value.strip())
+    return WhatIfChange(key=key, value=value.strip())
 
 
 def _scaled(current: float, value: str, key: str) -> float:
@@ -49,7 +52,7 @@ def _scaled(current: float, value: str, key: str) -> float:
     return out
 
 
-def apply_to_spec(spec: DeploymentSpec, changes: list[Change]) -> DeploymentSpec:
+def apply_to_spec(spec: DeploymentSpec, changes: list[WhatIfChange]) -> DeploymentSpec:
     s = spec.model_copy(deep=True)
     for c in changes:
         if c.key in ("traffic", "qps", "users"):
@@ -84,8 +87,11 @@ class Delta(BaseModel):
     after_ok: bool | None = None
 
 
-class WhatIf(BaseModel):
-    changes: list[Change]
+class WhatIfComparison(BaseModel):
+    """The chosen deployment before and after the changes, metric by metric with SLO ticks; `replanned` is
+    what the recommender would pick for the changed spec (spec changes only)."""
+
+    changes: list[WhatIfChange]
     before: Candidate
     after: Candidate | None
     after_error: str | None = None
@@ -94,15 +100,15 @@ class WhatIf(BaseModel):
 
 
 def _deltas(spec_before: DeploymentSpec, spec_after: DeploymentSpec, a: Candidate, b: Candidate | None) -> list[Delta]:
-    rows = [("monthly cost $", lambda c: c.monthly_cost_usd, None, None),
-            ("GPUs", lambda c: c.gpus_total, None, None),
-            ("replicas", lambda c: c.replicas, None, None),
-            ("TTFT p90 ms", lambda c: c.predicted.ttft_ms.p90, "ttft_p90_ms", None),
-            ("TPOT p90 ms", lambda c: c.predicted.tpot_ms.p90, "tpot_p90_ms", None),
-            ("E2E p95 ms", lambda c: c.predicted.e2e_ms.p95, "e2e_p95_ms", None),
-            ("output tok/s", lambda c: c.predicted.output_tok_s, None, None)]
+    rows = [("monthly cost $", lambda c: c.monthly_cost_usd, None),
+            ("GPUs", lambda c: c.gpus_total, None),
+            ("replicas", lambda c: c.replicas, None),
+            ("TTFT p90 ms", lambda c: c.predicted.ttft_ms.p90, "ttft_p90_ms"),
+            ("TPOT p90 ms", lambda c: c.predicted.tpot_ms.p90, "tpot_p90_ms"),
+            ("E2E p95 ms", lambda c: c.predicted.e2e_ms.p95, "e2e_p95_ms"),
+            ("output tok/s", lambda c: c.predicted.output_tok_s, None)]
     out = []
-    for name, get, slo, _ in rows:
+    for name, get, slo in rows:
         before = float(get(a))
         after = float(get(b)) if b else float("nan")
         t_before = getattr(spec_before.slos, slo) if slo else None
@@ -114,8 +120,13 @@ def _deltas(spec_before: DeploymentSpec, spec_after: DeploymentSpec, a: Candidat
     return out
 
 
-def whatif(plan: Plan, changes: list[Change], catalog: Catalog, params: LatencyParams, *, provider: str,
-           corrections: dict[tuple[str, str, int], Correction] | None = None) -> WhatIf:
+WhatIf = WhatIfComparison  # the name the MCP server's tool signature uses
+
+
+def whatif(plan: Plan, changes: list[WhatIfChange], catalog: Catalog, params: LatencyParams, *, provider: str,
+           corrections: dict[tuple[str, str, int], Correction] | None = None) -> WhatIfComparison:
+    """Size the plan's chosen configuration again under the changed spec and/or configuration and compare.
+    A change that cannot be served (does not fit, no price) is reported in `after_error`, not raised."""
     if plan.chosen is None:
         raise BadInput("the plan has no chosen candidate (it was infeasible); relax the spec and recommend again")
     if not changes:
@@ -147,5 +158,5 @@ def whatif(plan: Plan, changes: list[Change], catalog: Catalog, params: LatencyP
     if any(c.key in _SPEC_KEYS for c in changes):
         new_plan = recommend(spec, catalog, params, provider=provider, top=1, corrections=corrections)
         replanned = new_plan.candidates[0] if new_plan.chosen is not None else None
-    return WhatIf(changes=changes, before=before, after=after, after_error=error, replanned=replanned,
+    return WhatIfComparison(changes=changes, before=before, after=after, after_error=error, replanned=replanned,
                   deltas=_deltas(plan.spec, spec, before, after))
