@@ -332,17 +332,28 @@ def _rationale(picked: list[Candidate], spec: DeploymentSpec, blocked: list[str]
     text = (f"Priority '{spec.priority}': {top.model} ({top.weight_dtype}) on {top.replicas} replica(s) of {top.tp}x {top.gpu} "
             f"meets every SLO at ${top.monthly_cost_usd:,.0f}/month; binding: {top.binding_constraint}.")
     if len(picked) > 1:
-        ru = picked[1]
-        dc = ru.monthly_cost_usd - top.monthly_cost_usd
-        if dc > 0:
-            why = f"${dc:,.0f}/month"
-        else:
-            why = (f"latency and quality under the '{spec.priority}' priority (TPOT p90 {top.predicted.tpot_ms.p90:.1f} vs "
-                   f"{ru.predicted.tpot_ms.p90:.1f} ms, quality {top.quality or 'unknown'} vs {ru.quality or 'unknown'})"
-                   + (f" for ${-dc:,.0f}/month more" if dc < 0 else " at the same cost"))
-        text += f" It beats the runner-up {ru.model} ({ru.weight_dtype}) on {ru.gpus_total}x {ru.gpu} by {why}."
+        text += " " + _versus(top, picked[1], spec)
     if blocked:
         text += f" Blocked: {'; '.join(blocked[:5])}."
     if notes:
         text += f" Notes: {'; '.join(notes[:5])}."
     return text
+
+
+def _versus(top: Candidate, ru: Candidate, spec: DeploymentSpec) -> str:
+    """Why the top pick ranks above the runner-up: where it wins, and what it gives up, in the ranking's terms."""
+    wins, losses = [], []
+    dc = ru.monthly_cost_usd - top.monthly_cost_usd
+    if abs(dc) >= 1:
+        (wins if dc > 0 else losses).append(f"${abs(dc):,.0f}/month {'cheaper' if dc > 0 else 'dearer'}")
+    lt, lr = _latency_score(top, spec), _latency_score(ru, spec)
+    if abs(lt - lr) >= 0.01:
+        (wins if lt < lr else losses).append(f"{'more' if lt < lr else 'less'} SLO headroom (tightest SLO at "
+                                             f"{lt:.0%} of its target vs {lr:.0%})")
+    if top.quality is not None and ru.quality is not None and top.quality != ru.quality:
+        better = top.quality > ru.quality
+        wins_or_losses = wins if better else losses
+        wins_or_losses.append(f"{'higher' if better else 'lower'} benchmark quality ({top.quality:g} vs {ru.quality:g})")
+    text = (f"It beats the runner-up {ru.model} ({ru.weight_dtype}) on {ru.gpus_total}x {ru.gpu} under the "
+            f"'{spec.priority}' priority: {', '.join(wins) or 'a tie on cost, headroom and quality'}")
+    return text + (f", despite {' and '.join(losses)}." if losses else ".")
