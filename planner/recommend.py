@@ -44,6 +44,7 @@ class _Option:
     tp: int
     price: float
     price_source: str
+    max_num_seqs: int | None = None  # None: vLLM's default
 
 
 def _dtypes(model: ModelArch, gpu: Gpu, allowed: list[str]) -> list[WeightDtype]:
@@ -155,7 +156,7 @@ def _quality(m: ModelArch) -> float | None:
 def _query(o: _Option, spec: DeploymentSpec) -> PredictQuery:
     return PredictQuery(model=o.model.hf_id, gpu=o.gpu.name, tp=o.tp, isl=max(1, round(spec.prompt_tokens.mean)),
                         osl=max(2, round(spec.output_tokens.mean)), qps=1.0, weight_dtype=o.dtype,
-                        isl_cv=spec.prompt_tokens.cv, osl_cv=spec.output_tokens.cv)
+                        isl_cv=spec.prompt_tokens.cv, osl_cv=spec.output_tokens.cv, max_num_seqs=o.max_num_seqs)
 
 
 def _candidates(options: list[_Option], spec: DeploymentSpec, params: LatencyParams, context: int,
@@ -314,17 +315,44 @@ def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, 
     min_cost = min(c.monthly_cost_usd for c in feasible)
     ranked = sorted(feasible, key=lambda c: _rank_key(c, spec, min_cost))
     front = _pareto(ranked, spec)
-    picked: list[Candidate] = []
+    kept: list[tuple[int, Candidate]] = []
     seen = set()
     for i, c in enumerate(ranked):
-        key = (c.model, c.gpu)
-        if key in seen:
-            continue
-        seen.add(key)
-        picked.append(c.model_copy(update={"explanation": c.explanation + (" Pareto-optimal (cost, latency, quality)." if i in front else "")}))
-        if len(picked) == top:
+        if (c.model, c.gpu) not in seen:
+            seen.add((c.model, c.gpu))
+            kept.append((i, c))
+        if len(kept) == top:
             break
+    limited = _tighter_batch_limits([c for _, c in kept], spec, catalog, params, provider, context, corrections or {})
+    picked = [c.model_copy(update={"explanation": c.explanation + (" Pareto-optimal (cost, latency, quality)." if i in front else "")})
+              for (i, _), c in zip(kept, limited)]
     return Plan(candidates=picked, chosen=0, rationale=_rationale(picked, spec, why_blocked, notes), **common)
+
+
+BATCH_LIMITS = (32, 64, 128)  # --max-num-seqs tried below vLLM's default of 256
+
+
+def _tighter_batch_limits(picked: list[Candidate], spec: DeploymentSpec, catalog: Catalog, params: LatencyParams,
+                          provider: str, context: int, corrections: dict[tuple[str, str, int], Correction]) -> list[Candidate]:
+    """The vLLM batch limit of each kept candidate: the smallest of BATCH_LIMITS that keeps the same replicas and
+    every SLO, else vLLM's default. A tighter limit bounds KV-cache use (no preemption under a burst) and keeps a
+    burst waiting in the queue rather than slowing every running stream. Only the kept few are re-sized: the
+    limit never makes a candidate cheaper (goodput does not grow as the limit shrinks), so ranking is unchanged."""
+    variants = []
+    for c in picked:
+        g = catalog.gpu(c.gpu)
+        price = g.price(provider)
+        variants += [_Option(catalog.model(c.model), g, c.weight_dtype, c.tp, price.usd_per_gpu_hour, price.source, n)
+                     for n in BATCH_LIMITS]
+    sized = _candidates(variants, spec, params, context, corrections, [])
+    out = []
+    for c in picked:
+        tighter = next((v for v in sized if (v.model, v.gpu, v.tp, v.weight_dtype) == (c.model, c.gpu, c.tp, c.weight_dtype)
+                        and v.meets_slos and v.replicas == c.replicas), None)
+        out.append(c if tighter is None else tighter.model_copy(update={"explanation": tighter.explanation + (
+            f" --max-num-seqs {tighter.vllm.max_num_seqs}: the smallest batch limit that keeps {c.replicas} replica(s) "
+            "within every SLO.")}))
+    return out
 
 
 def _rationale(picked: list[Candidate], spec: DeploymentSpec, blocked: list[str], notes: list[str]) -> str:

@@ -31,6 +31,8 @@ def test_original_use_cases_get_modest_feasible_plans(cat, params, use_case, qps
         # vLLM must accept a p90 request, and quantized-on-load weights need vLLM's --quantization
         assert c.vllm.max_model_len >= plan.spec.prompt_tokens.p90 + plan.spec.output_tokens.p90
         assert (c.vllm.quantization is not None) == (c.weight_dtype != cat.model(c.model).native_dtype)
+        assert c.vllm.max_num_seqs in (32, 64, 128, 256)
+        assert c.vllm.max_num_seqs == 256 or f"--max-num-seqs {c.vllm.max_num_seqs}" in c.explanation
         price = cat.gpu(c.gpu).price("aws").usd_per_gpu_hour
         assert c.monthly_cost_usd == pytest.approx(c.gpus_total * price * 730, rel=1e-3)
 
