@@ -18,6 +18,16 @@ def test_spec_from_words_json(cli):
     assert any(a["field"] == "tpot_p90_ms" for a in spec["assumptions"])
 
 
+def test_spec_traffic_and_constraint_options(cli):
+    r = cli("spec", "--use-case", "chatbot", "--users", "3000", "--requests-per-user-per-day", "12", "--active-hours", "10",
+            "--burstiness", "2", "--quantization", "fp8", "--open-weights-only", "--json")
+    assert r.exit_code == 0, r.stdout
+    spec = json.loads(r.stdout)
+    assert spec["traffic"] == {**spec["traffic"], "users": 3000, "requests_per_user_per_day": 12, "active_hours_per_day": 10,
+                               "burstiness": 2}
+    assert spec["constraints"]["quantizations"] == ["fp8"] and spec["constraints"]["open_weights_only"]
+
+
 def test_spec_human_lists_assumptions_and_questions(cli):
     r = cli("spec", "a translation service")
     assert r.exit_code == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from pathlib import Path
 
 import typer
@@ -28,6 +30,13 @@ BUDGET = typer.Option(None, "--budget", help="Monthly budget in USD.")
 GPUS = typer.Option(None, "--gpu", help="Allowed GPU (repeatable), e.g. --gpu L40S --gpu L4.")
 MODELS = typer.Option(None, "--model", help="Allowed model (repeatable).")
 MAX_GPUS = typer.Option(None, "--max-gpus", help="Most GPUs the deployment may use.")
+HOURS = typer.Option(None, "--active-hours", help="Hours a day the users' requests spread over (default 8).")
+BURST = typer.Option(None, "--burstiness", help="Variance-to-mean ratio of arrivals, >= 1 (1 = Poisson; default from the use case).")
+QUANT = typer.Option(None, "--quantization", help="Allowed weight dtype (repeatable): bf16, fp8, int4, ...")
+OPEN = typer.Option(None, "--open-weights-only/--any-licence", help="Only models with open weights.")
+TRAFFIC_HELP = ("Traffic: the average rate is --qps, or --users x --requests-per-user-per-day / (--active-hours x 3600). "
+                "The plan sizes for the peak (average x --peak-factor) plus headroom of 10 % + 10 % per unit of "
+                "--burstiness above 1; min replicas carry the average, max replicas 1.5x the peak's.")
 
 
 def _spec(ctx: AppContext, text, use_case, **options) -> DeploymentSpec:
@@ -56,6 +65,8 @@ def spec_cmd(text: str = TEXT_ARG, use_case: str = USE_CASE, qps: float = QPS, u
              tpot_p90_ms: float = TPOT, e2e_p95_ms: float = E2E, prompt_tokens: float = PROMPT,
              output_tokens: float = OUTPUT, priority: str = PRIORITY, budget: float = BUDGET,
              gpu: list[str] = GPUS, model: list[str] = MODELS, max_gpus: int = MAX_GPUS,
+             active_hours: float = HOURS, burstiness: float = BURST, quantization: list[str] = QUANT,
+             open_weights_only: bool = OPEN,
              json_out: bool = JSON_OPTION) -> None:
     """Turn words and/or options into a DeploymentSpec; guesses are listed as assumptions, missing
     essentials as questions.
@@ -65,7 +76,8 @@ def spec_cmd(text: str = TEXT_ARG, use_case: str = USE_CASE, qps: float = QPS, u
     opts = dict(qps=qps, users=users, requests_per_user_per_day=requests_per_user_per_day, peak_factor=peak_factor,
                 ttft_p90_ms=ttft_p90_ms, tpot_p90_ms=tpot_p90_ms, e2e_p95_ms=e2e_p95_ms, prompt_tokens=prompt_tokens,
                 output_tokens=output_tokens, priority=priority, budget_usd_month=budget, gpus=gpu, models=model,
-                max_gpus=max_gpus)
+                max_gpus=max_gpus, active_hours_per_day=active_hours, burstiness=burstiness, quantizations=quantization,
+                open_weights_only=open_weights_only)
     run(json_out, lambda: _spec(app_context(), text, use_case, **opts), _spec_human)
 
 
@@ -110,6 +122,8 @@ def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec"
                   peak_factor: float = PEAK, ttft_p90_ms: float = TTFT, tpot_p90_ms: float = TPOT, e2e_p95_ms: float = E2E,
                   prompt_tokens: float = PROMPT, output_tokens: float = OUTPUT, priority: str = PRIORITY,
                   budget: float = BUDGET, gpu: list[str] = GPUS, model: list[str] = MODELS, max_gpus: int = MAX_GPUS,
+             active_hours: float = HOURS, burstiness: float = BURST, quantization: list[str] = QUANT,
+             open_weights_only: bool = OPEN,
                   top: int = typer.Option(5, help="How many candidates to keep."),
                   out: Path = typer.Option(None, "--out", "-o", help="Write the Plan JSON here (for render/propose)."),
                   json_out: bool = JSON_OPTION) -> None:
@@ -117,12 +131,14 @@ def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec"
 
     Example:  servewise recommend --use-case chatbot --qps 20 --out plan.json
 
-    Exit 3 when nothing meets the SLOs (the plan still lists the closest candidates and which SLO failed).
+    Exit 3 when nothing meets the SLOs within the constraints (the plan still lists the closest candidates and
+    which SLO failed); exit 2 for bad input, including a target no allowed model and GPU meets even unloaded.
     """
     opts = dict(qps=qps, users=users, requests_per_user_per_day=requests_per_user_per_day, peak_factor=peak_factor,
                 ttft_p90_ms=ttft_p90_ms, tpot_p90_ms=tpot_p90_ms, e2e_p95_ms=e2e_p95_ms, prompt_tokens=prompt_tokens,
                 output_tokens=output_tokens, priority=priority, budget_usd_month=budget, gpus=gpu, models=model,
-                max_gpus=max_gpus)
+                max_gpus=max_gpus, active_hours_per_day=active_hours, burstiness=burstiness, quantizations=quantization,
+                open_weights_only=open_weights_only)
 
     made: list[Plan] = []
 
@@ -181,6 +197,6 @@ def whatif_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON fro
 
 
 def register(app: typer.Typer) -> None:
-    app.command("spec")(spec_cmd)
-    app.command("recommend")(recommend_cmd)
+    app.command("spec", help=f"{inspect.cleandoc(spec_cmd.__doc__)}\n\n{TRAFFIC_HELP}")(spec_cmd)
+    app.command("recommend", help=f"{inspect.cleandoc(recommend_cmd.__doc__)}\n\n{TRAFFIC_HELP}")(recommend_cmd)
     app.command("whatif")(whatif_cmd)
