@@ -62,7 +62,7 @@ def goodputs(configs: Sequence[tuple[Prepared, Correction | None]], params: Late
             searching.append(i)
         else:
             worst = max(slo_ratios(p, slos).items(), key=lambda kv: kv[1])
-            result[i] = Goodput(qps=0.0, binding=f"{worst[0]} is {worst[1]:.1f}x its target even unloaded", at_goodput=p)
+            result[i] = Goodput(qps=0.0, binding=f"{worst[0]} is {worst[1]:.2f}x its target even unloaded", at_goodput=p)
     # Upper end of the search: every running slot busy with requests as fast as a lone request runs.
     grids = {i: np.geomspace(1e-3, 2 * max(light[i].memory.max_batch_at_context, 1) / max(light[i].e2e_ms.mean / 1e3, 1e-3),
                              _GRID)[1:] for i in searching}

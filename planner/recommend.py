@@ -299,7 +299,9 @@ def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, 
     common = dict(id=pid, spec=spec, provider=provider, kb_version=catalog.kb_version,
                   servewise_version=servewise_version, created_at=created_at or "")
     if not feasible:
-        closest = sorted(cands, key=lambda c: (_latency_score(c, spec), c.monthly_cost_usd))[:top]
+        # Closest: what meets the SLOs but was blocked (fewest GPUs first), else what comes nearest the SLOs.
+        meeting_blocked = sorted((c for c, _ in blocked if c.meets_slos), key=lambda c: (c.gpus_total, c.monthly_cost_usd))
+        closest = (meeting_blocked or sorted(cands, key=lambda c: (_latency_score(c, spec), c.monthly_cost_usd)))[:top]
         missed: dict[str, int] = {}
         for c in cands:
             for k, ok in c.slo_verdicts.items():

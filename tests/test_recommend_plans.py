@@ -84,6 +84,9 @@ def test_gpu_limit_makes_the_plan_infeasible_with_reason(cat, params):
     plan = recommend(build_spec(cat, use_case="chatbot", qps=400, max_gpus=1), cat, params, provider="aws")
     assert plan.chosen is None and "1-GPU limit" in plan.infeasible
     assert plan.candidates, "the closest candidates are still listed"
+    # closest = what meets the SLOs but needs more GPUs than allowed, fewest GPUs first
+    assert all(c.meets_slos and c.gpus_total > 1 for c in plan.candidates)
+    assert [c.gpus_total for c in plan.candidates] == sorted(c.gpus_total for c in plan.candidates)
 
 
 def test_cluster_gpu_budget_blocks_and_says_so(cat, params):
