@@ -28,6 +28,9 @@ TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 VLLM_IMAGE = "vllm/vllm-openai:v0.19.0"
 # servewise publishes no container image yet: the report CronJob's image is a parameter with this pinned default.
 SERVEWISE_IMAGE = "ghcr.io/servewise/servewise:0.1.0"
+# Guess: weights download plus CUDA-graph capture of a 70B model take minutes; the startup probe allows this long
+# before liveness checks begin.
+STARTUP_SECONDS = 1200
 PLACEHOLDER_REPO = "https://git.example.com/platform/llm-deployments.git"
 DEFAULT_PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -67,9 +70,16 @@ def dns_label(raw: str, what: str, *, explicit: bool) -> str:
     return name
 
 
-def vllm_args(c: Candidate, served_name: str) -> list[str]:
-    v = c.vllm
-    args = ["--model", c.model, "--served-model-name", served_name, "--port", "8080",
+def label_value(raw: str) -> str:
+    """A valid Kubernetes label value (at most 63 of [A-Za-z0-9._-], alphanumeric at both ends) from any string."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", raw)[:63].strip("-._")
+
+
+def vllm_args(c: Candidate, model_path: str) -> list[str]:
+    """vLLM's command line for the candidate; `model_path` is the Hugging Face id, or /mnt/models when KServe's
+    storage initializer downloads the weights. Clients always address the model by its Hugging Face id."""
+    v, served_name = c.vllm, c.model
+    args = ["--model", model_path, "--served-model-name", served_name, "--port", "8080",
             "--tensor-parallel-size", str(c.tp), "--pipeline-parallel-size", str(c.pp),
             "--max-model-len", str(v.max_model_len), "--max-num-seqs", str(v.max_num_seqs),
             "--max-num-batched-tokens", str(v.max_num_batched_tokens),
@@ -85,6 +95,25 @@ def _selector(model_name: str, namespace: str) -> str:
     return f'model_name={json.dumps(model_name)},namespace={json.dumps(namespace)}'
 
 
+# vLLM's default histogram buckets in seconds (vllm/v1/metrics/buckets.py, see shared/reference/vllm-metrics.md):
+# histogram_quantile interpolates linearly inside a bucket, so an alert threshold is only as sharp as its bucket.
+_BUCKETS = {
+    "time_to_first_token_seconds": (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5,
+                                    7.5, 10, 20, 40, 80, 160, 640, 2560),
+    "request_time_per_output_token_seconds": (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5,
+                                              5, 7.5, 10, 20, 40, 80),
+    "e2e_request_latency_seconds": (0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960,
+                                    1920, 7680),
+}
+
+
+def _bracket(seconds: float, buckets: tuple[float, ...]) -> tuple[float, float]:
+    """The bucket boundaries either side of a threshold (0 below the first, +Inf above the last)."""
+    lo = max((b for b in buckets if b <= seconds), default=0.0)
+    hi = min((b for b in buckets if b >= seconds), default=float("inf"))
+    return lo, hi
+
+
 def _alerts(plan: Plan, sel: str, name: str) -> list[dict]:
     s = plan.spec.slos
     window = "5m"
@@ -96,9 +125,11 @@ def _alerts(plan: Plan, sel: str, name: str) -> list[dict]:
             continue
         expr = (f"histogram_quantile({q}, sum by (le) (rate(vllm:{metric}_bucket{{{sel}}}[{window}]))) "
                 f"> {target / 1000:g}")
+        lo, hi = _bracket(target / 1000, _BUCKETS[metric])
         out.append({"name": f"ServewiseSlo{label.replace(' ', '')}", "expr": expr, "severity": "warning",
                     "summary": f"{name}: {label} above {target:g} ms",
-                    "description": f"{label} of vLLM over {window} exceeds the SLO of plan {plan.id}."})
+                    "description": (f"{label} of vLLM over {window} exceeds the SLO of plan {plan.id}. The quantile is "
+                                    f"interpolated between vLLM's histogram buckets {lo:g} s and {hi:g} s.")})
     out.append({"name": "ServewiseErrorRate", "severity": "critical",
                 "expr": (f'sum(rate(vllm:request_success_total{{{sel},finished_reason=~"abort|error"}}[{window}])) / '
                          f"clamp_min(sum(rate(vllm:request_success_total{{{sel}}}[{window}])), 1e-9) > 0.01"),
@@ -139,16 +170,17 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
     ns = dns_label(namespace, "namespace", explicit=True)
     nm = dns_label(name, "name", explicit=True) if name else dns_label(plan.spec.name, "name", explicit=False)
     sel = _selector(c.model, ns)
-    labels = {"app.kubernetes.io/name": nm, "app.kubernetes.io/managed-by": "servewise", "servewise.io/plan": plan.id[:63]}
+    labels = {"app.kubernetes.io/name": nm, "app.kubernetes.io/managed-by": "servewise",
+              "servewise.io/plan": label_value(plan.id)}
     gpus_per_replica = c.tp * c.pp
     ctx = {
         "namespace": ns, "name": nm, "labels": labels, "plan_id": plan.id, "runtime_name": f"{nm}-vllm",
-        "vllm_image": VLLM_IMAGE, "vllm_args": vllm_args(c, c.model), "storage_uri": storage_uri,
+        "vllm_image": VLLM_IMAGE, "vllm_args": vllm_args(c, "/mnt/models" if storage_uri else c.model), "storage_uri": storage_uri,
         "hf_secret": "hf-token", "gpus_per_replica": gpus_per_replica,
         "cpu": str(max(4, 4 * gpus_per_replica)), "memory": f"{max(32, 48 * gpus_per_replica)}Gi",
         # GPU feature discovery's product label (kb/data/gpus.json); the catalog name when none is known
         "node_selector": {"nvidia.com/gpu.product": (gpu_labels or [c.gpu])[0]},
-        "min_replicas": c.min_replicas, "max_replicas": c.max_replicas, "startup_seconds": 600,
+        "min_replicas": c.min_replicas, "max_replicas": c.max_replicas, "startup_checks": STARTUP_SECONDS // 10,
         "kserve_autoscaler_class": "external", "predictor_deployment": f"{nm}-predictor",
         "prometheus_url": prometheus_url,
         "queue_query": f"sum(vllm:num_requests_waiting{{{sel}}})", "queue_threshold": "4",
@@ -181,10 +213,21 @@ def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, files: list[st
                                                                      ("TPOT p90", s.tpot_p90_ms, p.tpot_ms.p90),
                                                                      ("E2E p95", s.e2e_p95_ms, p.e2e_ms.p95)) if t]
     assumptions = [f"{a.field} = {a.value} ({a.source})" for a in plan.spec.assumptions] + p.assumptions + [
-        f"vLLM image {VLLM_IMAGE}: the release the calibration benchmarks were measured on",
+        f"vLLM image {VLLM_IMAGE}: the release most calibration benchmarks were measured on (their -cu130 build "
+        "needs a CUDA 13 driver, so the default CUDA 12 build is used)",
         f"report CronJob image {ctx['servewise_image']} (servewise publishes no image yet; build one from this repository)",
-        "the Argo CD Application lives in namespace argocd, project default",
+        f"Hugging Face token read from Secret {ctx['hf_secret']} key token; forge and Prometheus tokens from Secret "
+        f"{ctx['forge_secret']} keys token and prometheus-token (all optional, none rendered here)",
+        f"CPU {ctx['cpu']} and memory {ctx['memory']} per replica are guesses (4 cores and 48 GiB per GPU), not measured",
+        f"GPU nodes carry label nvidia.com/gpu.product={ctx['node_selector']['nvidia.com/gpu.product']} (GPU feature "
+        "discovery) and the taint nvidia.com/gpu:NoSchedule",
+        f"scale-out thresholds are guesses: {ctx['queue_threshold']} waiting requests, or running requests at 80 % of "
+        f"max-num-seqs ({ctx['running_threshold']}); Prometheus at {ctx['prometheus_url']}",
+        f"the startup probe allows {STARTUP_SECONDS} s for download and warm-up",
+        "the Argo CD Application lives in namespace argocd, project default; apply application.yaml once",
     ]
+    if autoscaler == "hpa":
+        assumptions.append(f"the HPA needs prometheus-adapter exposing vLLM's gauge as {ctx['hpa_metric']}")
     if ctx["repo_url"] == PLACEHOLDER_REPO:
         assumptions.append(f"repoURL {PLACEHOLDER_REPO} is a placeholder: pass --repo-url to render, or edit application.yaml")
     return _md_env.get_template("bundle-README.md.j2").render(

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel
 
 from gitops.bundle import Bundle
+from planner.errors import BadInput
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 _CRD_SCHEMA = {
@@ -58,9 +59,12 @@ def documents(bundle: Bundle) -> list[tuple[str, dict]]:
 
 
 def validate_bundle(bundle: Bundle, k8s_version: str = "1.31") -> list[ValidationIssue]:
+    """Every problem found, each naming file, object, field and reason; an empty list means the bundle is valid."""
     import kubernetes_validate
 
-    issues: list[ValidationIssue] = []
+    if k8s_version not in SUPPORTED_K8S:
+        raise BadInput(f"k8s version {k8s_version} is not supported; choose one of {', '.join(SUPPORTED_K8S)}")
+    issues: list[ValidationIssue] = _kustomization(bundle)
     seen: set[tuple[str, str, str]] = set()
     try:
         docs = documents(bundle)
@@ -92,7 +96,36 @@ def validate_bundle(bundle: Bundle, k8s_version: str = "1.31") -> list[Validatio
                 issue("apiVersion", f"{doc.get('apiVersion')}/{kind} is neither a known CRD nor a Kubernetes {k8s_version} kind")
         if kind == "InferenceService":
             issues += _semantic(bundle, path, doc)
+        for field, image in _images(doc):
+            if ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"):
+                issue(field, f"image {image} is not pinned to a tag other than latest")
     return issues
+
+
+def _images(doc: dict) -> list[tuple[str, str]]:
+    """(field, image) of every container in a ServingRuntime or CronJob."""
+    spec = doc.get("spec") or {}
+    if doc.get("kind") == "CronJob":
+        at, spec = "spec.jobTemplate.spec.template.spec", spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", {})
+    else:
+        at = "spec"
+    return [(f"{at}.containers.{i}.image", str(c.get("image", ""))) for i, c in enumerate(spec.get("containers") or [])]
+
+
+def _kustomization(bundle: Bundle) -> list[ValidationIssue]:
+    """kustomization.yaml lists exactly the bundle's manifests (the Application is applied to argocd on its own)."""
+    text = bundle.files.get("kustomization.yaml")
+    if text is None:
+        return [ValidationIssue(file="kustomization.yaml", kind="Kustomization", name="-", field="(file)",
+                                reason="missing: Argo CD would apply every YAML file, the Application included")]
+    resources = (yaml.safe_load(text) or {}).get("resources") or []
+    manifests = {p for p in bundle.files if p.endswith(".yaml") and p not in ("kustomization.yaml", "application.yaml")}
+    out = [ValidationIssue(file="kustomization.yaml", kind="Kustomization", name="-", field="resources",
+                           reason=f"{r} is listed but not in the bundle") for r in resources if r not in bundle.files]
+    out += [ValidationIssue(file="kustomization.yaml", kind="Kustomization", name="-", field="resources",
+                            reason=f"{m} is in the bundle but not listed, so Argo CD would not apply it")
+            for m in sorted(manifests - set(resources))]
+    return out
 
 
 def _arg(args: list[str], flag: str) -> str | None:
@@ -102,8 +135,8 @@ def _arg(args: list[str], flag: str) -> str | None:
 def _semantic(bundle: Bundle, path: str, isvc: dict) -> list[ValidationIssue]:
     plan = bundle.plan
     c = plan.candidates[plan.chosen]
-    name = isvc["metadata"]["name"]
-    model = isvc["spec"]["predictor"]["model"]
+    name = str((isvc.get("metadata") or {}).get("name", "?"))
+    model = ((isvc.get("spec") or {}).get("predictor") or {}).get("model") or {}
     args = [str(a) for a in model.get("args", [])]
     out = []
 
