@@ -141,3 +141,22 @@ def test_tighter_slo_never_makes_the_cheapest_plan_cheaper(cat, params, qps, tig
             return float("inf")
 
     assert tightened() >= cost()
+
+
+@PROPERTY
+@given(use_case=st.sampled_from(["chatbot", "rag", "long-document-summarization", "agentic", "offline-batch"]),
+       qps=st.floats(min_value=0.2, max_value=30), prompt_scale=st.floats(min_value=0.5, max_value=3))
+def test_every_kept_candidate_fits_and_the_top_meets_its_slos(cat, params, use_case, qps, prompt_scale):
+    spec = build_spec(cat, use_case=use_case, qps=qps,
+                      prompt_tokens=cat.use_case(use_case).prompt_tokens.mean * prompt_scale)
+    try:
+        plan = recommend(spec, cat, params, provider="aws")
+    except BadInput:  # longer prompts can push a target below physics; that is reported, not planned
+        return
+    for c in plan.candidates:
+        assert memory_fit(cat.model(c.model), cat.gpu(c.gpu), tp=c.tp, weight_dtype=c.weight_dtype,
+                          context_tokens=c.vllm.max_model_len).fits
+    if plan.chosen is not None:
+        top, slos = plan.candidates[plan.chosen], plan.spec.slos
+        assert top.meets_slos and top.predicted.ttft_ms.p90 <= slos.ttft_p90_ms
+        assert top.predicted.tpot_ms.p90 <= slos.tpot_p90_ms and top.predicted.e2e_ms.p95 <= slos.e2e_p95_ms
