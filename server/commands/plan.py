@@ -126,10 +126,15 @@ def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec"
              open_weights_only: bool = OPEN,
                   top: int = typer.Option(5, help="How many candidates to keep."),
                   out: Path = typer.Option(None, "--out", "-o", help="Write the Plan JSON here (for render/propose)."),
+                  cluster: bool = typer.Option(False, "--cluster", help="Keep only candidates that fit the GPUs the "
+                                               "cluster has free and the namespace GPU quota (read-only; see "
+                                               "`servewise cluster`)."),
+                  context: str = typer.Option(None, "--context", help="kubeconfig context for --cluster (implies it)."),
                   json_out: bool = JSON_OPTION) -> None:
     """Recommend model x GPU x TP x replicas x vLLM settings with predicted latency and monthly cost.
 
     Example:  servewise recommend --use-case chatbot --qps 20 --out plan.json
+    On a cluster:  servewise recommend --use-case chatbot --qps 20 --cluster --context prod-gpu
 
     Exit 3 when nothing meets the SLOs within the constraints (the plan still lists the closest candidates and
     which SLO failed); exit 2 for bad input, including a target no allowed model and GPU meets even unloaded.
@@ -145,7 +150,13 @@ def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec"
     def action() -> Plan:
         ctx = app_context()
         the_spec = load_spec(spec) if spec else _spec(ctx, text, use_case, **opts)
-        plan = make_plan(ctx, the_spec, top)
+        budget = None
+        if cluster or context:
+            from gitops.cluster import gpu_budget, read_inventory
+
+            budget = gpu_budget(read_inventory(ctx.catalog, context=context or ctx.settings.kube_context,
+                                               namespace=ctx.settings.namespace))
+        plan = make_plan(ctx, the_spec, top, gpu_budget=budget)
         if out:
             write_text_atomic(out, plan.model_dump_json(indent=2) + "\n")
         made.append(plan)
