@@ -22,6 +22,10 @@ def render_cmd(
     autoscaler: str = typer.Option("keda", help="keda (ScaledObject on vLLM queue metrics) or hpa."),
     monitor: str = typer.Option("podmonitor", help="podmonitor or servicemonitor (prometheus-operator)."),
     repo_url: str = typer.Option(None, "--repo-url", help="Git repository Argo CD syncs from."),
+    cluster: bool = typer.Option(False, "--cluster", help="Pick the autoscaler and monitor kinds the cluster "
+                                 "supports (keda if KEDA is installed, else hpa; podmonitor if prometheus-operator "
+                                 "is, else servicemonitor), overriding --autoscaler/--monitor. Read-only."),
+    context: str = typer.Option(None, "--context", help="kubeconfig context for --cluster (implies it)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Render KServe ServingRuntime + InferenceService (vLLM), autoscaling, monitoring, SLO alerts, a Grafana
@@ -34,11 +38,18 @@ def render_cmd(
 
     def action() -> dict:
         ctx = app_context()
+        kinds = (autoscaler, monitor)
+        if cluster or context:
+            from gitops.cluster import read_inventory, render_choices
+
+            kinds = render_choices(read_inventory(ctx.catalog, context=context or ctx.settings.kube_context,
+                                                  namespace=namespace or ctx.settings.namespace))
         bundle = valid_bundle(ctx, load_plan(plan_file), namespace=namespace, name=name, k8s_version=k8s_version,
-                              autoscaler=autoscaler, monitor=monitor, repo_url=repo_url)
+                              autoscaler=kinds[0], monitor=kinds[1], repo_url=repo_url)
         paths = write_bundle(bundle, out)
         return {"out": str(out), "namespace": bundle.namespace, "name": bundle.name,
-                "files": [str(p) for p in paths], "validated": f"CRD schemas + Kubernetes {k8s_version} (strict)"}
+                "files": [str(p) for p in paths], "validated": f"CRD schemas + Kubernetes {k8s_version} (strict)",
+                "autoscaler": kinds[0], "monitor": kinds[1]}
 
     def human(r: dict) -> None:
         tree = Tree(f"[bold]{r['out']}[/]  ({r['namespace']}/{r['name']})")
