@@ -90,3 +90,45 @@ def test_installed_binary_documents_cluster_and_never_prints_the_token(servewise
     assert bad.returncode == 4 and "401" in bad.stderr
     for proc in (ok, bad):
         assert api.token not in proc.stdout + proc.stderr and "wrong" not in proc.stdout + proc.stderr
+
+
+def test_recommend_on_the_cluster_keeps_what_fits_the_free_gpus(cli, tmp_path, monkeypatch):
+    args = ("recommend", "--use-case", "chatbot", "--qps", "1", "--top", "10", "--json")
+    anywhere = json.loads(cli(*args).stdout)
+    assert {c["gpu"] for c in anywhere["candidates"]} - {"L40S"}  # without the cluster, other GPUs take places
+    busy_h100_free_l40s = FakeKubeApi(nodes=[node("h1", 8, H100), node("l40s", 2, "NVIDIA-L40S")],
+                                      pods=[pod("busy", "h1", 8)])
+    with busy_h100_free_l40s as api:
+        monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kc", api.url, api.token)))
+        r = cli(*args, "--cluster")
+    assert r.exit_code == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["candidates"] and all(c["gpu"] == "L40S" and c["gpus_total"] <= 2 for c in plan["candidates"])
+    assert "cluster has 0 free" in plan["rationale"]  # says what blocked the others
+    assert {r.method for r in api.requests} == {"GET"}
+
+
+def test_recommend_on_a_cluster_without_room_is_infeasible_and_names_the_block(cli, tmp_path, monkeypatch):
+    with FakeKubeApi(nodes=[node("h1", 8, H100)], pods=[pod("busy", "h1", 8)]) as api:
+        monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kc", api.url, api.token)))
+        r = cli("recommend", "--use-case", "chatbot", "--qps", "1", "--cluster", "--json")
+    assert r.exit_code == 3
+    plan = json.loads(r.stdout)
+    assert plan["chosen"] is None and "blocked" in json.dumps(plan)
+
+
+def test_render_on_the_cluster_picks_the_installed_kinds(cli, tmp_path, monkeypatch):
+    plan_file = tmp_path / "plan.json"
+    made = cli("recommend", "--use-case", "chatbot", "--qps", "1", "--out", str(plan_file), "--json")
+    assert made.exit_code == 0, made.stderr
+    with FakeKubeApi(crds=["inferenceservices.serving.kserve.io", "applications.argoproj.io"]) as api:
+        monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kc", api.url, api.token)))
+        bare = cli("render", "--plan", str(plan_file), "--out", str(tmp_path / "bare"), "--cluster", "--json")
+    with FakeKubeApi(crds=["scaledobjects.keda.sh", "podmonitors.monitoring.coreos.com"]) as api:
+        monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kc", api.url, api.token)))
+        full = cli("render", "--plan", str(plan_file), "--out", str(tmp_path / "full"), "--cluster", "--json")
+    assert bare.exit_code == 0 and full.exit_code == 0, bare.stderr + full.stderr
+    assert (json.loads(bare.stdout)["autoscaler"], json.loads(bare.stdout)["monitor"]) == ("hpa", "servicemonitor")
+    assert (json.loads(full.stdout)["autoscaler"], json.loads(full.stdout)["monitor"]) == ("keda", "podmonitor")
+    kinds = {f.name for f in (tmp_path / "bare").iterdir()} ^ {f.name for f in (tmp_path / "full").iterdir()}
+    assert any("hpa" in k for k in kinds) and any("scaledobject" in k for k in kinds)
