@@ -237,14 +237,11 @@ def _latency_score(c: Candidate, spec: DeploymentSpec) -> float:
     return max(slo_ratios(c.predicted, spec.slos).values(), default=0.0)
 
 
-def _pareto(cands: list[Candidate], spec: DeploymentSpec) -> set[int]:
+def _pareto(cands: list[Candidate], spec: DeploymentSpec, which: list[int]) -> set[int]:
+    """Those of `which` (indices into cands) that no candidate beats on cost, latency and quality at once."""
     pts = [(c.monthly_cost_usd, _latency_score(c, spec), -(c.quality or 0.0)) for c in cands]
-    front = set()
-    for i, a in enumerate(pts):
-        dominated = any(all(b[k] <= a[k] for k in range(3)) and b != a for j, b in enumerate(pts) if j != i)
-        if not dominated:
-            front.add(i)
-    return front
+    return {i for i in which
+            if not any(b != pts[i] and all(b[k] <= pts[i][k] for k in range(3)) for b in pts)}
 
 
 def _rank_key(c: Candidate, spec: DeploymentSpec, min_cost: float):
@@ -316,7 +313,6 @@ def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, 
         return Plan(candidates=closest, chosen=None, infeasible=reason, rationale="; ".join(notes[:8]), **common)
     min_cost = min(c.monthly_cost_usd for c in feasible)
     ranked = sorted(feasible, key=lambda c: _rank_key(c, spec, min_cost))
-    front = _pareto(ranked, spec)
     kept: list[tuple[int, Candidate]] = []
     seen = set()
     for i, c in enumerate(ranked):
@@ -325,6 +321,7 @@ def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, 
             kept.append((i, c))
         if len(kept) == top:
             break
+    front = _pareto(ranked, spec, [i for i, _ in kept])
     limited = _tighter_batch_limits([c for _, c in kept], spec, catalog, params, provider, context, corrections or {})
     picked = [c.model_copy(update={"explanation": c.explanation + (" Pareto-optimal (cost, latency, quality)." if i in front else "")})
               for (i, _), c in zip(kept, limited)]
