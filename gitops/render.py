@@ -50,7 +50,9 @@ _yaml_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), finali
 def md_text(value: object) -> str:
     """Markdown text on one line, without HTML or template syntax a reviewer could be fooled by."""
     text = re.sub(r"\s+", " ", str(value)).strip()
-    return text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("{{", "{ {")
+    text = text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("{{", "{ {")
+    # a leading block marker would turn a paragraph into a heading, list or quote
+    return "\\" + text if re.match(r"[#*+=`~-]|\d+[.)]", text) else text
 
 
 _md_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), finalize=md_text, autoescape=False,
@@ -126,10 +128,12 @@ def _alerts(plan: Plan, sel: str, name: str) -> list[dict]:
         expr = (f"histogram_quantile({q}, sum by (le) (rate(vllm:{metric}_bucket{{{sel}}}[{window}]))) "
                 f"> {target / 1000:g}")
         lo, hi = _bracket(target / 1000, _BUCKETS[metric])
+        sharpness = ("The threshold is one of vLLM's bucket boundaries, so the alert is exact." if lo == hi else
+                     f"The quantile is interpolated between vLLM's bucket boundaries {lo:g} s and {hi:g} s, so near "
+                     "the threshold the alert is approximate.")
         out.append({"name": f"ServewiseSlo{label.replace(' ', '')}", "expr": expr, "severity": "warning",
                     "summary": f"{name}: {label} above {target:g} ms",
-                    "description": (f"{label} of vLLM over {window} exceeds the SLO of plan {plan.id}. The quantile is "
-                                    f"interpolated between vLLM's histogram buckets {lo:g} s and {hi:g} s.")})
+                    "description": f"{label} of vLLM over {window} exceeds the SLO of plan {plan.id}. {sharpness}"})
     out.append({"name": "ServewiseErrorRate", "severity": "critical",
                 "expr": (f'sum(rate(vllm:request_success_total{{{sel},finished_reason=~"abort|error"}}[{window}])) / '
                          f"clamp_min(sum(rate(vllm:request_success_total{{{sel}}}[{window}])), 1e-9) > 0.01"),

@@ -143,10 +143,11 @@ def _semantic(bundle: Bundle, path: str, isvc: dict) -> list[ValidationIssue]:
     def bad(field: str, reason: str) -> None:
         out.append(ValidationIssue(file=path, kind="InferenceService", name=name, field=field, reason=reason))
 
-    gpus = int(model.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0))
     tp, pp = int(_arg(args, "--tensor-parallel-size") or 1), int(_arg(args, "--pipeline-parallel-size") or 1)
-    if gpus != tp * pp:
-        bad("spec.predictor.model.resources.limits.nvidia.com/gpu", f"{gpus} GPUs but TP x PP = {tp} x {pp}")
+    for part in ("requests", "limits"):
+        gpus = int((model.get("resources") or {}).get(part, {}).get("nvidia.com/gpu", 0))
+        if gpus != tp * pp:
+            bad(f"spec.predictor.model.resources.{part}.nvidia.com/gpu", f"{gpus} GPUs but TP x PP = {tp} x {pp}")
     if (tp, pp) != (c.tp, c.pp):
         bad("spec.predictor.model.args", f"TP/PP {tp}/{pp} differ from the plan's {c.tp}/{c.pp}")
     util = float(_arg(args, "--gpu-memory-utilization") or 0)

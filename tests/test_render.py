@@ -4,6 +4,7 @@ cannot change a document's structure, output is written atomically."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -22,6 +23,11 @@ def plans(cat):
     params = load_latency_params()
     return {uc: recommend(build_spec(cat, use_case=uc, qps=q), cat, params, provider="aws")
             for uc, q in (("chatbot", 20), ("summarization", 5), ("code-generation", 10))}
+
+
+def _outline(markdown: str) -> list[str]:
+    """The README's block structure: the marker of each heading, table row and list item."""
+    return [line.split()[0] for line in markdown.splitlines() if re.match(r"\s*(#|\||[-*+>] |\d+[.)] )", line)]
 
 
 def _shape(bundle):
@@ -52,41 +58,53 @@ def test_original_use_cases_render_valid_bundles(cat, plans, autoscaler, monitor
             assert metric in rules
 
 
-def test_schema_validation_catches_a_bad_field(plans):
-    plan = plans["chatbot"]
-    bundle = render_bundle(plan)
-    bad = bundle.model_copy(deep=True)
-    bad.files["inferenceservice.yaml"] = bad.files["inferenceservice.yaml"].replace("  predictor:", "  bogus: 1\n  predictor:")
-    issues = validate_bundle(bad)
-    assert any(i.kind == "InferenceService" and "bogus" in i.reason for i in issues)
-    wrong_gpus = bundle.model_copy(deep=True)
-    wrong_gpus.files["inferenceservice.yaml"] = wrong_gpus.files["inferenceservice.yaml"].replace(
-        "nvidia.com/gpu: 1", "nvidia.com/gpu: 3")
-    assert any("TP x PP" in i.reason for i in validate_bundle(wrong_gpus))
-
-
 HOSTILE = ['quote " and \' here', "line\nbreak: x\n- item", "{{ 7*7 }} {% raw %}", "---\nkind: Secret",
            "&anchor value", "*alias", "!!python/object/apply:os.system ['id']", "x" * 5000,
            "naïve 模型 🚀 ünïcødé", "key: value\nother: [1, 2]", "# comment", "@at `tick` |pipe >fold"]
 
 
+def _with_free_text(plan, value: str):
+    """The plan and render options with `value` in every free-text field a person or a model can fill."""
+    spec = plan.spec.model_copy(update={"description": value, "name": value, "use_case": value,
+                                        "assumptions": [Assumption(field=value, value=value, source=value)]})
+    candidates = [c.model_copy(update={"model": value, "explanation": value, "binding_constraint": value,
+                                       "predicted": c.predicted.model_copy(update={"assumptions": [value]})})
+                  for c in plan.candidates]
+    plan = plan.model_copy(update={"id": value, "spec": spec, "rationale": value, "candidates": candidates})
+    return render_bundle(plan, name="chatbot", repo_url=value, storage_uri=value, servewise_image=value + ":1")
+
+
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_strings_cannot_change_structure(plans, value):
     plan = plans["chatbot"]
-    baseline = _shape(render_bundle(plan))
-    spec = plan.spec.model_copy(update={"description": value, "name": value, "use_case": value,
-                                        "assumptions": [Assumption(field=value, value=value, source=value)]})
-    hostile_candidates = [c.model_copy(update={"explanation": value, "binding_constraint": value}) for c in plan.candidates]
-    hostile = plan.model_copy(update={"spec": spec, "rationale": value, "candidates": hostile_candidates})
-    try:
-        bundle = render_bundle(hostile, name="chatbot")
-    except BadInput:
-        return  # rejected with a clear message is allowed
+    benign = _with_free_text(plan, "benign words")
+    baseline = _shape(benign)
+    bundle = _with_free_text(plan, value)
     assert _shape(bundle) == baseline
-    for path, text in bundle.files.items():
-        if path.endswith(".yaml"):
-            list(yaml.safe_load_all(text))
-    assert validate_bundle(bundle) == []
+    isvc = next(d for _, d in documents(bundle) if d["kind"] == "InferenceService")
+    args = isvc["spec"]["predictor"]["model"]["args"]
+    assert args[args.index("--served-model-name") + 1] == value  # the value survives whole, as data
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == value
+    assert json.loads(bundle.files["plan.json"])["id"] == value
+    assert _outline(bundle.files["README.md"]) == _outline(benign.files["README.md"])
+    # Only schema-level complaints about the values themselves are acceptable, never a changed structure.
+    assert all(i.field != "(yaml)" and "duplicate" not in i.reason for i in validate_bundle(bundle))
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_names_are_sanitized_or_rejected(plans, value):
+    plan = plans["chatbot"]
+    derived = plan.model_copy(update={"spec": plan.spec.model_copy(update={"name": value})})
+    try:
+        bundle = render_bundle(derived)
+    except BadInput as exc:
+        assert "--name" in exc.message
+    else:
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", bundle.name) and len(bundle.name) <= 40
+        assert validate_bundle(bundle) == []
+    for field in ("name", "namespace"):
+        with pytest.raises(BadInput, match=f"{field} .*DNS-1123"):
+            render_bundle(plan, **{field: value})
 
 
 def test_names_are_sanitized_or_rejected(plans):
