@@ -164,13 +164,22 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
                   autoscaler: Literal["keda", "hpa"] = "keda",
                   monitor: Literal["podmonitor", "servicemonitor"] = "podmonitor", repo_url: str | None = None,
                   prometheus_url: str = DEFAULT_PROMETHEUS, storage_uri: str | None = None,
-                  servewise_image: str = SERVEWISE_IMAGE, gpu_labels: list[str] | None = None) -> Bundle:
-    """The bundle of files for the plan's chosen candidate (plan.json and a README included)."""
+                  servewise_image: str = SERVEWISE_IMAGE, gpu_labels: list[str] | None = None,
+                  gpu_vendor: str = "nvidia") -> Bundle:
+    """The bundle of files for the plan's chosen candidate (plan.json and a README included).
+
+    `gpu_labels` and `gpu_vendor` come from the catalog's entry for the chosen GPU (`Gpu.k8s_product_labels`,
+    `Gpu.vendor`)."""
     if plan.chosen is None:
         raise BadInput(f"plan {plan.id} has no chosen candidate ({plan.infeasible or 'infeasible'}); nothing to render")
-    if autoscaler not in ("keda", "hpa") or monitor not in ("podmonitor", "servicemonitor"):
-        raise BadInput("autoscaler must be keda or hpa; monitor must be podmonitor or servicemonitor")
+    if autoscaler not in ("keda", "hpa"):
+        raise BadInput(f"autoscaler {autoscaler!r} is not supported: choose keda or hpa")
+    if monitor not in ("podmonitor", "servicemonitor"):
+        raise BadInput(f"monitor {monitor!r} is not supported: choose podmonitor or servicemonitor")
     c = plan.candidates[plan.chosen]
+    if gpu_vendor != "nvidia":
+        raise BadInput(f"the plan's GPU {c.gpu} is a {gpu_vendor} GPU; render writes NVIDIA deployments only (vLLM's CUDA "
+                       "image, nvidia.com/gpu); recommend with an NVIDIA GPU or write this deployment by hand")
     ns = dns_label(namespace, "namespace", explicit=True)
     nm = dns_label(name, "name", explicit=True) if name else dns_label(plan.spec.name, "name", explicit=False)
     sel = _selector(c.model, ns)
@@ -182,8 +191,8 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
         "vllm_image": VLLM_IMAGE, "vllm_args": vllm_args(c, "/mnt/models" if storage_uri else c.model), "storage_uri": storage_uri,
         "hf_secret": "hf-token", "gpus_per_replica": gpus_per_replica,
         "cpu": str(max(4, 4 * gpus_per_replica)), "memory": f"{max(32, 48 * gpus_per_replica)}Gi",
-        # GPU feature discovery's product label (kb/data/gpus.json); the catalog name when none is known
-        "node_selector": {"nvidia.com/gpu.product": (gpu_labels or [c.gpu])[0]},
+        # GPU feature discovery's product labels (kb/data/gpus.json); the catalog name when none is known
+        "gpu_products": gpu_labels or [c.gpu],
         "min_replicas": c.min_replicas, "max_replicas": c.max_replicas, "startup_checks": STARTUP_SECONDS // 10,
         "kserve_autoscaler_class": "external", "predictor_deployment": f"{nm}-predictor",
         "prometheus_url": prometheus_url,
@@ -223,8 +232,8 @@ def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, files: list[st
         f"Hugging Face token read from Secret {ctx['hf_secret']} key token; forge and Prometheus tokens from Secret "
         f"{ctx['forge_secret']} keys token and prometheus-token (all optional, none rendered here)",
         f"CPU {ctx['cpu']} and memory {ctx['memory']} per replica are guesses (4 cores and 48 GiB per GPU), not measured",
-        f"GPU nodes carry label nvidia.com/gpu.product={ctx['node_selector']['nvidia.com/gpu.product']} (GPU feature "
-        "discovery) and the taint nvidia.com/gpu:NoSchedule",
+        f"GPU nodes carry label nvidia.com/gpu.product in {', '.join(ctx['gpu_products'])} (GPU feature discovery) "
+        "and may carry the taint nvidia.com/gpu:NoSchedule",
         f"scale-out thresholds are guesses: {ctx['queue_threshold']} waiting requests, or running requests at 80 % of "
         f"max-num-seqs ({ctx['running_threshold']}); Prometheus at {ctx['prometheus_url']}",
         f"the startup probe allows {STARTUP_SECONDS} s for download and warm-up",

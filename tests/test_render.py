@@ -149,3 +149,16 @@ def test_render_cli_writes_tree(cli, tmp_path):
     assert bad.exit_code == 2 and "DNS-1123" in json.loads(bad.stdout)["error"]["message"]
     missing = cli("render", "--plan", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o3"), "--json")
     assert missing.exit_code == 2
+
+
+def test_gpu_placement_follows_the_catalog_entry(cat, plans):
+    plan = plans["code-generation"]
+    a100 = cat.gpu("A100-80GB")
+    isvc = yaml.safe_load(render_bundle(plan, gpu_labels=a100.k8s_product_labels).files["inferenceservice.yaml"])
+    term = isvc["spec"]["predictor"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == a100.k8s_product_labels
+    with pytest.raises(BadInput, match="NVIDIA deployments only"):
+        render_bundle(plan, gpu_vendor=cat.gpu("MI300X").vendor)
+    for option, value in (("autoscaler", "knative"), ("monitor", "datadog")):
+        with pytest.raises(BadInput, match=f"{option} '{value}' is not supported"):
+            render_bundle(plan, **{option: value})
