@@ -47,7 +47,9 @@ def render_plan(ctx: AppContext, plan: Plan, **options) -> tuple[Bundle, list[Va
     if k8s not in SUPPORTED_K8S:
         raise BadInput(f"k8s version {k8s} is not supported; choose one of {', '.join(SUPPORTED_K8S)}")
     if plan.chosen is not None:
-        options.setdefault("gpu_labels", ctx.catalog.gpu(plan.candidates[plan.chosen].gpu).k8s_product_labels)
+        gpu = ctx.catalog.gpu(plan.candidates[plan.chosen].gpu)
+        options.setdefault("gpu_labels", gpu.k8s_product_labels)
+        options.setdefault("gpu_vendor", gpu.vendor)
     options["namespace"] = options.get("namespace") or ctx.settings.namespace
     bundle = render_bundle(plan, k8s_version=k8s, **options)
     return bundle, validate_bundle(bundle, k8s)
