@@ -216,11 +216,11 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
     files["kustomization.yaml"] = _yaml_env.get_template("kustomization.yaml.j2").render({**ctx, "resources": list(manifests)})
     files["application.yaml"] = _yaml_env.get_template("application.yaml.j2").render(ctx)
     files["plan.json"] = plan.model_dump_json(indent=2) + "\n"
-    files["README.md"] = _readme(plan, c, ctx, autoscaler, sorted([*files, "README.md"]))
+    files["README.md"] = _readme(plan, c, ctx, autoscaler, monitor, sorted([*files, "README.md"]))
     return Bundle(namespace=ns, name=nm, plan=plan, files=dict(sorted(files.items())))
 
 
-def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, files: list[str]) -> str:
+def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, monitor: str, files: list[str]) -> str:
     s, p = plan.spec.slos, c.predicted
     rows = [(label, f"{t:g} ms", f"{v:,.0f} ms") for label, t, v in (("TTFT p90", s.ttft_p90_ms, p.ttft_ms.p90),
                                                                      ("TPOT p90", s.tpot_p90_ms, p.tpot_ms.p90),
@@ -239,6 +239,9 @@ def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, files: list[st
         f"the startup probe allows {STARTUP_SECONDS} s for download and warm-up",
         "the Argo CD Application lives in namespace argocd, project default; apply application.yaml once",
     ]
+    if monitor == "servicemonitor":
+        assumptions.append("the ServiceMonitor finds KServe's predictor Service by its label serving.kserve.io/inferenceservice "
+                           "and scrapes the container port named http, whatever KServe names the Service port")
     if autoscaler == "hpa":
         assumptions.append(f"the HPA needs prometheus-adapter exposing vLLM's gauge as {ctx['hpa_metric']}")
     if ctx["repo_url"] == PLACEHOLDER_REPO:
