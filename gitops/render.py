@@ -19,6 +19,7 @@ from typing import Literal
 import jinja2
 
 from gitops.bundle import Bundle
+from gitops.validate import SUPPORTED_K8S
 from planner import __version__
 from planner.contracts import Candidate, Plan
 from planner.errors import BadInput
@@ -52,7 +53,8 @@ def md_text(value: object) -> str:
     text = re.sub(r"\s+", " ", str(value)).strip()
     text = text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("{{", "{ {")
     # a leading block marker would turn a paragraph into a heading, list or quote
-    return "\\" + text if re.match(r"[#*+=`~-]|\d+[.)]", text) else text
+    text = re.sub(r"^(\d+)([.)])(?=\s|$)", r"\1\\\2", text)
+    return "\\" + text if re.match(r"[#*+=`~-]", text) else text
 
 
 _md_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), finalize=md_text, autoescape=False,
@@ -172,6 +174,8 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
     `Gpu.vendor`)."""
     if plan.chosen is None:
         raise BadInput(f"plan {plan.id} has no chosen candidate ({plan.infeasible or 'infeasible'}); nothing to render")
+    if k8s_version not in SUPPORTED_K8S:
+        raise BadInput(f"k8s version {k8s_version} is not supported; choose one of {', '.join(SUPPORTED_K8S)}")
     if autoscaler not in ("keda", "hpa"):
         raise BadInput(f"autoscaler {autoscaler!r} is not supported: choose keda or hpa")
     if monitor not in ("podmonitor", "servicemonitor"):
@@ -195,7 +199,7 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
         "gpu_products": gpu_labels or [c.gpu],
         "min_replicas": c.min_replicas, "max_replicas": c.max_replicas, "startup_checks": STARTUP_SECONDS // 10,
         "kserve_autoscaler_class": "external", "predictor_deployment": f"{nm}-predictor",
-        "prometheus_url": prometheus_url,
+        "prometheus_url": prometheus_url, "k8s_version": k8s_version,
         "queue_query": f"sum(vllm:num_requests_waiting{{{sel}}})", "queue_threshold": "4",
         "running_query": f"avg(vllm:num_requests_running{{{sel}}})",
         "running_threshold": str(max(1, int(c.vllm.max_num_seqs * 0.8))),
@@ -250,7 +254,7 @@ def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, monitor: str, 
         name=ctx["name"], namespace=ctx["namespace"], model=c.model, gpus_total=c.gpus_total, gpu=c.gpu,
         version=__version__, plan_id=plan.id, kb_version=plan.kb_version, replicas=c.replicas, weight_dtype=c.weight_dtype,
         tp=c.tp, min_replicas=c.min_replicas, max_replicas=c.max_replicas, autoscaler=autoscaler.upper(),
-        vllm_image=VLLM_IMAGE, monthly_cost=f"{c.monthly_cost_usd:,.0f}", provider=plan.provider,
+        vllm_image=VLLM_IMAGE, k8s_version=ctx["k8s_version"], monthly_cost=f"{c.monthly_cost_usd:,.0f}", provider=plan.provider,
         rationale=plan.rationale, slo_rows=rows, binding=c.binding_constraint, assumptions=assumptions, files=files)
 
 

@@ -60,7 +60,8 @@ def test_original_use_cases_render_valid_bundles(cat, plans, autoscaler, monitor
 
 HOSTILE = ['quote " and \' here', "line\nbreak: x\n- item", "{{ 7*7 }} {% raw %}", "---\nkind: Secret",
            "&anchor value", "*alias", "!!python/object/apply:os.system ['id']", "x" * 5000,
-           "naïve 模型 🚀 ünïcødé", "key: value\nother: [1, 2]", "# comment", "@at `tick` |pipe >fold"]
+           "naïve 模型 🚀 ünïcødé", "key: value\nother: [1, 2]", "# comment", "@at `tick` |pipe >fold",
+           "1. first", "- dash", "> quote", "=== setext"]
 
 
 def _with_free_text(plan, value: str):
@@ -162,3 +163,9 @@ def test_gpu_placement_follows_the_catalog_entry(cat, plans):
     for option, value in (("autoscaler", "knative"), ("monitor", "datadog")):
         with pytest.raises(BadInput, match=f"{option} '{value}' is not supported"):
             render_bundle(plan, **{option: value})
+
+
+def test_the_kubernetes_version_is_checked_and_stated(plans):
+    assert "Kubernetes 1.33" in render_bundle(plans["chatbot"], k8s_version="1.33").files["README.md"]
+    with pytest.raises(BadInput, match="k8s version 1.9 is not supported"):
+        render_bundle(plans["chatbot"], k8s_version="1.9")
