@@ -96,6 +96,8 @@ def validate_bundle(bundle: Bundle, k8s_version: str = "1.31") -> list[Validatio
                 issue("apiVersion", f"{doc.get('apiVersion')}/{kind} is neither a known CRD nor a Kubernetes {k8s_version} kind")
         if kind == "InferenceService":
             issues += _semantic(bundle, path, doc)
+        if kind in _REPLICA_FIELDS:
+            issues += _replicas(bundle, path, doc)
         for field, image in _images(doc):
             if ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"):
                 issue(field, f"image {image} is not pinned to a tag other than latest")
@@ -132,7 +134,35 @@ def _arg(args: list[str], flag: str) -> str | None:
     return args[args.index(flag) + 1] if flag in args and args.index(flag) + 1 < len(args) else None
 
 
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+# where each kind keeps its replica bounds
+_REPLICA_FIELDS = {"InferenceService": ("spec.predictor", "minReplicas", "maxReplicas"),
+                   "ScaledObject": ("spec", "minReplicaCount", "maxReplicaCount"),
+                   "HorizontalPodAutoscaler": ("spec", "minReplicas", "maxReplicas")}
+
+
+def _replicas(bundle: Bundle, path: str, doc: dict) -> list[ValidationIssue]:
+    """Replica bounds equal the plan's, in the InferenceService and in whichever autoscaler is rendered."""
+    at, low, high = _REPLICA_FIELDS[doc["kind"]]
+    c = bundle.plan.candidates[bundle.plan.chosen]
+    obj = doc
+    for key in at.split("."):
+        obj = obj.get(key) or {}
+    return [ValidationIssue(file=path, kind=doc["kind"], name=str(doc.get("metadata", {}).get("name", "?")),
+                            field=f"{at}.{field}", reason=f"{obj.get(field)} but the plan says {want}")
+            for field, want in ((low, c.min_replicas), (high, c.max_replicas)) if _int(obj.get(field)) != want]
+
+
 def _semantic(bundle: Bundle, path: str, isvc: dict) -> list[ValidationIssue]:
+    """GPUs = TP x PP, every vLLM setting as the plan chose it, memory settings matching the plan's fit."""
+    from gitops.render import vllm_args  # the plan's settings as render writes them
+
     plan = bundle.plan
     c = plan.candidates[plan.chosen]
     name = str((isvc.get("metadata") or {}).get("name", "?"))
@@ -143,19 +173,28 @@ def _semantic(bundle: Bundle, path: str, isvc: dict) -> list[ValidationIssue]:
     def bad(field: str, reason: str) -> None:
         out.append(ValidationIssue(file=path, kind="InferenceService", name=name, field=field, reason=reason))
 
-    tp, pp = int(_arg(args, "--tensor-parallel-size") or 1), int(_arg(args, "--pipeline-parallel-size") or 1)
+    tp, pp = _int(_arg(args, "--tensor-parallel-size") or 1), _int(_arg(args, "--pipeline-parallel-size") or 1)
     for part in ("requests", "limits"):
-        gpus = int((model.get("resources") or {}).get(part, {}).get("nvidia.com/gpu", 0))
-        if gpus != tp * pp:
+        gpus = _int((model.get("resources") or {}).get(part, {}).get("nvidia.com/gpu", 0))
+        if tp is None or pp is None or gpus != tp * pp:
             bad(f"spec.predictor.model.resources.{part}.nvidia.com/gpu", f"{gpus} GPUs but TP x PP = {tp} x {pp}")
-    if (tp, pp) != (c.tp, c.pp):
-        bad("spec.predictor.model.args", f"TP/PP {tp}/{pp} differ from the plan's {c.tp}/{c.pp}")
-    util = float(_arg(args, "--gpu-memory-utilization") or 0)
+    expected = vllm_args(c, _arg(args, "--model") or c.model)
+    for i, flag in enumerate(expected):
+        value = expected[i + 1] if i + 1 < len(expected) and not expected[i + 1].startswith("--") else None
+        if not flag.startswith("--"):
+            continue
+        if value is None and flag not in args:
+            bad(f"spec.predictor.model.args[{flag}]", f"missing, but the plan sets {flag}")
+        elif value is not None and _arg(args, flag) != value:
+            bad(f"spec.predictor.model.args[{flag}]", f"{_arg(args, flag)} but the plan says {value}")
     mem = c.predicted.memory
+    try:
+        util = float(_arg(args, "--gpu-memory-utilization") or 0)
+    except ValueError:
+        util = 0.0
     if abs(util * mem.gpu_memory_gib - mem.usable_gib) > 0.05 * mem.gpu_memory_gib:
-        bad("--gpu-memory-utilization", f"{util} does not match the plan's memory fit ({mem.usable_gib:.1f} of {mem.gpu_memory_gib:.1f} GiB)")
-    if int(_arg(args, "--max-model-len") or 0) != c.vllm.max_model_len:
-        bad("--max-model-len", "differs from the plan's vLLM settings")
+        bad("spec.predictor.model.args[--gpu-memory-utilization]",
+            f"{util:g} does not match the plan's memory fit ({mem.usable_gib:.1f} of {mem.gpu_memory_gib:.1f} GiB usable)")
     if not mem.fits:
         bad("spec.predictor", f"the plan's memory fit says it does not fit: {mem.reason}")
     return out

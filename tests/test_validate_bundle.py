@@ -64,7 +64,29 @@ def test_gpu_count_must_equal_tp_times_pp(bundle):
 def test_memory_settings_must_match_the_plans_fit(bundle):
     issues = _issues(_edit(bundle, "inferenceservice.yaml", '"--gpu-memory-utilization", "',
                            '"--gpu-memory-utilization", "0.5", "--x", "'))
-    assert any(i.field == "--gpu-memory-utilization" and "memory fit" in i.reason for i in issues)
+    field = "spec.predictor.model.args[--gpu-memory-utilization]"
+    assert any(i.field == field and "memory fit" in i.reason for i in issues)
+    assert any(i.field == field and "but the plan says" in i.reason for i in issues)
+
+
+@pytest.mark.parametrize("flag,replacement", [("--max-num-seqs", ["--max-num-seqs", "7"]),
+                                              ("--kv-cache-dtype", ["--kv-cache-dtype", "fp8"]),
+                                              ("--enable-chunked-prefill", ["--no-enable-chunked-prefill"])])
+def test_vllm_settings_must_be_the_plans(bundle, flag, replacement):
+    isvc = yaml.safe_load(bundle.files["inferenceservice.yaml"])
+    args = isvc["spec"]["predictor"]["model"]["args"]
+    i = args.index(flag)
+    args[i:i + (1 if flag.startswith("--enable") else 2)] = replacement
+    changed = bundle.model_copy(deep=True)
+    changed.files["inferenceservice.yaml"] = yaml.safe_dump(isvc)
+    assert any(i.field == f"spec.predictor.model.args[{flag}]" for i in _issues(changed))
+
+
+def test_replica_bounds_must_be_the_plans(bundle):
+    c = bundle.plan.candidates[bundle.plan.chosen]
+    issues = _issues(_edit(bundle, "scaledobject.yaml", f"maxReplicaCount: {c.max_replicas}",
+                           f"maxReplicaCount: {c.max_replicas + 5}"))
+    assert any(i.kind == "ScaledObject" and i.field == "spec.maxReplicaCount" for i in issues)
 
 
 def test_names_must_be_dns_labels_and_unique(bundle):
