@@ -200,8 +200,10 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
         "min_replicas": c.min_replicas, "max_replicas": c.max_replicas, "startup_checks": STARTUP_SECONDS // 10,
         "kserve_autoscaler_class": "external", "predictor_deployment": f"{nm}-predictor",
         "prometheus_url": prometheus_url, "k8s_version": k8s_version,
+        # KEDA's default AverageValue divides the query's value by the threshold to get replicas, so both
+        # queries are totals over all pods and both thresholds are per replica.
         "queue_query": f"sum(vllm:num_requests_waiting{{{sel}}})", "queue_threshold": "4",
-        "running_query": f"avg(vllm:num_requests_running{{{sel}}})",
+        "running_query": f"sum(vllm:num_requests_running{{{sel}}})",
         "running_threshold": str(max(1, int(c.vllm.max_num_seqs * 0.8))),
         # prometheus-adapter's default rule turns ':' into '_' in exposed metric names
         "hpa_metric": "vllm_num_requests_running",
@@ -238,8 +240,8 @@ def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, monitor: str, 
         f"CPU {ctx['cpu']} and memory {ctx['memory']} per replica are guesses (4 cores and 48 GiB per GPU), not measured",
         f"GPU nodes carry label nvidia.com/gpu.product in {', '.join(ctx['gpu_products'])} (GPU feature discovery) "
         "and may carry the taint nvidia.com/gpu:NoSchedule",
-        f"scale-out thresholds are guesses: {ctx['queue_threshold']} waiting requests, or running requests at 80 % of "
-        f"max-num-seqs ({ctx['running_threshold']}); Prometheus at {ctx['prometheus_url']}",
+        f"scale-out thresholds per replica are guesses: {ctx['queue_threshold']} waiting requests, or running requests "
+        f"at 80 % of max-num-seqs ({ctx['running_threshold']}); Prometheus at {ctx['prometheus_url']}",
         f"the startup probe allows {STARTUP_SECONDS} s for download and warm-up",
         "the Argo CD Application lives in namespace argocd, project default; apply application.yaml once",
     ]

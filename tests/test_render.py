@@ -150,6 +150,19 @@ def test_render_cli_writes_tree(cli, tmp_path):
     assert bad.exit_code == 2 and "DNS-1123" in json.loads(bad.stdout)["error"]["message"]
     missing = cli("render", "--plan", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o3"), "--json")
     assert missing.exit_code == 2
+    human = cli("render", "--plan", str(plan), "--out", str(tmp_path / "out"), "--autoscaler", "hpa")
+    assert human.exit_code == 0 and "hpa.yaml" in human.stdout and "validated" in human.stdout
+    assert not (tmp_path / "out" / "scaledobject.yaml").exists()  # the earlier bundle was replaced whole
+
+
+def test_keda_scales_on_totals_with_per_replica_thresholds(plans):
+    # KEDA's AverageValue divides the query result by the threshold: an average query would never scale out.
+    plan = plans["chatbot"]
+    c = plan.candidates[plan.chosen]
+    triggers = yaml.safe_load(render_bundle(plan).files["scaledobject.yaml"])["spec"]["triggers"]
+    running = next(t for t in triggers if "num_requests_running" in t["metadata"]["query"])
+    assert all(t["metadata"]["query"].startswith("sum(vllm:") for t in triggers)
+    assert 0 < float(running["metadata"]["threshold"]) <= c.vllm.max_num_seqs
 
 
 def test_gpu_placement_follows_the_catalog_entry(cat, plans):
