@@ -40,7 +40,7 @@ _MAX_NAME = 40  # leaves room for KServe's "-predictor" and our "-slo-report" su
 
 def _as_json(value: object) -> str:
     if isinstance(value, jinja2.runtime.Undefined):
-        raise BadInput(f"template value {value._undefined_name!r} is missing")  # noqa: SLF001 - jinja's own name
+        raise BadInput(f"template value {value._undefined_name!r} is missing")  # jinja's own attribute
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -232,16 +232,16 @@ def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, monitor: str, 
                                                                      ("TPOT p90", s.tpot_p90_ms, p.tpot_ms.p90),
                                                                      ("E2E p95", s.e2e_p95_ms, p.e2e_ms.p95)) if t]
     assumptions = [f"{a.field} = {a.value} ({a.source})" for a in plan.spec.assumptions] + p.assumptions + [
-        f"vLLM image {VLLM_IMAGE}: the release most calibration benchmarks were measured on (their -cu130 build "
-        "needs a CUDA 13 driver, so the default CUDA 12 build is used)",
+        (f"vLLM image {VLLM_IMAGE}: the release most calibration benchmarks were measured on (their -cu130 build "
+         "needs a CUDA 13 driver, so the default CUDA 12 build is used)"),
         f"report CronJob image {ctx['servewise_image']} (servewise publishes no image yet; build one from this repository)",
-        f"Hugging Face token read from Secret {ctx['hf_secret']} key token; forge and Prometheus tokens from Secret "
-        f"{ctx['forge_secret']} keys token and prometheus-token (all optional, none rendered here)",
+        (f"Hugging Face token read from Secret {ctx['hf_secret']} key token; forge and Prometheus tokens from Secret "
+         f"{ctx['forge_secret']} keys token and prometheus-token (all optional, none rendered here)"),
         f"CPU {ctx['cpu']} and memory {ctx['memory']} per replica are guesses (4 cores and 48 GiB per GPU), not measured",
-        f"GPU nodes carry label nvidia.com/gpu.product in {', '.join(ctx['gpu_products'])} (GPU feature discovery) "
-        "and may carry the taint nvidia.com/gpu:NoSchedule",
-        f"scale-out thresholds per replica are guesses: {ctx['queue_threshold']} waiting requests, or running requests "
-        f"at 80 % of max-num-seqs ({ctx['running_threshold']}); Prometheus at {ctx['prometheus_url']}",
+        (f"GPU nodes carry label nvidia.com/gpu.product in {', '.join(ctx['gpu_products'])} (GPU feature discovery) "
+         "and may carry the taint nvidia.com/gpu:NoSchedule"),
+        (f"scale-out thresholds per replica are guesses: {ctx['queue_threshold']} waiting requests, or running requests "
+         f"at 80 % of max-num-seqs ({ctx['running_threshold']}); Prometheus at {ctx['prometheus_url']}"),
         f"the startup probe allows {STARTUP_SECONDS} s for download and warm-up",
         "the Argo CD Application lives in namespace argocd, project default; apply application.yaml once",
     ]
@@ -264,9 +264,8 @@ def write_bundle(bundle: Bundle, out_dir: Path) -> list[Path]:
     """Write atomically: everything goes to a temp dir beside `out_dir`, then one rename. An existing
     `out_dir` is replaced only if it is a servewise bundle (holds plan.json), never another directory."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not (out_dir / "plan.json").exists():
-        if not out_dir.is_dir() or any(out_dir.iterdir()):
-            raise BadInput(f"{out_dir} exists and is not a servewise bundle; choose an empty or new directory")
+    if out_dir.exists() and not (out_dir / "plan.json").exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise BadInput(f"{out_dir} exists and is not a servewise bundle; choose an empty or new directory")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -41,21 +41,21 @@ class ValidationIssue(BaseModel):
         return f"{self.file}: {self.kind}/{self.name}: {self.field}: {self.reason}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(filename: str):
     import jsonschema
 
     return jsonschema.Draft7Validator(json.loads((SCHEMAS / filename).read_text()))
 
 
+def _manifests(bundle: Bundle) -> list[tuple[str, str]]:
+    return [(path, text) for path, text in bundle.files.items() if path.endswith(".yaml") and path != "kustomization.yaml"]
+
+
 def documents(bundle: Bundle) -> list[tuple[str, dict]]:
     """Every YAML document of the bundle with the file it came from (Kustomization excluded: not an API object).
     Raises yaml.YAMLError on a file that does not parse."""
-    docs = []
-    for path, text in bundle.files.items():
-        if path.endswith(".yaml") and path != "kustomization.yaml":
-            docs += [(path, d) for d in yaml.safe_load_all(text) if d is not None]
-    return docs
+    return [(path, d) for path, text in _manifests(bundle) for d in yaml.safe_load_all(text) if d is not None]
 
 
 def validate_bundle(bundle: Bundle, k8s_version: str = "1.31") -> list[ValidationIssue]:
@@ -66,18 +66,23 @@ def validate_bundle(bundle: Bundle, k8s_version: str = "1.31") -> list[Validatio
         raise BadInput(f"k8s version {k8s_version} is not supported; choose one of {', '.join(SUPPORTED_K8S)}")
     issues: list[ValidationIssue] = _kustomization(bundle)
     seen: set[tuple[str, str, str]] = set()
-    try:
-        docs = documents(bundle)
-    except yaml.YAMLError as exc:
-        return [ValidationIssue(file="?", kind="?", name="?", field="(yaml)", reason=str(exc)[:300])]
+    docs: list[tuple[str, object]] = []
+    for path, text in _manifests(bundle):
+        try:
+            docs += [(path, d) for d in yaml.safe_load_all(text) if d is not None]
+        except yaml.YAMLError as exc:
+            issues.append(ValidationIssue(file=path, kind="?", name="?", field="(yaml)", reason=str(exc)[:300]))
     for path, doc in docs:
-        kind, meta = doc.get("kind", "?"), doc.get("metadata") or {}
-        name = meta.get("name", "?")
+        if not isinstance(doc, dict):
+            issues.append(ValidationIssue(file=path, kind="?", name="?", field="(root)", reason="not a YAML mapping"))
+            continue
+        kind, meta = str(doc.get("kind", "?")), doc.get("metadata") or {}
+        name = str(meta.get("name", "?"))
 
-        def issue(field: str, reason: str, kind=kind, name=name, path=path) -> None:
+        def issue(field: str, reason: str, kind=kind, name=name, path=path, issues=issues) -> None:
             issues.append(ValidationIssue(file=path, kind=kind, name=name, field=field, reason=reason))
 
-        key = (kind, meta.get("namespace", ""), name)
+        key = (kind, str(meta.get("namespace", "")), name)
         if key in seen:
             issue("metadata.name", "duplicate object (same kind, namespace and name)")
         seen.add(key)

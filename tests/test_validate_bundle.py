@@ -114,7 +114,7 @@ def test_kustomization_lists_exactly_the_manifests(bundle):
 
 def test_a_file_that_does_not_parse_is_an_issue_not_a_crash(bundle):
     issues = _issues(_edit(bundle, "namespace.yaml", "kind: Namespace", "kind: [Namespace"))
-    assert issues[0].field == "(yaml)"
+    assert issues[0].field == "(yaml)" and issues[0].file == "namespace.yaml"
 
 
 def test_an_unsupported_kubernetes_version_is_bad_input(bundle):
