@@ -182,3 +182,18 @@ def test_the_kubernetes_version_is_checked_and_stated(plans):
     assert "Kubernetes 1.33" in render_bundle(plans["chatbot"], k8s_version="1.33").files["README.md"]
     with pytest.raises(BadInput, match="k8s version 1.9 is not supported"):
         render_bundle(plans["chatbot"], k8s_version="1.9")
+
+
+def test_render_cli_passes_deployment_options(cli, tmp_path):
+    plan = tmp_path / "plan.json"
+    assert cli("recommend", "--use-case", "chatbot", "--qps", "5", "--out", str(plan), "--json").exit_code == 0
+    r = cli("render", "--plan", str(plan), "--out", str(tmp_path / "out"), "--storage-uri", "pvc://models/qwen",
+            "--prometheus-url", "http://prom.obs:9090", "--servewise-image", "registry.local/servewise:1.2.3", "--json")
+    assert r.exit_code == 0, r.stdout
+    isvc = yaml.safe_load((tmp_path / "out" / "inferenceservice.yaml").read_text())
+    model = isvc["spec"]["predictor"]["model"]
+    assert model["storageUri"] == "pvc://models/qwen" and model["args"][1] == "/mnt/models"
+    cron = yaml.safe_load((tmp_path / "out" / "cronjob-slo-report.yaml").read_text())
+    container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.local/servewise:1.2.3"
+    assert {"name": "SERVEWISE_PROMETHEUS", "value": "http://prom.obs:9090"} in container["env"]

@@ -21,7 +21,15 @@ def render_cmd(
     k8s_version: str = typer.Option("1.31", "--k8s-version", help="Kubernetes version core kinds are validated for."),
     autoscaler: str = typer.Option("keda", help="keda (ScaledObject on vLLM queue metrics) or hpa."),
     monitor: str = typer.Option("podmonitor", help="podmonitor or servicemonitor (prometheus-operator)."),
-    repo_url: str = typer.Option(None, "--repo-url", help="Git repository Argo CD syncs from."),
+    repo_url: str = typer.Option(None, "--repo-url", help="Git repository Argo CD syncs from (default: a placeholder)."),
+    storage_uri: str = typer.Option(None, "--storage-uri",
+                                    help="Where KServe downloads the weights (hf://, s3://, pvc://); default: vLLM "
+                                         "downloads the model by its Hugging Face id."),
+    prometheus_url: str = typer.Option(None, "--prometheus-url",
+                                       help="In-cluster Prometheus for KEDA and the report CronJob "
+                                            "(default: http://prometheus-operated.monitoring.svc:9090)."),
+    servewise_image: str = typer.Option(None, "--servewise-image",
+                                        help="Image of the SLO-report CronJob (default: a pinned ghcr.io/servewise tag)."),
     cluster: bool = typer.Option(False, "--cluster", help="Pick the autoscaler and monitor kinds the cluster "
                                  "supports (keda if KEDA is installed, else hpa; podmonitor if prometheus-operator "
                                  "is, else servicemonitor), overriding --autoscaler/--monitor. Read-only."),
@@ -33,6 +41,9 @@ def render_cmd(
     CRD schemas and the Kubernetes OpenAPI; write them atomically.
 
     Example:  servewise render --plan plan.json --out deploy/chatbot
+
+    Example:  servewise render --plan plan.json --out deploy/chatbot --autoscaler hpa --monitor servicemonitor
+    --repo-url https://github.com/acme/deployments.git --k8s-version 1.32
     """
     from gitops.render import write_bundle
 
@@ -44,8 +55,11 @@ def render_cmd(
 
             kinds = render_choices(read_inventory(ctx.catalog, context=context or ctx.settings.kube_context,
                                                   namespace=namespace or ctx.settings.namespace))
+        defaults_unless_given = {k: v for k, v in (("prometheus_url", prometheus_url),
+                                                    ("servewise_image", servewise_image)) if v}
         bundle = valid_bundle(ctx, load_plan(plan_file), namespace=namespace, name=name, k8s_version=k8s_version,
-                              autoscaler=kinds[0], monitor=kinds[1], repo_url=repo_url)
+                              autoscaler=kinds[0], monitor=kinds[1], repo_url=repo_url, storage_uri=storage_uri,
+                              **defaults_unless_given)
         paths = write_bundle(bundle, out)
         return {"out": str(out), "namespace": bundle.namespace, "name": bundle.name,
                 "files": [str(p) for p in paths], "validated": f"CRD schemas + Kubernetes {k8s_version} (strict)",
