@@ -118,46 +118,57 @@ def _bracket(seconds: float, buckets: tuple[float, ...]) -> tuple[float, float]:
     return lo, hi
 
 
+# The SLOs the spec can set: (label, vLLM histogram, quantile); alerts and dashboard use the same queries.
+_LATENCY_SLOS = (("TTFT p90", "time_to_first_token_seconds", 0.9, "ttft_p90_ms"),
+                 ("TPOT p90", "request_time_per_output_token_seconds", 0.9, "tpot_p90_ms"),
+                 ("E2E p95", "e2e_request_latency_seconds", 0.95, "e2e_p95_ms"))
+_WINDOW = "5m"
+_ERROR_RATIO_LIMIT = 0.01  # servewise's default: more than 1 % aborted or failed requests pages someone
+
+
+def _quantile(q: float, metric: str, sel: str) -> str:
+    return f"histogram_quantile({q}, sum by (le) (rate(vllm:{metric}_bucket{{{sel}}}[{_WINDOW}])))"
+
+
+def _error_ratio(sel: str) -> str:
+    return (f'sum(rate(vllm:request_success_total{{{sel},finished_reason=~"abort|error"}}[{_WINDOW}])) / '
+            f"clamp_min(sum(rate(vllm:request_success_total{{{sel}}}[{_WINDOW}])), 1e-9)")
+
+
 def _alerts(plan: Plan, sel: str, name: str) -> list[dict]:
-    s = plan.spec.slos
-    window = "5m"
     out = []
-    for metric, q, target, label in (("time_to_first_token_seconds", 0.9, s.ttft_p90_ms, "TTFT p90"),
-                                     ("request_time_per_output_token_seconds", 0.9, s.tpot_p90_ms, "TPOT p90"),
-                                     ("e2e_request_latency_seconds", 0.95, s.e2e_p95_ms, "E2E p95")):
+    for label, metric, q, slo_field in _LATENCY_SLOS:
+        target = getattr(plan.spec.slos, slo_field)
         if not target:
             continue
-        expr = (f"histogram_quantile({q}, sum by (le) (rate(vllm:{metric}_bucket{{{sel}}}[{window}]))) "
-                f"> {target / 1000:g}")
         lo, hi = _bracket(target / 1000, _BUCKETS[metric])
         sharpness = ("The threshold is one of vLLM's bucket boundaries, so the alert is exact." if lo == hi else
                      f"The quantile is interpolated between vLLM's bucket boundaries {lo:g} s and {hi:g} s, so near "
                      "the threshold the alert is approximate.")
-        out.append({"name": f"ServewiseSlo{label.replace(' ', '')}", "expr": expr, "severity": "warning",
+        out.append({"name": f"ServewiseSlo{label.replace(' ', '')}", "severity": "warning",
+                    "expr": f"{_quantile(q, metric, sel)} > {target / 1000:g}",
                     "summary": f"{name}: {label} above {target:g} ms",
-                    "description": f"{label} of vLLM over {window} exceeds the SLO of plan {plan.id}. {sharpness}"})
+                    "description": f"{label} of vLLM over {_WINDOW} exceeds the SLO of plan {plan.id}. {sharpness}"})
     out.append({"name": "ServewiseErrorRate", "severity": "critical",
-                "expr": (f'sum(rate(vllm:request_success_total{{{sel},finished_reason=~"abort|error"}}[{window}])) / '
-                         f"clamp_min(sum(rate(vllm:request_success_total{{{sel}}}[{window}])), 1e-9) > 0.01"),
-                "summary": f"{name}: more than 1 % of requests abort or fail",
+                "expr": f"{_error_ratio(sel)} > {_ERROR_RATIO_LIMIT:g}",
+                "summary": f"{name}: more than {_ERROR_RATIO_LIMIT:.0%} of requests abort or fail",
                 "description": "finished_reason abort|error over all finished requests."})
     return out
 
 
 def _dashboard(name: str, sel: str) -> str:
-    def panel(i: int, title: str, expr: str, unit: str) -> dict:
-        return {"id": i, "type": "timeseries", "title": title, "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i // 2) * 8},
-                "fieldConfig": {"defaults": {"unit": unit}}, "targets": [{"expr": expr, "refId": "A"}]}
+    def panel(i: int, title: str, unit: str, *exprs: str) -> dict:
+        return {"id": i, "type": "timeseries", "title": title, "fieldConfig": {"defaults": {"unit": unit}},
+                "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i // 2) * 8},
+                "targets": [{"expr": e, "refId": chr(ord("A") + k)} for k, e in enumerate(exprs)]}
 
-    def q(p: float, metric: str) -> str:
-        return f"histogram_quantile({p}, sum by (le) (rate(vllm:{metric}_bucket{{{sel}}}[5m])))"
-
-    panels = [panel(0, "TTFT p90", q(0.9, "time_to_first_token_seconds"), "s"),
-              panel(1, "TPOT p90", q(0.9, "request_time_per_output_token_seconds"), "s"),
-              panel(2, "E2E p95", q(0.95, "e2e_request_latency_seconds"), "s"),
-              panel(3, "Requests running / waiting", f"sum(vllm:num_requests_running{{{sel}}})", "short"),
-              panel(4, "Output tokens/s", f"sum(rate(vllm:generation_tokens_total{{{sel}}}[5m]))", "short"),
-              panel(5, "KV-cache usage", f"avg(vllm:kv_cache_usage_perc{{{sel}}})", "percentunit")]
+    panels = [panel(i, label, "s", _quantile(q, metric, sel)) for i, (label, metric, q, _) in enumerate(_LATENCY_SLOS)]
+    panels += [panel(3, "Requests running / waiting", "short", f"sum(vllm:num_requests_running{{{sel}}})",
+                     f"sum(vllm:num_requests_waiting{{{sel}}})"),
+               panel(4, "Output tokens/s", "short", f"sum(rate(vllm:generation_tokens_total{{{sel}}}[{_WINDOW}]))"),
+               panel(5, "KV-cache usage", "percentunit", f"avg(vllm:kv_cache_usage_perc{{{sel}}})"),
+               panel(6, "Aborted or failed requests", "percentunit", _error_ratio(sel)),
+               panel(7, "Preemptions/s", "short", f"sum(rate(vllm:num_preemptions_total{{{sel}}}[{_WINDOW}]))")]
     return json.dumps({"title": f"servewise: {name}", "uid": f"servewise-{name}"[:40], "schemaVersion": 39,
                        "panels": panels, "time": {"from": "now-6h", "to": "now"}}, indent=1)
 

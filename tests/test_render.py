@@ -197,3 +197,20 @@ def test_render_cli_passes_deployment_options(cli, tmp_path):
     container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.local/servewise:1.2.3"
     assert {"name": "SERVEWISE_PROMETHEUS", "value": "http://prom.obs:9090"} in container["env"]
+
+
+def test_alerts_and_dashboard_use_vllms_exposed_metric_names(plans):
+    # Names as exposed by vLLM (shared/reference/vllm-metrics.md): histograms through _bucket, counters with _total.
+    exposed = {"vllm:time_to_first_token_seconds_bucket", "vllm:request_time_per_output_token_seconds_bucket",
+               "vllm:e2e_request_latency_seconds_bucket", "vllm:request_success_total", "vllm:num_requests_running",
+               "vllm:num_requests_waiting", "vllm:generation_tokens_total", "vllm:kv_cache_usage_perc",
+               "vllm:num_preemptions_total"}
+    bundle = render_bundle(plans["chatbot"])
+    rules = yaml.safe_load(bundle.files["prometheusrule.yaml"])["spec"]["groups"][0]["rules"]
+    dashboard = json.loads(next(iter(yaml.safe_load(bundle.files["dashboard-configmap.yaml"])["data"].values())))
+    exprs = [r["expr"] for r in rules] + [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"vllm:[a-z0-9_]+", e)}
+    assert used == exposed
+    assert {r["expr"].rsplit(" > ", 1)[0] for r in rules} <= set(exprs[len(rules):])  # the dashboard shows what alerts
+    slos = plans["chatbot"].spec.slos
+    assert f"> {slos.ttft_p90_ms / 1000:g}" in rules[0]["expr"]
