@@ -8,8 +8,14 @@ import pytest
 import yaml
 from fakes.kube_api import FakeKubeApi, node, pod, write_kubeconfig
 
-from gitops.cluster import (PERMISSIONS, gpu_budget, pod_gpu_request, rbac_manifest, read_inventory,
-                            render_choices)
+from gitops.cluster import (
+    PERMISSIONS,
+    gpu_budget,
+    pod_gpu_request,
+    rbac_manifest,
+    read_inventory,
+    render_choices,
+)
 from kb.catalog import load_catalog, open_kb
 
 H100 = "NVIDIA-H100-80GB-HBM3"

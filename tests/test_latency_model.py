@@ -15,7 +15,6 @@ from planner.errors import BadInput, Infeasible
 from planner.latency import predict, predict_load_sweep
 from planner.memory import kv_bytes_per_sequence, weight_bytes_read_per_step
 
-
 GRID_MODELS = ["llama-3.1-8b", "qwen3-32b", "llama-3.1-70b", "Qwen/Qwen3-30B-A3B", "openai/gpt-oss-120b", "mistral-7b"]
 GRID_GPUS = ["L4", "A10G", "L40S", "A100-80GB", "H100-SXM-80GB", "B200-180GB"]
 

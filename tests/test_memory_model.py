@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from planner.memory import GIB, kv_bytes_per_sequence, memory_fit, weight_bytes, weight_bytes_per_param
+from planner.memory import (
+    GIB,
+    kv_bytes_per_sequence,
+    memory_fit,
+    weight_bytes,
+    weight_bytes_per_param,
+)
 
 
 def test_gqa_kv_bytes_match_config(cat):

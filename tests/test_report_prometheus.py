@@ -15,7 +15,13 @@ from kb.latency import load_latency_params
 from planner.recommend import recommend
 from planner.spec import build_spec
 from tests.fakes.prometheus_server import PrometheusServer
-from tests.fakes.vllm_exporter import ITL_BUCKETS, REQUEST_BUCKETS, TTFT_BUCKETS, Truth, VllmExporter
+from tests.fakes.vllm_exporter import (
+    ITL_BUCKETS,
+    REQUEST_BUCKETS,
+    TTFT_BUCKETS,
+    Truth,
+    VllmExporter,
+)
 
 
 @pytest.fixture(scope="module")
