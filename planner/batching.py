@@ -113,7 +113,8 @@ def sample(state: SteadyState, load: Load, isl_cv: np.ndarray, osl_cv: np.ndarra
     z_isl, z_osl, z_prefill = (_normal(u) for u in (z_isl, z_osl, z_prefill))
     isl = _lengths(z_isl, load.isl, isl_cv)
     osl = np.maximum(_lengths(z_osl, load.osl, osl_cv), np.float32(2.0))
-    col = lambda a: a.astype(np.float32)[:, None]  # noqa: E731 - broadcast a per-config value over samples
+    # Broadcast a per-config value over samples; saturated queues can exceed float32, clip them first.
+    col = lambda a: np.clip(a, -1e30, 1e30).astype(np.float32)[:, None]  # noqa: E731
     rho = np.maximum(col(state.rho), 1e-12)
     # Waiting time of a queue: zero with probability 1 - rho, else exponential (the M/G/1 heavy-traffic shape).
     conditional_wait = col(state.queue_wait) / rho
