@@ -41,6 +41,15 @@ def params():
     return load_latency_params()
 
 
+@pytest.fixture(scope="session")
+def chatbot_plans(cat, params):
+    """Two recommended chatbot plans, at 20 and 200 req/s, for the forge and propose tests."""
+    from planner.recommend import recommend
+    from planner.spec import build_spec
+
+    return [recommend(build_spec(cat, use_case="chatbot", qps=q), cat, params, provider="aws") for q in (20, 200)]
+
+
 @pytest.fixture
 def cli():
     """Run the CLI in-process (fast): cli("kb", "models", "--json") -> Result with exit_code, stdout, stderr."""

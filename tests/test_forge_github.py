@@ -10,21 +10,16 @@ import pytest
 from gitops.forges import ForgeConfig, open_forge
 from gitops.propose import propose
 from gitops.render import render_bundle
-from kb.catalog import load_catalog, open_kb
-from kb.latency import load_latency_params
+from kb.catalog import open_kb
 from planner.errors import BadInput, Unreachable
-from planner.recommend import recommend
-from planner.spec import build_spec
 from tests.fakes.github_api import FakeGitHub
 
 TOKEN = "ghp_" + "x" * 36
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    cat = load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
-    plan = recommend(build_spec(cat, use_case="chatbot", qps=20), cat, load_latency_params(), provider="aws")
-    return render_bundle(plan)
+def bundle(chatbot_plans):
+    return render_bundle(chatbot_plans[0])
 
 
 @pytest.fixture

@@ -11,18 +11,13 @@ from gitops.forges import ForgeConfig, open_forge
 from gitops.propose import propose, rollback, teardown
 from gitops.render import render_bundle
 from gitops.validate import validate_bundle
-from kb.catalog import load_catalog, open_kb
-from kb.latency import load_latency_params
+from kb.catalog import open_kb
 from planner.errors import BadInput
-from planner.recommend import recommend
-from planner.spec import build_spec
 
 
 @pytest.fixture(scope="module")
-def plans(tmp_path_factory):
-    cat = load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
-    params = load_latency_params()
-    return [recommend(build_spec(cat, use_case="chatbot", qps=q), cat, params, provider="aws") for q in (20, 200)]
+def plans(chatbot_plans):
+    return chatbot_plans
 
 
 @pytest.fixture
