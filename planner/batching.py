@@ -3,13 +3,18 @@
 Given step times (planner.steptime), this finds the operating point vLLM settles into:
 - closed loop of C clients (how benchmark tools measure: the next request leaves when the last ends),
 - Poisson arrivals at Q req/s (how production traffic arrives),
-with chunked prefill sharing steps with decodes, queueing for prefill (Kingman's approximation:
-wait = c * (1 + ca^2)/2 * rho/(1-rho) * service, ca^2 = 0 closed loop, 1 Poisson) and for a running
-slot when max-num-seqs or the KV cache is full. Closed-loop clients that start together stay partly
-phase-locked (fixed output lengths end together), so their prefills bunch: a delay growing with the
-time to prefill every client's prompt, fitted as sync * T_all^e * T_step^(1-e) (measured rows show
-TTFT growing about as the square root of concurrency x prompt length). Poisson arrivals have no such
-locking.
+with chunked prefill sharing steps with decodes (each step carries at most max-num-batched-tokens).
+
+A request's TTFT is the per-request time outside the engine (HTTP, tokenizing), the rest of the step
+in progress when it arrives, and the step(s) that prefill its prompt. Its TPOT is the decode step time
+plus its share of the other requests' prefills landing in its decode steps.
+
+Closed loop: clients that start together stay in waves (fixed output lengths end together), so a
+request arrives while its wave is being prefilled and its own prefill step carries the wave's tokens
+up to the step budget; the rest of the cycle is decode-only steps. Poisson: prefills arrive at random,
+the share of time spent prefilling is rho and prefill queueing follows Kingman's approximation
+(wait = (1 + ca^2)/2 * rho/(1-rho) * service, ca^2 = 1). A closed loop over max-num-seqs or the KV
+cache waits for a running slot.
 Percentiles come from sampling prompt/output lengths, step phase, prefill interference and queue waits,
 never from fixed multipliers. Everything is vectorised over configurations.
 """
@@ -43,10 +48,11 @@ class SteadyState:
     ttft: np.ndarray  # mean seconds
     tpot: np.ndarray
     decode_only: np.ndarray  # step time without prefill interference
-    prefill_service: np.ndarray  # marginal seconds of one request's prefill
-    own_prefill: np.ndarray  # seconds from a request's first chunk to its first token
-    queue_wait: np.ndarray  # mean prefill queueing
-    bunching: np.ndarray  # mean closed-loop phase-locking delay
+    prefill_service: np.ndarray  # seconds other steps grow by for one request's prefill
+    own_prefill: np.ndarray  # seconds of the step(s) that prefill a request's prompt
+    outside: np.ndarray  # per-request seconds outside engine steps (HTTP, tokenizing)
+    residual: np.ndarray  # mean wait for the step in progress at arrival
+    queue_wait: np.ndarray  # mean prefill queueing (Poisson)
     slot_wait: np.ndarray  # mean wait for a running slot (closed loop over capacity)
     rho: np.ndarray  # share of time spent on prefill
     rate: np.ndarray  # completed requests/s per replica
@@ -55,36 +61,44 @@ class SteadyState:
 
 def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
     closed = np.isfinite(load.clients)
-    ca2 = np.where(closed, 0.0, 1.0)
     ctx = load.isl + load.osl / 2
-    n_dec = np.where(closed, np.minimum(load.clients, load.max_running), np.minimum(1.0, load.max_running))
-    tpot = step_time(p, f, n_dec, ctx, np.zeros_like(ctx), load.isl / 2)
-    ttft = tpot + step_time(p, f, np.zeros_like(ctx), ctx, load.isl, load.isl / 2)
-    for _ in range(_ITERATIONS):
-        e2e = ttft + (load.osl - 1) * tpot
-        rate = np.where(closed, np.minimum(load.clients, load.max_running) / np.maximum(e2e, 1e-9), load.qps)
-        n_dec = np.minimum(rate * (load.osl - 1) * tpot, load.max_running)
-        n_dec = np.maximum(n_dec, np.where(closed, 0.0, 1.0))
-        prefill_tokens = rate * load.isl * tpot
-        new_tpot = step_time(p, f, n_dec, ctx, prefill_tokens, load.isl / 2)
-        decode_only = step_time(p, f, n_dec, ctx, np.zeros_like(ctx), load.isl / 2)
-        service = step_time(p, f, n_dec, ctx, prefill_tokens + load.isl, load.isl / 2) - new_tpot
-        rho = np.minimum(rate * service, _RHO_CAP)
-        queue = p.queue_factor * (1 + ca2) / 2 * rho / (1 - rho) * service
-        chunks = np.ceil(load.isl / np.maximum(load.chunk - n_dec, 1.0))
-        own = chunks * new_tpot + service
-        slot = np.where(closed, np.maximum(load.clients - load.max_running, 0.0) / np.maximum(rate, 1e-9), 0.0)
-        all_prefill = np.minimum(load.clients, load.max_running) * service
-        bunching = np.where(closed, p.sync * all_prefill**p.sync_exp * new_tpot ** (1 - p.sync_exp), 0.0)
-        new_ttft = new_tpot / 2 + own + queue + slot + bunching
-        tpot = 0.5 * tpot + 0.5 * new_tpot
-        ttft = 0.5 * ttft + 0.5 * new_ttft
-    e2e = ttft + (load.osl - 1) * tpot
-    rate = np.where(closed, np.minimum(load.clients, load.max_running) / e2e, load.qps)
+    zero = np.zeros_like(ctx)
+    span = load.isl / 2
+    # Decoding sequences: every admitted client (closed loop) or Little's law on the decode phase (Poisson).
+    running = np.where(closed, np.minimum(load.clients, load.max_running), 1.0)
+    tpot = step_time(p, f, running, ctx, zero, span)
+    for _ in range(1 if closed.all() else _ITERATIONS):
+        n_dec = np.where(closed, running, np.clip(load.qps * (load.osl - 1) * tpot, 1.0, load.max_running))
+        budget = np.maximum(load.chunk - n_dec, 1.0)
+        decode_only = step_time(p, f, n_dec, ctx, zero, span)
+        per_step = np.minimum(load.isl, budget)
+        heavy = step_time(p, f, n_dec, ctx, per_step, span)
+        per_token = (heavy - decode_only) / per_step
+        own = np.maximum(1.0, load.isl / budget) * heavy
+        service = load.isl * per_token
+        # Prefill tokens of other requests landing in one request's decode steps, per step.
+        others = np.where(closed, (running - 1) * load.isl / np.maximum(load.osl - 1, 1.0), 0.0)
+        closed_tpot = decode_only + np.minimum(others, budget) * per_token
+        rho_open = np.minimum(load.qps * service, _RHO_CAP)
+        # Damped: the Poisson decode batch depends on TPOT through Little's law.
+        tpot = np.where(closed, closed_tpot, 0.5 * tpot + 0.5 * decode_only / (1 - rho_open))
+    residual = p.phase * tpot
+    # The API server streams every running request's tokens; a new request waits behind that work.
+    busy = np.minimum(np.where(closed, running / tpot, load.qps * load.osl) * p.frontend_token_s, _RHO_CAP)
+    outside = p.request_overhead_s + busy / (1 - busy) * p.frontend_wait_s
+    # Closed loop: clients that finished together arrive together, so a request waits behind part of the
+    # other clients' prefills; Poisson: Kingman's queue.
+    queue = np.where(closed, p.sync * (running - 1) * service, p.queue_factor * rho_open / (1 - rho_open) * service)
+    base_ttft = outside + residual + own + queue
+    e2e = base_ttft + (load.osl - 1) * tpot
+    closed_rate = running / np.maximum(e2e, 1e-9)
+    slot = np.where(closed, np.maximum(load.clients - load.max_running, 0.0) / np.maximum(closed_rate, 1e-9), 0.0)
+    rate = np.where(closed, closed_rate, load.qps)
+    rho = np.where(closed, np.minimum(rate * service, _RHO_CAP), rho_open)
     capacity = load.max_running / np.maximum(e2e, 1e-9)
-    saturated = ~closed & ((load.qps > capacity) | (rate * service >= _RHO_CAP))
-    return SteadyState(ttft=ttft, tpot=tpot, decode_only=decode_only, prefill_service=service, own_prefill=own,
-                       queue_wait=queue, bunching=bunching, slot_wait=slot, rho=rho, rate=rate, saturated=saturated)
+    saturated = ~closed & ((load.qps > capacity) | (load.qps * service >= _RHO_CAP))
+    return SteadyState(ttft=base_ttft + slot, tpot=tpot, decode_only=decode_only, prefill_service=service, own_prefill=own,
+                       outside=outside, residual=residual, queue_wait=queue, slot_wait=slot, rho=rho, rate=rate, saturated=saturated)
 
 
 def _lengths(z: np.ndarray, mean: np.ndarray, cv: np.ndarray) -> np.ndarray:
@@ -109,7 +123,7 @@ def sample(state: SteadyState, load: Load, isl_cv: np.ndarray, osl_cv: np.ndarra
     configurations (goodput searches, what-ifs) are not blurred by sampling noise.
     """
     # float32 halves the memory traffic of the (configurations x requests) arrays; 7 digits is plenty.
-    z_isl, z_osl, z_prefill, u_wait, u_bunch, u_phase = np.random.default_rng(seed).random((6, n), dtype=np.float32)
+    z_isl, z_osl, z_prefill, u_wait, u_phase = np.random.default_rng(seed).random((5, n), dtype=np.float32)
     z_isl, z_osl, z_prefill = (_normal(u) for u in (z_isl, z_osl, z_prefill))
     isl = _lengths(z_isl, load.isl, isl_cv)
     osl = np.maximum(_lengths(z_osl, load.osl, osl_cv), np.float32(2.0))
@@ -121,7 +135,7 @@ def sample(state: SteadyState, load: Load, isl_cv: np.ndarray, osl_cv: np.ndarra
     share = np.minimum(u_wait[None, :] / rho, 0.999999)  # uniform on [0, 1) among those who wait
     queue = np.where(u_wait[None, :] < rho, -np.log1p(-share) * conditional_wait, 0.0)
     own = col(state.own_prefill) * (isl / col(load.isl))
-    ttft = u_phase[None, :] * col(state.tpot) + own + queue + u_bunch[None, :] * 2 * col(state.bunching) + col(state.slot_wait)
+    ttft = col(state.outside) + u_phase[None, :] * 2 * col(state.residual) + own + queue + col(state.slot_wait)
     # Prefills of other requests land in this request's decode steps: a Poisson count, drawn here through
     # its normal approximation so that it uses the shared draw.
     mean_prefills = np.clip(col(state.rate) * (osl - 1) * col(state.tpot), 0.0, 1e6)

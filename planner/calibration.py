@@ -22,7 +22,7 @@ from planner.steptime import FREE, LatencyParams, StepFeatures, features
 ENGINES = ("vllm", "trtllm", "sglang")
 # Upper bounds of the fitted fractions: no kernel streams HBM or runs tensor cores at 100 % of the
 # datasheet (STREAM-like copies reach ~90 % of HBM3 bandwidth), so efficiencies stay below 0.95.
-_BOUNDED = {"bw_eff": 0.95, "flops_eff": 0.95, "overlap": 1.0, "sync_exp": 1.0}
+_BOUNDED = {"bw_eff": 0.95, "flops_eff": 0.95, "moe_flops_eff": 0.95, "overlap": 1.0, "phase": 1.0, "sync": 0.5}
 
 
 @dataclass

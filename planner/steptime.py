@@ -26,16 +26,25 @@ from planner.memory import (
 class LatencyParams(BaseModel):
     """Fitted parameters of the step-time model, with where they came from."""
 
-    bw_eff: float = Field(0.75, description="achieved / datasheet memory bandwidth in decode")
-    flops_eff: float = Field(0.55, description="achieved / datasheet dense tensor FLOPs")
-    overlap: float = Field(0.3, description="share of the smaller of memory and compute time not hidden")
+    bw_eff: float = Field(0.75, description="achieved / datasheet memory bandwidth (weights and KV streaming)")
+    flops_eff: float = Field(0.55, description="achieved / datasheet tensor FLOPs in dense GEMMs and attention")
+    moe_flops_eff: float = Field(0.3, description="achieved / datasheet tensor FLOPs in routed-expert (grouped) GEMMs")
+    overlap: float = Field(0.3, description="share of the smaller of an operation's memory and compute time not hidden")
     step_overhead_s: float = Field(2e-3, description="fixed per-step cost: scheduler, sampling, launch")
     layer_overhead_s: float = Field(2e-5, description="per-layer per-step cost: kernel launches, norms")
     seq_overhead_s: float = Field(2e-5, description="per-sequence per-step cost: scheduling, sampling, detokenizing")
     allreduce_latency_s: float = Field(1e-5, description="latency of one TP all-reduce")
-    queue_factor: float = Field(1.0, description="scale of prefill queueing delay (M/D/1 = 0.5)")
-    sync: float = Field(0.5, description="closed loop: scale of the delay from prefills bunching after a common start")
-    sync_exp: float = Field(0.5, description="closed loop: weight of all clients' prefill time vs the step time in that delay")
+    request_overhead_s: float = Field(0.02, description="per-request time outside engine steps before the first "
+                                      "token: HTTP, tokenizing, queue hand-off, first detokenize")
+    frontend_token_s: float = Field(2e-5, description="API-server CPU seconds per streamed output token (detokenize, "
+                                    "SSE); its load delays new requests")
+    frontend_wait_s: float = Field(0.1, description="scale of a new request's wait behind a busy API server: "
+                                   "wait = rho/(1-rho) * this, rho = output tokens/s * frontend_token_s")
+    sync: float = Field(0.1, description="closed loop: mean share of the other clients' prefills a request waits "
+                        "behind (0 = arrivals perfectly spread, 0.5 = all arrive at once)")
+    phase: float = Field(0.5, description="share of the step in progress a new request waits before it is scheduled")
+    queue_factor: float = Field(1.0, description="Kingman's factor on Poisson prefill queueing (1 = theory); not "
+                                "fitted, the measured rows are closed loops")
     engine_ttft: dict[str, float] = Field(default_factory=lambda: {"vllm": 1.0})
     engine_tpot: dict[str, float] = Field(default_factory=lambda: {"vllm": 1.0})
     data_version: str = Field("", description="hash of the benchmark rows the fit used")
@@ -51,8 +60,8 @@ class LatencyParams(BaseModel):
 
 
 # Order of the free parameters when fitting (each mapped to its valid range by _to_params).
-FREE = ("bw_eff", "flops_eff", "overlap", "step_overhead_s", "layer_overhead_s", "seq_overhead_s", "allreduce_latency_s", "queue_factor",
-        "sync", "sync_exp")
+FREE = ("bw_eff", "flops_eff", "moe_flops_eff", "overlap", "step_overhead_s", "layer_overhead_s", "seq_overhead_s",
+        "allreduce_latency_s", "request_overhead_s", "frontend_token_s", "frontend_wait_s", "sync", "phase")
 
 
 @dataclass
@@ -66,12 +75,14 @@ class StepFeatures:
     hidden: np.ndarray
     bw: np.ndarray  # bytes/s per GPU (datasheet)
     flops: np.ndarray  # FLOP/s per GPU (datasheet, dense, for the compute dtype)
+    attn_peak: np.ndarray  # FLOP/s per GPU attention runs at (bf16: attention math is not weight-quantized)
     link: np.ndarray  # bytes/s one direction of the TP link
     always_read: np.ndarray  # bytes read every step regardless of batch (dense + lm_head)
     expert_bytes: np.ndarray  # bytes of one routed expert (all layers)
     experts: np.ndarray
     experts_per_token: np.ndarray
     flops_per_token: np.ndarray  # 2 x active params
+    expert_flops: np.ndarray  # 2 x active routed-expert params (part of flops_per_token)
     attn_flops: np.ndarray  # FLOPs per (query token x context token), all layers
     kv_full: np.ndarray  # KV bytes per token of context in unbounded layers (whole replica)
     kv_window: np.ndarray  # KV bytes per token in windowed layers
@@ -108,22 +119,28 @@ def features(model: ModelArch, gpu: Gpu, *, tp: int, pp: int, weight_dtype: Weig
         gpus=np.array([tp * pp], float), tp=np.array([tp], float), pp=np.array([pp], float),
         layers=np.array([model.num_layers], float), hidden=np.array([model.hidden_size], float),
         bw=np.array([gpu.mem_bw_gb_s * 1e9]), flops=np.array([compute_flops(gpu, weight_dtype)]),
+        attn_peak=np.array([gpu.bf16_tflops * 1e12]),
         link=np.array([gpu.interconnect_gb_s * 1e9 / 2]),
         always_read=np.array([lm_head + split.dense * dense_b]),
         expert_bytes=np.array([split.expert_each * expert_b]),
         experts=np.array([split.experts], float), experts_per_token=np.array([split.experts_per_token], float),
         flops_per_token=np.array([2 * model.params_active_b * 1e9]),
+        expert_flops=np.array([2.0 * split.experts_per_token * split.expert_each]),
         attn_flops=np.array([4.0 * q_dim * (full + sliding)]),
         kv_full=np.array([per_layer * full]), kv_window=np.array([per_layer * sliding]),
         window=np.array([float(window) if window else np.inf]),
     )
 
 
+def expert_fraction(f: StepFeatures, tokens: np.ndarray) -> np.ndarray:
+    """Share of routed experts a step over `tokens` tokens touches (uniform routing)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(f.experts > 0, 1 - (1 - f.experts_per_token / np.maximum(f.experts, 1)) ** np.maximum(tokens, 1.0), 0.0)
+
+
 def weights_read(f: StepFeatures, tokens: np.ndarray) -> np.ndarray:
     """Weight bytes streamed by a step over `tokens` tokens (only touched experts are read)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(f.experts > 0, 1 - (1 - f.experts_per_token / np.maximum(f.experts, 1)) ** np.maximum(tokens, 1.0), 0.0)
-    return f.always_read + f.experts * frac * f.expert_bytes
+    return f.always_read + f.experts * expert_fraction(f, tokens) * f.expert_bytes
 
 
 def kv_bytes(f: StepFeatures, context: np.ndarray) -> np.ndarray:
@@ -134,15 +151,27 @@ def kv_bytes(f: StepFeatures, context: np.ndarray) -> np.ndarray:
 def step_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: np.ndarray,
               prefill: np.ndarray, prefill_context: np.ndarray) -> np.ndarray:
     """Seconds of one engine step running `decode` sequences at mean `context` plus `prefill` prompt
-    tokens whose mean attention span is `prefill_context`."""
+    tokens whose mean attention span is `prefill_context`.
+
+    Each kind of kernel is its own roofline (memory time vs compute time, the smaller partly hidden):
+    dense GEMMs stream the always-read weights; routed-expert GEMMs stream the touched experts and run
+    as grouped GEMMs at their own efficiency; attention streams the decodes' KV and computes at the bf16
+    rate whatever the weight dtype.
+    """
     tokens = decode + prefill
-    mem = (weights_read(f, tokens) + decode * kv_bytes(f, context)) / f.gpus / (f.bw * p.bw_eff)
-    flops = f.flops_per_token * tokens + f.attn_flops * (decode * context + prefill * prefill_context)
-    comp = flops / f.gpus / (f.flops * p.flops_eff)
-    work = np.maximum(mem, comp) + p.overlap * np.minimum(mem, comp)
+    bw = f.gpus * f.bw * p.bw_eff
+
+    def roof(mem: np.ndarray, comp: np.ndarray) -> np.ndarray:
+        return np.maximum(mem, comp) + p.overlap * np.minimum(mem, comp)
+
+    dense = roof(f.always_read / bw, (f.flops_per_token - f.expert_flops) * tokens / (f.gpus * f.flops * p.flops_eff))
+    experts = roof(f.experts * expert_fraction(f, tokens) * f.expert_bytes / bw,
+                   f.expert_flops * tokens / (f.gpus * f.flops * p.moe_flops_eff))
+    attention = roof(decode * kv_bytes(f, context) / bw,
+                     f.attn_flops * (decode * context + prefill * prefill_context) / (f.gpus * f.attn_peak * p.flops_eff))
     ring = np.where(f.tp > 1, 2 * (f.tp - 1) / f.tp, 0.0)
     comm = np.where(f.tp > 1, 2 * f.layers / f.pp * (p.allreduce_latency_s + ring * tokens * f.hidden * 2.0 / f.link), 0.0)
-    return p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + p.seq_overhead_s * decode + work + comm
+    return p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + p.seq_overhead_s * decode + dense + experts + attention + comm
 
 
 def physics_floor_tpot(f: StepFeatures, batch: np.ndarray, context: np.ndarray) -> np.ndarray:
