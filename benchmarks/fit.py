@@ -23,22 +23,22 @@ def main() -> None:
     data = build_dataset(rows, catalog)
     params = fit(data)
     held = leave_one_model_out(data)
-    vllm = data.engine == 0
-    cv = {"ttft": round(float(np.median(ape(held.ttft, data.ttft)[vllm])), 1),
-          "tpot": round(float(np.median(ape(held.tpot, data.tpot)[vllm])), 1)}
+    cv = {"ttft": round(float(np.median(ape(held.ttft, data.ttft))), 1),
+          "tpot": round(float(np.median(ape(held.tpot, data.tpot))), 1)}
+    fitted = [r for r, ok in zip(data.rows, data.fitted) if ok]
     params = params.model_copy(update={
-        "data_version": data_version(data.rows), "n_rows": len(data.rows), "cv_median_ape": cv,
+        "data_version": data_version(fitted), "n_rows": len(fitted), "cv_median_ape": cv,
         "fitted_at": dt.date.today().isoformat(),
-        "method": "Levenberg-Marquardt, soft-L1 log residuals of mean TTFT and TPOT, all engines with per-engine "
-                  "factors (vLLM = 1); rows with attention DP or > 8 GPUs per replica left out",
-        "calibrated": {"gpus": sorted({r.gpu for r in data.rows}),
-                       "models": sorted({catalog.model(r.model).hf_id for r in data.rows}),
-                       "dtypes": sorted({r.weight_dtype for r in data.rows})},
+        "method": "Levenberg-Marquardt, soft-L1 log residuals of mean TTFT and TPOT of vLLM >= 0.15 rows; rows with "
+                  "attention DP or > 8 GPUs per replica left out",
+        "calibrated": {"gpus": sorted({r.gpu for r in fitted}),
+                       "models": sorted({catalog.model(r.model).hf_id for r in fitted}),
+                       "dtypes": sorted({r.weight_dtype for r in fitted})},
     })
     tmp = FIT_FILE.with_suffix(".tmp")
     tmp.write_text(json.dumps(params.model_dump(mode="json"), indent=1) + "\n")
     tmp.replace(FIT_FILE)
-    print(f"fitted {len(data.rows)} rows (data {params.data_version}); held-out vLLM median error "
+    print(f"fitted {len(fitted)} rows (data {params.data_version}); held-out median error "
           f"TTFT {cv['ttft']} %, TPOT {cv['tpot']} %; wrote {FIT_FILE}")
 
 

@@ -82,10 +82,10 @@ def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
         rho_open = np.minimum(load.qps * service, _RHO_CAP)
         # Damped: the Poisson decode batch depends on TPOT through Little's law.
         tpot = np.where(closed, closed_tpot, 0.5 * tpot + 0.5 * decode_only / (1 - rho_open))
-    residual = p.phase * tpot
-    # The API server streams every running request's tokens; a new request waits behind that work.
-    busy = np.minimum(np.where(closed, running / tpot, load.qps * load.osl) * p.frontend_token_s, _RHO_CAP)
-    outside = p.request_overhead_s + busy / (1 - busy) * p.frontend_wait_s
+    # A closed-loop client sends its next request right after a step ends (its last token); a Poisson
+    # arrival lands anywhere in the step in progress.
+    residual = np.where(closed, 0.0, 0.5 * tpot)
+    outside = np.full_like(ctx, p.request_overhead_s)
     # Closed loop: clients that finished together arrive together, so a request waits behind part of the
     # other clients' prefills; Poisson: Kingman's queue.
     queue = np.where(closed, p.sync * (running - 1) * service, p.queue_factor * rho_open / (1 - rho_open) * service)

@@ -1,8 +1,13 @@
-"""Fitting LatencyParams to measured benchmark rows, and measuring the error on rows held out.
+"""Fitting LatencyParams to measured vLLM benchmark rows, and measuring the error on rows held out.
 
 Least squares on log(predicted / measured) of mean TTFT and mean TPOT (Levenberg-Marquardt with a
 numeric Jacobian, soft-L1 weights so a few odd rows cannot dominate). Efficiencies are fitted through a
 logistic map so they stay in (0, 1): no fitted model can beat the datasheet. Pure numpy, reproducible.
+
+servewise predicts vLLM, so only vLLM rows are fitted and scored; TensorRT-LLM and SGLang rows stay in
+the knowledge base for comparison. Rows from vLLM releases before 0.15 are scored but not fitted: their
+TPOT stays near 50 ms whatever the concurrency (Qwen3-235B) or sits below the decode-only step time
+(Llama-3.1-8B), the mark of a harness that measured something else.
 """
 
 from __future__ import annotations
@@ -19,10 +24,9 @@ from planner.errors import ServewiseError
 from planner.memory import default_max_num_batched_tokens, memory_fit
 from planner.steptime import FREE, LatencyParams, StepFeatures, features
 
-ENGINES = ("vllm", "trtllm", "sglang")
 # Upper bounds of the fitted fractions: no kernel streams HBM or runs tensor cores at 100 % of the
 # datasheet (STREAM-like copies reach ~90 % of HBM3 bandwidth), so efficiencies stay below 0.95.
-_BOUNDED = {"bw_eff": 0.95, "flops_eff": 0.95, "moe_flops_eff": 0.95, "overlap": 1.0, "phase": 1.0, "sync": 0.5}
+_BOUNDED = {"bw_eff": 0.95, "flops_eff": 0.95, "moe_flops_eff": 0.95, "overlap": 1.0, "sync": 0.5}
 
 
 @dataclass
@@ -32,16 +36,18 @@ class Dataset:
     load: Load
     ttft: np.ndarray  # measured mean seconds
     tpot: np.ndarray
-    engine: np.ndarray  # index into ENGINES
+    fitted: np.ndarray  # bool: the row may be fitted (else only scored)
 
     def subset(self, mask: np.ndarray) -> Dataset:
         idx = np.flatnonzero(mask)
         return Dataset([self.rows[i] for i in idx], self.features.take(idx), Load(**{k: v[idx] for k, v in vars(self.load).items()}),
-                       self.ttft[idx], self.tpot[idx], self.engine[idx])
+                       self.ttft[idx], self.tpot[idx], self.fitted[idx])
 
 
 def usable(row: BenchmarkRow) -> str | None:
-    """Why a row is left out of the fit, or None when it is used."""
+    """Why a row is neither fitted nor scored, or None when it is."""
+    if row.engine != "vllm":
+        return "servewise predicts vLLM; other engines' rows are kept for comparison only"
     if row.dp > 1:
         return "attention data-parallel rows (DP-attention + expert parallel) are not a layout servewise plans"
     if row.tp * row.pp > 8:
@@ -49,6 +55,15 @@ def usable(row: BenchmarkRow) -> str | None:
     if not row.concurrency or not row.ttft_ms.get("mean") or not row.tpot_ms.get("mean"):
         return "needs closed-loop concurrency and both mean TTFT and TPOT"
     return None
+
+
+def fittable(row: BenchmarkRow) -> bool:
+    """Whether a usable row may be fitted (rows of vLLM before 0.15 are only scored, see module doc)."""
+    version = row.engine_version or ""
+    if not version[:1].isdigit():
+        return True  # unknown or nightly builds
+    major, minor = (int(x) for x in version.split(".")[:2])
+    return (major, minor) >= (0, 15)
 
 
 def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:
@@ -75,7 +90,7 @@ def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:
     f = lambda xs: np.array(xs, float)  # noqa: E731
     load = Load(isl=f(isl), osl=f(osl), clients=f(clients), qps=np.full(len(kept), np.nan), max_running=f(running), chunk=f(chunk))
     return Dataset(kept, StepFeatures.stack(feats), load, f([r.ttft_ms["mean"] / 1e3 for r in kept]),
-                   f([r.tpot_ms["mean"] / 1e3 for r in kept]), np.array([ENGINES.index(r.engine) for r in kept]))
+                   f([r.tpot_ms["mean"] / 1e3 for r in kept]), np.array([fittable(r) for r in kept], bool))
 
 
 def data_version(rows: Sequence[BenchmarkRow]) -> str:
@@ -84,11 +99,9 @@ def data_version(rows: Sequence[BenchmarkRow]) -> str:
 
 def _to_params(theta: np.ndarray, base: LatencyParams) -> LatencyParams:
     values = {}
-    for name, t in zip(FREE, theta[: len(FREE)]):
+    # Clipped: a parameter pressed against its bound (e.g. an overhead the data says is nil) must not overflow.
+    for name, t in zip(FREE, np.clip(theta, -40.0, 40.0)):
         values[name] = float(_BOUNDED[name] / (1 + np.exp(-t))) if name in _BOUNDED else float(np.exp(t))
-    extra = theta[len(FREE):]
-    values["engine_ttft"] = {"vllm": 1.0, "trtllm": float(np.exp(extra[0])), "sglang": float(np.exp(extra[1]))}
-    values["engine_tpot"] = {"vllm": 1.0, "trtllm": float(np.exp(extra[2])), "sglang": float(np.exp(extra[3]))}
     return base.model_copy(update=values)
 
 
@@ -97,18 +110,13 @@ def _from_params(p: LatencyParams) -> np.ndarray:
         x = min(getattr(p, name) / _BOUNDED[name], 0.999)
         return float(np.log(x / (1 - x)))
 
-    theta = [logit(n) if n in _BOUNDED else np.log(getattr(p, n)) for n in FREE]
-    theta += [np.log(p.engine_ttft.get(e, 1.0)) for e in ENGINES[1:]]
-    theta += [np.log(p.engine_tpot.get(e, 1.0)) for e in ENGINES[1:]]
-    return np.array(theta, float)
+    return np.array([logit(n) if n in _BOUNDED else np.log(getattr(p, n)) for n in FREE], float)
 
 
 def predict_means(p: LatencyParams, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Mean TTFT and TPOT (seconds) the model gives for each row's configuration and engine."""
+    """Mean TTFT and TPOT (seconds) the model gives for each row's configuration."""
     state = solve(p, data.features, data.load)
-    ttft_f = np.array([p.engine_ttft.get(e, 1.0) for e in ENGINES])[data.engine]
-    tpot_f = np.array([p.engine_tpot.get(e, 1.0) for e in ENGINES])[data.engine]
-    return state.ttft * ttft_f, state.tpot * tpot_f
+    return state.ttft, state.tpot
 
 
 def _residuals(theta: np.ndarray, base: LatencyParams, data: Dataset) -> np.ndarray:
@@ -118,7 +126,8 @@ def _residuals(theta: np.ndarray, base: LatencyParams, data: Dataset) -> np.ndar
 
 
 def fit(data: Dataset, start: LatencyParams | None = None, iterations: int = 60) -> LatencyParams:
-    """Levenberg-Marquardt on soft-L1-weighted log residuals."""
+    """Levenberg-Marquardt on soft-L1-weighted log residuals of the rows that may be fitted."""
+    data = data.subset(data.fitted)
     base = start or LatencyParams()
     theta = _from_params(base)
     lam = 1e-2

@@ -30,23 +30,16 @@ class LatencyParams(BaseModel):
     flops_eff: float = Field(0.55, description="achieved / datasheet tensor FLOPs in dense GEMMs and attention")
     moe_flops_eff: float = Field(0.3, description="achieved / datasheet tensor FLOPs in routed-expert (grouped) GEMMs")
     overlap: float = Field(0.3, description="share of the smaller of an operation's memory and compute time not hidden")
-    step_overhead_s: float = Field(2e-3, description="fixed per-step cost: scheduler, sampling, launch")
+    step_overhead_s: float = Field(2e-3, description="fixed per-step cost: scheduler, sampling, launch; not fitted (the measured models all have 61-80 layers, so per-step and per-layer costs cannot be told apart); 2 ms leaves the rest to scale with depth, which is what transfers to smaller models")
     layer_overhead_s: float = Field(2e-5, description="per-layer per-step cost: kernel launches, norms")
     seq_overhead_s: float = Field(2e-5, description="per-sequence per-step cost: scheduling, sampling, detokenizing")
     allreduce_latency_s: float = Field(1e-5, description="latency of one TP all-reduce")
     request_overhead_s: float = Field(0.02, description="per-request time outside engine steps before the first "
                                       "token: HTTP, tokenizing, queue hand-off, first detokenize")
-    frontend_token_s: float = Field(2e-5, description="API-server CPU seconds per streamed output token (detokenize, "
-                                    "SSE); its load delays new requests")
-    frontend_wait_s: float = Field(0.1, description="scale of a new request's wait behind a busy API server: "
-                                   "wait = rho/(1-rho) * this, rho = output tokens/s * frontend_token_s")
     sync: float = Field(0.1, description="closed loop: mean share of the other clients' prefills a request waits "
                         "behind (0 = arrivals perfectly spread, 0.5 = all arrive at once)")
-    phase: float = Field(0.5, description="share of the step in progress a new request waits before it is scheduled")
     queue_factor: float = Field(1.0, description="Kingman's factor on Poisson prefill queueing (1 = theory); not "
                                 "fitted, the measured rows are closed loops")
-    engine_ttft: dict[str, float] = Field(default_factory=lambda: {"vllm": 1.0})
-    engine_tpot: dict[str, float] = Field(default_factory=lambda: {"vllm": 1.0})
     data_version: str = Field("", description="hash of the benchmark rows the fit used")
     method: str = ""
     fitted_at: str = ""
@@ -60,8 +53,8 @@ class LatencyParams(BaseModel):
 
 
 # Order of the free parameters when fitting (each mapped to its valid range by _to_params).
-FREE = ("bw_eff", "flops_eff", "moe_flops_eff", "overlap", "step_overhead_s", "layer_overhead_s", "seq_overhead_s",
-        "allreduce_latency_s", "request_overhead_s", "frontend_token_s", "frontend_wait_s", "sync", "phase")
+FREE = ("bw_eff", "flops_eff", "moe_flops_eff", "overlap", "layer_overhead_s", "seq_overhead_s",
+        "allreduce_latency_s", "request_overhead_s", "sync")
 
 
 @dataclass

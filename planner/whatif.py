@@ -96,6 +96,7 @@ class WhatIfComparison(BaseModel):
     after: Candidate | None
     after_error: str | None = None
     replanned: Candidate | None = None
+    replan_error: str | None = None
     deltas: list[Delta]
 
 
@@ -154,9 +155,14 @@ def whatif(plan: Plan, changes: list[WhatIfChange], catalog: Catalog, params: La
         after = evaluate(spec, catalog, params, provider=provider, corrections=corrections, **config)
     except ServewiseError as exc:
         error = exc.message
-    replanned = None
+    replanned, replan_error = None, None
     if any(c.key in _SPEC_KEYS for c in changes):
-        new_plan = recommend(spec, catalog, params, provider=provider, top=1, corrections=corrections)
-        replanned = new_plan.candidates[0] if new_plan.chosen is not None else None
+        try:
+            new_plan = recommend(spec, catalog, params, provider=provider, top=1, corrections=corrections)
+        except ServewiseError as exc:  # e.g. the changed SLO is below physics for every model
+            replan_error = exc.message
+        else:
+            replanned = new_plan.candidates[0] if new_plan.chosen is not None else None
+            replan_error = new_plan.infeasible if new_plan.chosen is None else None
     return WhatIfComparison(changes=changes, before=before, after=after, after_error=error, replanned=replanned,
-                  deltas=_deltas(plan.spec, spec, before, after))
+                            replan_error=replan_error, deltas=_deltas(plan.spec, spec, before, after))

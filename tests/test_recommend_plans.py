@@ -90,7 +90,7 @@ def test_gpu_limit_makes_the_plan_infeasible_with_reason(cat, params):
 
 
 def test_cluster_gpu_budget_blocks_and_says_so(cat, params):
-    spec = build_spec(cat, use_case="chatbot", qps=20, gpus=["L40S", "H100-SXM-80GB"])
+    spec = build_spec(cat, use_case="chatbot", qps=5, gpus=["L40S", "H100-SXM-80GB"])
     plan = recommend(spec, cat, params, provider="aws", gpu_budget={"L40S": 16, "H100-SXM-80GB": 0})
     assert plan.chosen is not None and all(c.gpu == "L40S" and c.gpus_total <= 16 for c in plan.candidates)
     assert "cluster has 0 free" in plan.rationale

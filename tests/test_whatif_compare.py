@@ -38,6 +38,7 @@ def test_tighter_slo_moves_the_target_and_ticks(cat, params, plan):
     assert row.after_ok is (row.after <= row.target)
     assert w.after is not None
     assert not w.after.meets_slos or w.after.monthly_cost_usd >= plan.candidates[0].monthly_cost_usd
+    assert (w.replanned is None) == bool(w.replan_error)  # the re-plan either answers or says why not
 
 
 def test_config_changes_tp_quantization_model(cat, params, plan):

@@ -203,6 +203,8 @@ def whatif_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON fro
             r = w.replanned
             console.print(f"[bold]re-planned best:[/] {r.model} ({r.weight_dtype}) on {r.replicas}x{r.tp} {r.gpu} at "
                           f"${r.monthly_cost_usd:,.0f}/month — {r.binding_constraint}")
+        if w.replan_error:
+            console.print(f"[bold red]re-planning the changed spec:[/] {w.replan_error}")
 
     run(json_out, action, human)
 
