@@ -52,6 +52,11 @@ class LatencyParams(BaseModel):
         return f"servewise step-time model fitted to {self.n_rows} measured rows (data {self.data_version}, {self.fitted_at})"
 
 
+# Smallest row tile of a grouped-GEMM expert kernel: tensor-core MMA shapes start at 8 rows (m8n8 /
+# m16n8), and small-batch MoE kernels pad each expert's tokens to such a tile. Chosen among 8/16/32/64
+# by held-out error (benchmarks/accuracy.py); 8 is also the hardware minimum.
+MOE_TILE_ROWS = 8
+
 # Order of the free parameters when fitting (each mapped to its valid range by _to_params).
 FREE = ("bw_eff", "flops_eff", "moe_flops_eff", "overlap", "layer_overhead_s", "seq_overhead_s",
         "allreduce_latency_s", "request_overhead_s", "sync")
@@ -158,8 +163,12 @@ def step_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: np
         return np.maximum(mem, comp) + p.overlap * np.minimum(mem, comp)
 
     dense = roof(f.always_read / bw, (f.flops_per_token - f.expert_flops) * tokens / (f.gpus * f.flops * p.flops_eff))
-    experts = roof(f.experts * expert_fraction(f, tokens) * f.expert_bytes / bw,
-                   f.expert_flops * tokens / (f.gpus * f.flops * p.moe_flops_eff))
+    touched = f.experts * expert_fraction(f, tokens)
+    # Each touched expert's GEMM computes at least a tile of rows however few tokens it got.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_row = np.where(f.experts_per_token > 0, f.expert_flops / np.maximum(f.experts_per_token, 1), 0.0)
+    expert_rows = np.maximum(tokens * f.experts_per_token, touched * MOE_TILE_ROWS)
+    experts = roof(touched * f.expert_bytes / bw, per_row * expert_rows / (f.gpus * f.flops * p.moe_flops_eff))
     attention = roof(decode * kv_bytes(f, context) / bw,
                      f.attn_flops * (decode * context + prefill * prefill_context) / (f.gpus * f.attn_peak * p.flops_eff))
     ring = np.where(f.tp > 1, 2 * (f.tp - 1) / f.tp, 0.0)
