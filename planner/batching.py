@@ -5,16 +5,18 @@ Given step times (planner.steptime), this finds the operating point vLLM settles
 - Poisson arrivals at Q req/s (how production traffic arrives),
 with chunked prefill sharing steps with decodes (each step carries at most max-num-batched-tokens).
 
-A request's TTFT is the per-request time outside the engine (HTTP, tokenizing), the rest of the step
-in progress when it arrives, and the step(s) that prefill its prompt. Its TPOT is the decode step time
-plus its share of the other requests' prefills landing in its decode steps.
+A request's TTFT is the per-request time outside the engine (HTTP, tokenizing, hand-off), any wait
+for the step in progress, queueing behind other prefills, and the step(s) that prefill its prompt
+(at most max-num-batched-tokens per step). Its TPOT is the decode step time plus its share of the
+other requests' prefills landing in its decode steps.
 
-Closed loop: clients that start together stay in waves (fixed output lengths end together), so a
-request arrives while its wave is being prefilled and its own prefill step carries the wave's tokens
-up to the step budget; the rest of the cycle is decode-only steps. Poisson: prefills arrive at random,
-the share of time spent prefilling is rho and prefill queueing follows Kingman's approximation
-(wait = (1 + ca^2)/2 * rho/(1-rho) * service, ca^2 = 1). A closed loop over max-num-seqs or the KV
-cache waits for a running slot.
+Closed loop: a client sends its next request right after a step ends, so it does not wait for a step
+in progress; clients that finished together arrive together (fixed output lengths keep them in
+step), so a request waits behind a fitted share `sync` of the other clients' prefills. A closed loop
+over max-num-seqs or the KV cache also waits for a running slot.
+Poisson: arrivals land anywhere in a step (half a step's wait on average), rho is the share of time
+spent prefilling, and prefill queueing follows Kingman's approximation
+(wait = (ca^2 + cs^2)/2 * rho/(1-rho) * service, ca^2 = 1; cs^2 = 1 for spread prompt lengths).
 Percentiles come from sampling prompt/output lengths, step phase, prefill interference and queue waits,
 never from fixed multipliers. Everything is vectorised over configurations.
 """

@@ -38,8 +38,9 @@ class LatencyParams(BaseModel):
                                       "token: HTTP, tokenizing, queue hand-off, first detokenize")
     sync: float = Field(0.1, description="closed loop: mean share of the other clients' prefills a request waits "
                         "behind (0 = arrivals perfectly spread, 0.5 = all arrive at once)")
-    queue_factor: float = Field(1.0, description="Kingman's factor on Poisson prefill queueing (1 = theory); not "
-                                "fitted, the measured rows are closed loops")
+    queue_factor: float = Field(1.0, description="Kingman's (1 + cs^2)/2 for Poisson prefill queueing: 0.5 for fixed "
+                                "prompt lengths, 1 for exponential-like spread (used: the safer side); not fitted, "
+                                "the measured rows are closed loops")
     data_version: str = Field("", description="hash of the benchmark rows the fit used")
     method: str = ""
     fitted_at: str = ""
