@@ -136,13 +136,15 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
     tpot_mean = np.maximum(state.tpot * tpot_f, floor_tpot)
     e2e_mean = ttft_mean + (osl - 1) * tpot_mean
     ttft_ms, tpot_ms, e2e_ms = (np.round(x * 1e3, 3).tolist() for x in (ttft_mean, tpot_mean, e2e_mean))
+    fixed_overhead = (f"engine step overhead {params.step_overhead_s * 1e3:g} ms, set not fitted (the measured models "
+                      "all have 61-80 layers, so per-step and per-layer costs cannot be told apart)")
     out = []
     for i, prep in enumerate(items):
         x = prep.query
         in_range = _in_range(params, prep)
         base = params.cv_median_ape or {"ttft": 30.0, "tpot": 15.0}
         uncertainty = max(base.get("ttft", 30.0), base.get("tpot", 15.0)) * (1.0 if in_range else 2.0)
-        assumptions = list(prep.assumptions)
+        assumptions = [*prep.assumptions, fixed_overhead]
         calibration = params.label
         corr = corrections[i]
         if corr:
