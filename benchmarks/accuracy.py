@@ -5,6 +5,8 @@
 For each model family: refit on every other family's vLLM rows, predict this family's rows. Prints
 median and p90 absolute percentage error of mean TTFT, mean TPOT and output tokens/s, overall and per
 GPU, model and weight dtype, beside a bare roofline baseline, and writes benchmarks/results/accuracy.md.
+It also checks the stored fit against published measurements of small models on GPUs the calibration
+rows never used (`TRANSFER_CHECKS`): how well the fitted overheads transfer beyond the big models.
 """
 
 from __future__ import annotations
@@ -15,10 +17,36 @@ from pathlib import Path
 import numpy as np
 from _data import seed_data
 
+from kb.latency import load_latency_params
 from planner.calibration import ape, build_dataset, leave_one_model_out, output_tok_s
-from planner.steptime import physics_floor_ttft, weights_read, kv_bytes
+from planner.contracts import PredictQuery
+from planner.latency import predict
+from planner.steptime import kv_bytes, physics_floor_ttft, weights_read
 
 OUT = Path(__file__).resolve().parent / "results" / "accuracy.md"
+
+
+# Published single-stream decode speeds of small models (what the calibration rows lack), as
+# (query, reported decode tokens/s, source).
+TRANSFER_CHECKS = [
+    (PredictQuery(model="meta-llama/Llama-3.1-8B-Instruct", gpu="A100-40GB", weight_dtype="bf16", isl=1024, osl=128,
+                  concurrency=1), 75.0,
+     "J. Musgrave, 'vLLM throughput-latency sweep on NVIDIA A100' (vLLM 0.23.0, 1024 in / 128 out, ignore_eos): "
+     "'decode at one request per time runs at about 75 tokens/sec' — https://johnmusgrave.com/p/vllm-throughput-latency-sweep-on"),
+]
+
+
+def transfer_checks(catalog) -> list[str]:
+    params = load_latency_params()
+    lines = ["", "## Transfer to small models (stored fit, published measurements)", "",
+             "| configuration | reported decode tok/s | predicted | error % | source |", "|---|---|---|---|---|"]
+    for query, reported, source in TRANSFER_CHECKS:
+        p = predict(query, catalog.model(query.model), catalog.gpu(query.gpu), params)
+        predicted = 1000 / p.tpot_ms.mean
+        lines.append(f"| {query.model} {query.weight_dtype}, 1x {query.gpu}, {query.isl}/{query.osl}, concurrency "
+                     f"{query.concurrency} | {reported:g} | {predicted:.1f} | {abs(predicted - reported) / reported * 100:.1f} "
+                     f"| {source} |")
+    return lines
 
 
 def roofline(data) -> tuple[np.ndarray, np.ndarray]:
@@ -61,9 +89,11 @@ def main() -> None:
                           ("weight dtype", [r.weight_dtype for r in data.rows])):
         labels = np.array(labels)
         lines += ["", f"## Per {title}", "", head] + [_row(x, labels == x, errs) for x in sorted(set(labels))]
+    transfer = transfer_checks(catalog)
+    lines += transfer
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[6:11]))
+    print("\n".join(lines[6:11] + transfer[1:]))
     print(f"per GPU and per model: {OUT}  ({time.monotonic() - started:.0f} s)")
 
 

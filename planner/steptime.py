@@ -30,7 +30,10 @@ class LatencyParams(BaseModel):
     flops_eff: float = Field(0.55, description="achieved / datasheet tensor FLOPs in dense GEMMs and attention")
     moe_flops_eff: float = Field(0.3, description="achieved / datasheet tensor FLOPs in routed-expert (grouped) GEMMs")
     overlap: float = Field(0.3, description="share of the smaller of an operation's memory and compute time not hidden")
-    step_overhead_s: float = Field(2e-3, description="fixed per-step cost: scheduler, sampling, launch; not fitted (the measured models all have 61-80 layers, so per-step and per-layer costs cannot be told apart); 2 ms leaves the rest to scale with depth, which is what transfers to smaller models")
+    step_overhead_s: float = Field(2e-3, description="fixed per-step cost: scheduler, sampling, launch; set, not fitted: "
+                                   "the measured models all have 61-80 layers, so per-step and per-layer costs cannot be "
+                                   "told apart; 2 ms leaves the rest to scale with depth and reproduces a published "
+                                   "single-stream Llama-3.1-8B speed (benchmarks/accuracy.py, transfer checks)")
     layer_overhead_s: float = Field(2e-5, description="per-layer per-step cost: kernel launches, norms")
     seq_overhead_s: float = Field(2e-5, description="per-sequence per-step cost: scheduling, sampling, detokenizing")
     allreduce_latency_s: float = Field(1e-5, description="latency of one TP all-reduce")
