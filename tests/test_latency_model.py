@@ -103,3 +103,15 @@ def test_stored_fit_is_reproducible_on_a_subset(cat, params, tmp_path):
     assert 0 < p.bw_eff <= 1 and 0 < p.flops_eff <= 1
     assert params.n_rows > 500 and params.data_version and params.cv_median_ape
 
+
+
+def test_only_vllm_rows_are_scored_and_old_releases_are_not_fitted(cat, tmp_path):
+    rows = load_benchmarks(open_kb(tmp_path / "kb.sqlite"))
+    data = build_dataset(rows, cat)
+    assert {r.engine for r in data.rows} == {"vllm"}
+    assert len(data.rows) < len(rows)  # TRT-LLM and SGLang rows stay out
+    old = [r.engine_version for r, fitted in zip(data.rows, data.fitted) if not fitted]
+    assert old and all(v.startswith("0.12") for v in old)
+    assert all(fitted for r, fitted in zip(data.rows, data.fitted) if r.engine_version in (None, "0.19.0"))
+    nightly = [f for r, f in zip(data.rows, data.fitted) if (r.engine_version or "").startswith("nightly")]
+    assert nightly and all(nightly)
