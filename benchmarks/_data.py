@@ -14,5 +14,10 @@ from planner.catalog import BenchmarkRow, Catalog  # noqa: E402
 
 
 def seed_data() -> tuple[Catalog, list[BenchmarkRow]]:
-    kb = open_kb(Path(tempfile.mkdtemp(prefix="servewise-bench-")) / "kb.sqlite")
-    return load_catalog(kb), load_benchmarks(kb)
+    """Built in a throwaway knowledge base that is removed once loaded."""
+    with tempfile.TemporaryDirectory(prefix="servewise-bench-") as tmp:
+        kb = open_kb(Path(tmp) / "kb.sqlite")
+        try:
+            return load_catalog(kb), load_benchmarks(kb)
+        finally:
+            kb.close()
