@@ -12,8 +12,9 @@ other requests' prefills landing in its decode steps.
 
 Closed loop: a client sends its next request right after a step ends, so it does not wait for a step
 in progress; clients that finished together arrive together (fixed output lengths keep them in
-step), so a request waits behind a fitted share `sync` of the other clients' prefills. A closed loop
-over max-num-seqs or the KV cache also waits for a running slot.
+step), so a request waits behind a fitted share `sync` of the other clients' prompts, prefilled in
+budget-sized steps that also carry every decode. A closed loop over max-num-seqs or the KV cache also
+waits for a running slot.
 Poisson: arrivals land anywhere in a step (half a step's wait on average), rho is the share of time
 spent prefilling, and prefill queueing follows Kingman's approximation
 (wait = (ca^2 + cs^2)/2 * rho/(1-rho) * service, ca^2 = 1; cs^2 = 1 for spread prompt lengths).
@@ -76,7 +77,11 @@ def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
         per_step = np.minimum(load.isl, budget)
         heavy = step_time(p, f, n_dec, ctx, per_step, span)
         per_token = (heavy - decode_only) / per_step
-        own = np.maximum(1.0, load.isl / budget) * heavy
+        # A prompt longer than the budget takes whole budget-sized steps and a last step with the rest
+        # (vLLM's chunked prefill), which costs a decode step plus the remaining tokens.
+        full_steps = np.floor(load.isl / budget)
+        rest = load.isl - full_steps * budget
+        own = np.where(load.isl > budget, full_steps * heavy + np.where(rest > 0, decode_only + rest * per_token, 0.0), heavy)
         service = load.isl * per_token
         # Prefill tokens of other requests landing in one request's decode steps, per step.
         others = np.where(closed, (running - 1) * load.isl / np.maximum(load.osl - 1, 1.0), 0.0)
@@ -88,9 +93,14 @@ def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
     # arrival lands anywhere in the step in progress.
     residual = np.where(closed, 0.0, 0.5 * tpot)
     outside = np.full_like(ctx, p.request_overhead_s)
-    # Closed loop: clients that finished together arrive together, so a request waits behind part of the
-    # other clients' prefills; Poisson: Kingman's queue.
-    queue = np.where(closed, p.sync * (running - 1) * service, p.queue_factor * rho_open / (1 - rho_open) * service)
+    # Closed loop: clients that finished together arrive together. The co-arrivals' prompts ahead of this
+    # one (a share `sync` of the other clients') are prefilled in budget-sized steps, and each step beyond
+    # the request's own also carries every decode.
+    ahead = p.sync * (running - 1) * load.isl
+    extra_steps = np.maximum(1.0, (load.isl + ahead) / budget) - np.maximum(1.0, load.isl / budget)
+    closed_queue = ahead * per_token + extra_steps * decode_only
+    # Poisson: Kingman's queue.
+    queue = np.where(closed, closed_queue, p.queue_factor * rho_open / (1 - rho_open) * service)
     base_ttft = outside + residual + own + queue
     e2e = base_ttft + (load.osl - 1) * tpot
     closed_rate = running / np.maximum(e2e, 1e-9)
