@@ -32,6 +32,9 @@ class Attention(BaseModel):
     full_attention_layers: list[int] | None = None
     kv_lora_rank: int | None = None
     qk_rope_head_dim: int | None = None
+    qk_norm: Literal["per_head", "across_heads"] | None = Field(
+        None, description="RMSNorm of queries/keys (config.json use_qk_norm / qk_norm_type): per head, or over all "
+        "heads at once (MiniMax-M2 'per_layer'), which under tensor parallelism needs one more all-reduce per layer")
 
 
 class QualityScore(BaseModel):

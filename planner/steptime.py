@@ -79,6 +79,7 @@ class StepFeatures:
     flops: np.ndarray  # FLOP/s per GPU (datasheet, dense, for the compute dtype)
     attn_peak: np.ndarray  # FLOP/s per GPU attention runs at (bf16: attention math is not weight-quantized)
     link: np.ndarray  # bytes/s one direction of the TP link
+    allreduces: np.ndarray  # TP all-reduces per layer (2, +1 for a q/k norm over all heads)
     always_read: np.ndarray  # bytes read every step regardless of batch (dense + lm_head)
     expert_bytes: np.ndarray  # bytes of one routed expert (all layers)
     experts: np.ndarray
@@ -123,6 +124,7 @@ def features(model: ModelArch, gpu: Gpu, *, tp: int, pp: int, weight_dtype: Weig
         bw=np.array([gpu.mem_bw_gb_s * 1e9]), flops=np.array([compute_flops(gpu, weight_dtype)]),
         attn_peak=np.array([gpu.bf16_tflops * 1e12]),
         link=np.array([gpu.interconnect_gb_s * 1e9 / 2]),
+        allreduces=np.array([2.0 + (att.qk_norm == "across_heads")]),
         always_read=np.array([lm_head + split.dense * dense_b]),
         expert_bytes=np.array([split.expert_each * expert_b]),
         experts=np.array([split.experts], float), experts_per_token=np.array([split.experts_per_token], float),
@@ -175,8 +177,11 @@ def step_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: np
     experts = roof(touched * f.expert_bytes / bw, per_row * expert_rows / (f.gpus * f.flops * p.moe_flops_eff))
     attention = roof(decode * kv_bytes(f, context) / bw,
                      f.attn_flops * (decode * context + prefill * prefill_context) / (f.gpus * f.attn_peak * p.flops_eff))
+    # TP all-reduces per layer: attention output and MLP/MoE output carry the hidden state (ring volume);
+    # a q/k RMSNorm over all heads (MiniMax-M2) adds one more whose payload (2 floats a token) is only latency.
     ring = np.where(f.tp > 1, 2 * (f.tp - 1) / f.tp, 0.0)
-    comm = np.where(f.tp > 1, 2 * f.layers / f.pp * (p.allreduce_latency_s + ring * tokens * f.hidden * 2.0 / f.link), 0.0)
+    comm = np.where(f.tp > 1, f.layers / f.pp * (f.allreduces * p.allreduce_latency_s
+                                                 + 2 * ring * tokens * f.hidden * 2.0 / f.link), 0.0)
     return p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + p.seq_overhead_s * decode + dense + experts + attention + comm
 
 

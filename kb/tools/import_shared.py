@@ -41,6 +41,11 @@ _PRODUCT_LABELS = {
     "MI300X": [],
 }
 
+# Architectures whose q/k RMSNorm spans all heads ("qk_norm_type": "per_layer" in MiniMax-M2's config.json);
+# vLLM implements it with MiniMaxText01RMSNormTP.forward_qk (vllm/model_executor/models/minimax_m2.py), which
+# needs one more all-reduce per layer under tensor parallelism.
+_QK_NORM_ACROSS_HEADS = {"minimax_m2"}
+
 # Tasks each family is commonly deployed for, from the model cards' stated intended uses.
 _TASKS = {
     "code": ["Qwen/", "deepseek-ai/", "moonshotai/", "MiniMaxAI/", "zhipuai/", "openai/gpt-oss", "meta-llama/Llama-3.1-70B", "meta-llama/Llama-3.3"],
@@ -76,6 +81,8 @@ def models(shared: Path) -> list[dict]:
         if any(m["hf_id"].startswith(p) for p in _TASKS["code"]):
             tasks += ["code", "completion"]
         row = {k: v for k, v in m.items() if k in ModelArch.model_fields}
+        if m.get("architecture") in _QK_NORM_ACROSS_HEADS:
+            row["attention"] = {**row["attention"], "qk_norm": "across_heads"}
         row.update(native_dtype=dtype, native_dtype_note=note, tasks=tasks,
                    aliases=_aliases(m["hf_id"], m.get("aliases", [])))
         if m.get("params_note"):
