@@ -36,7 +36,8 @@ class LatencyParams(BaseModel):
                                    "single-stream Llama-3.1-8B speed (benchmarks/accuracy.py, transfer checks)")
     layer_overhead_s: float = Field(2e-5, description="per-layer per-step cost: kernel launches, norms")
     seq_overhead_s: float = Field(2e-5, description="per-sequence per-step cost: scheduling, sampling, detokenizing")
-    allreduce_latency_s: float = Field(1e-5, description="latency of one TP all-reduce")
+    allreduce_latency_s: float = Field(1e-5, description="latency of one round of a TP all-reduce; one over tp "
+                                       "ranks takes log2(tp) rounds")
     request_overhead_s: float = Field(0.02, description="per-request time outside engine steps before the first "
                                       "token: HTTP, tokenizing, queue hand-off, first detokenize")
     sync: float = Field(0.1, description="closed loop: mean share of the other clients' prefills a request waits "
@@ -179,8 +180,11 @@ def step_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: np
                      f.attn_flops * (decode * context + prefill * prefill_context) / (f.gpus * f.attn_peak * p.flops_eff))
     # TP all-reduces per layer: attention output and MLP/MoE output carry the hidden state (ring volume);
     # a q/k RMSNorm over all heads (MiniMax-M2) adds one more whose payload (2 floats a token) is only latency.
+    # Latency follows the alpha-beta model of tree / recursive-doubling all-reduce, log2(tp) rounds
+    # (Thakur, Rabenseifner & Gropp, "Optimization of Collective Communication Operations in MPICH", 2005).
     ring = np.where(f.tp > 1, 2 * (f.tp - 1) / f.tp, 0.0)
-    comm = np.where(f.tp > 1, f.layers / f.pp * (f.allreduces * p.allreduce_latency_s
+    rounds = np.log2(np.maximum(f.tp, 1.0))
+    comm = np.where(f.tp > 1, f.layers / f.pp * (f.allreduces * rounds * p.allreduce_latency_s
                                                  + 2 * ring * tokens * f.hidden * 2.0 / f.link), 0.0)
     return p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + p.seq_overhead_s * decode + dense + experts + attention + comm
 
