@@ -77,11 +77,11 @@ def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
         per_step = np.minimum(load.isl, budget)
         heavy = step_time(p, f, n_dec, ctx, per_step, span)
         per_token = (heavy - decode_only) / per_step
-        # A prompt longer than the budget takes whole budget-sized steps and a last step with the rest
-        # (vLLM's chunked prefill), which costs a decode step plus the remaining tokens.
+        # A prompt takes whole budget-sized steps and a last step with the rest (vLLM's chunked prefill),
+        # which costs a decode step plus the remaining tokens; a prompt within the budget is one heavy step.
         full_steps = np.floor(load.isl / budget)
         rest = load.isl - full_steps * budget
-        own = np.where(load.isl > budget, full_steps * heavy + np.where(rest > 0, decode_only + rest * per_token, 0.0), heavy)
+        own = full_steps * heavy + np.where(rest > 0, decode_only + rest * per_token, 0.0)
         service = load.isl * per_token
         # Prefill tokens of other requests landing in one request's decode steps, per step.
         others = np.where(closed, (running - 1) * load.isl / np.maximum(load.osl - 1, 1.0), 0.0)

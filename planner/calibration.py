@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.batching import Load, solve
-from planner.catalog import BenchmarkRow, Catalog
+from planner.catalog import LOW_FLOAT_DTYPES, BenchmarkRow, Catalog
 from planner.errors import ServewiseError
 from planner.memory import default_max_num_batched_tokens, memory_fit
 from planner.steptime import FREE, LatencyParams, StepFeatures, features
@@ -76,7 +76,7 @@ def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:
             # The sources do not record the KV dtype. Runs of fp8/fp4 checkpoints admit as many clients as an
             # fp8 KV cache holds (31 rows over the bf16 capacity show no slot wait; the two that do wait
             # match fp8 capacity), so their capacity is taken at fp8; step times keep bf16 KV reads.
-            cap_kv = "fp8" if row.weight_dtype in ("fp8", "fp8_block", "nvfp4", "mxfp4") else "auto"
+            cap_kv = "fp8" if row.weight_dtype in LOW_FLOAT_DTYPES else "auto"
             mem = memory_fit(model, gpu, tp=row.tp, pp=row.pp, weight_dtype=row.weight_dtype, kv_dtype=cap_kv,
                              context_tokens=row.isl + row.osl, max_num_seqs=row.concurrency)
         except ServewiseError:

@@ -15,6 +15,8 @@ from planner.errors import unknown_name
 WeightDtype = Literal["bf16", "fp16", "fp8", "fp8_block", "int8", "int4", "nvfp4", "mxfp4"]
 KvDtype = Literal["auto", "bf16", "fp16", "fp8"]
 WEIGHT_DTYPES: tuple[str, ...] = ("bf16", "fp16", "fp8", "fp8_block", "int8", "int4", "nvfp4", "mxfp4")
+# Float formats of 8 bits or fewer: they run on fp8 (or fp4) tensor cores where the GPU has them.
+LOW_FLOAT_DTYPES: tuple[str, ...] = ("fp8", "fp8_block", "nvfp4", "mxfp4")
 
 AttentionKind = Literal["mha", "gqa", "mla", "sliding_window", "hybrid_linear"]
 TaskType = Literal["chat", "summarization", "code", "rag", "agent", "translation", "batch", "completion"]

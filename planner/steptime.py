@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from pydantic import BaseModel, Field
 
-from planner.catalog import Gpu, KvDtype, ModelArch, WeightDtype
+from planner.catalog import LOW_FLOAT_DTYPES, Gpu, KvDtype, ModelArch, WeightDtype
 from planner.memory import (
     attention_layers,
     kv_bytes_per_token_layer,
@@ -86,7 +86,7 @@ class StepFeatures:
     experts: np.ndarray
     experts_per_token: np.ndarray
     flops_per_token: np.ndarray  # 2 x active params
-    expert_flops: np.ndarray  # 2 x active routed-expert params (part of flops_per_token)
+    expert_row_flops: np.ndarray  # FLOPs of one token through one routed expert (2 x its params, all layers)
     attn_flops: np.ndarray  # FLOPs per (query token x context token), all layers
     kv_full: np.ndarray  # KV bytes per token of context in unbounded layers (whole replica)
     kv_window: np.ndarray  # KV bytes per token in windowed layers
@@ -105,7 +105,7 @@ def compute_flops(gpu: Gpu, dtype: WeightDtype) -> float:
     cores where the GPU has them (Blackwell), weight-only int4/int8 dequantize to bf16."""
     if dtype in ("nvfp4", "mxfp4") and gpu.fp4_tflops:
         return gpu.fp4_tflops * 1e12
-    if dtype in ("fp8", "fp8_block", "nvfp4", "mxfp4") and gpu.fp8_tflops:
+    if dtype in LOW_FLOAT_DTYPES and gpu.fp8_tflops:
         return gpu.fp8_tflops * 1e12
     return gpu.bf16_tflops * 1e12
 
@@ -130,7 +130,7 @@ def features(model: ModelArch, gpu: Gpu, *, tp: int, pp: int, weight_dtype: Weig
         expert_bytes=np.array([split.expert_each * expert_b]),
         experts=np.array([split.experts], float), experts_per_token=np.array([split.experts_per_token], float),
         flops_per_token=np.array([2 * model.params_active_b * 1e9]),
-        expert_flops=np.array([2.0 * split.experts_per_token * split.expert_each]),
+        expert_row_flops=np.array([2.0 * split.expert_each]),
         attn_flops=np.array([4.0 * q_dim * (full + sliding)]),
         kv_full=np.array([per_layer * full]), kv_window=np.array([per_layer * sliding]),
         window=np.array([float(window) if window else np.inf]),
@@ -169,13 +169,12 @@ def step_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: np
     def roof(mem: np.ndarray, comp: np.ndarray) -> np.ndarray:
         return np.maximum(mem, comp) + p.overlap * np.minimum(mem, comp)
 
-    dense = roof(f.always_read / bw, (f.flops_per_token - f.expert_flops) * tokens / (f.gpus * f.flops * p.flops_eff))
+    dense_flops = f.flops_per_token - f.expert_row_flops * f.experts_per_token
+    dense = roof(f.always_read / bw, dense_flops * tokens / (f.gpus * f.flops * p.flops_eff))
     touched = f.experts * expert_fraction(f, tokens)
     # Each touched expert's GEMM computes at least a tile of rows however few tokens it got.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_row = np.where(f.experts_per_token > 0, f.expert_flops / np.maximum(f.experts_per_token, 1), 0.0)
     expert_rows = np.maximum(tokens * f.experts_per_token, touched * MOE_TILE_ROWS)
-    experts = roof(touched * f.expert_bytes / bw, per_row * expert_rows / (f.gpus * f.flops * p.moe_flops_eff))
+    experts = roof(touched * f.expert_bytes / bw, f.expert_row_flops * expert_rows / (f.gpus * f.flops * p.moe_flops_eff))
     attention = roof(decode * kv_bytes(f, context) / bw,
                      f.attn_flops * (decode * context + prefill * prefill_context) / (f.gpus * f.attn_peak * p.flops_eff))
     # TP all-reduces per layer: attention output and MLP/MoE output carry the hidden state (ring volume);
