@@ -6,14 +6,15 @@ w = n / (n + K): with few outcomes the base model (factor 1) dominates, with man
 
 K is the empirical-Bayes ratio sigma^2 / tau^2 of a normal prior on the log bias of one configuration:
 - tau, how far a configuration's true bias spreads: the base model's held-out error
-  (benchmarks/results/accuracy.md, vLLM rows: median |error| TTFT 27 %, TPOT 16 %, i.e. a log-normal
-  tau of about 0.35 and 0.22, since the median of |N(0, tau)| is 0.674 tau);
+  (benchmarks/results/accuracy.md, vLLM rows: median |error| TTFT 17 %, TPOT 9 %, i.e. a log-normal
+  tau of about 0.24 and 0.13, since the median of |N(0, tau)| is 0.674 tau);
 - sigma, the noise of one report's log(observed / predicted): histogram_quantile interpolates inside
   vLLM's buckets, which are a factor 1.3-2.5 wide around typical TTFT/TPOT (log(2)/sqrt(12) = 0.2 for a
   factor-2 bucket), plus traffic and token lengths drifting from the plan's (a guess: 0.2-0.3), so
   sigma is about 0.3-0.35.
-That gives K of about 1 for TTFT and 2-3 for TPOT; K = 3, one value for both, takes the cautious
-end: three agreeing reports move a prediction half way (w = 0.5), so one odd week cannot swing a plan.
+That gives K of about 2 for TTFT and 5-7 for TPOT. K = 3, one value for both, lies between: three
+agreeing reports move a prediction half way (w = 0.5), so one odd week cannot swing a plan, though for
+TPOT the estimate says the base model now deserves more weight than that.
 """
 
 from __future__ import annotations
