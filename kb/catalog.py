@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from kb.store import KnowledgeBase
-from planner.catalog import BenchmarkRow, Catalog, Gpu, ModelArch, UseCase
+from planner.catalog import BenchmarkRow, Catalog, Gpu, ModelArch, QualityLevel, UseCase
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SEED_FILES = ("models.json", "quality.json", "gpus.json", "use_cases.json", "benchmarks.jsonl", "latency_fit.json")
@@ -45,6 +45,12 @@ def _seed_models() -> list[ModelArch]:
     return [ModelArch.model_validate(r) for r in rows]
 
 
+def _quality_levels() -> list[QualityLevel]:
+    path = DATA_DIR / "quality.json"
+    levels = json.loads(path.read_text()).get("levels", []) if path.exists() else []
+    return [QualityLevel.model_validate(q) for q in levels]
+
+
 def _seed(kb: KnowledgeBase) -> None:
     models = _seed_models()
     gpus = [Gpu.model_validate(g) for g in json.loads((DATA_DIR / "gpus.json").read_text())]
@@ -75,6 +81,8 @@ def _seed(kb: KnowledgeBase) -> None:
             {"name": u.name, "task": u.task, "source": u.source, "data": u.model_dump_json()} for u in use_cases
         )
         db["benchmarks"].insert_all((benchmark_record(r, "seed") for r in bench), batch_size=500)
+        # Few and small: kept as one JSON value rather than a table of their own.
+        kb.set_meta(db, "quality_levels", json.dumps([q.model_dump() for q in _quality_levels()]))
         kb.set_meta(db, "seed_hash", seed_hash())
         refresh_version(kb, db)
 
@@ -105,4 +113,5 @@ def load_catalog(kb: KnowledgeBase) -> Catalog:
         gpus=gpus,
         use_cases=[UseCase.model_validate_json(r["data"]) for r in kb.db["use_cases"].rows],
         kb_version=kb.meta("kb_version") or "kb-unknown",
+        quality_levels=[QualityLevel.model_validate(q) for q in json.loads(kb.meta("quality_levels") or "[]")],
     )

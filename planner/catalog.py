@@ -19,7 +19,7 @@ WEIGHT_DTYPES: tuple[str, ...] = ("bf16", "fp16", "fp8", "fp8_block", "int8", "i
 LOW_FLOAT_DTYPES: tuple[str, ...] = ("fp8", "fp8_block", "nvfp4", "mxfp4")
 
 AttentionKind = Literal["mha", "gqa", "mla", "sliding_window", "hybrid_linear"]
-TaskType = Literal["chat", "summarization", "code", "rag", "agent", "translation", "batch", "completion"]
+TaskType = Literal["chat", "summarization", "code", "rag", "agent", "translation", "batch", "completion", "reasoning"]
 
 
 class Attention(BaseModel):
@@ -154,7 +154,24 @@ class UseCase(BaseModel):
     burstiness: float = Field(ge=1, description="variance-to-mean ratio of arrivals (1 = Poisson)")
     prefix_share: float = Field(default=0.0, ge=0, le=1)
     min_quality: float | None = None
-    source: str
+    streaming: bool = Field(default=False, description="the client streams tokens as they come: people feel TTFT and "
+                            "TPOT, so the E2E target binds only when the person states one")
+    quality: str | None = Field(default=None, description="named quality level (quality.json `levels`) a model must "
+                                "reach; a floor the person can lower")
+    min_params_b: float | None = Field(default=None, gt=0, description="smallest model (total parameters, billions) "
+                                       "that serves this workload well")
+    max_params_b: float | None = Field(default=None, gt=0)
+    source: str = Field(description="short citation of where the template's numbers come from")
+    sources: dict[str, str] = Field(default_factory=dict, description="full public reference per field")
+
+
+class QualityLevel(BaseModel):
+    """A named quality floor: the benchmark score a model must reach, anchored to a published score."""
+
+    name: str
+    benchmark: str
+    min_score: float
+    anchor: str = Field(description="the published score this level is set at, and where it was published")
 
 
 class BenchmarkRow(BaseModel):
@@ -199,6 +216,7 @@ class Catalog(BaseModel):
     gpus: list[Gpu]
     use_cases: list[UseCase]
     kb_version: str
+    quality_levels: list[QualityLevel] = Field(default_factory=list)
 
     def model(self, name: str) -> ModelArch:
         """Find a model by HF id, short name or alias (case-insensitive)."""
@@ -223,3 +241,10 @@ class Catalog(BaseModel):
             if k == u.name:
                 return u
         raise unknown_name("use case", name, [u.name for u in self.use_cases])
+
+    def quality_level(self, name: str) -> QualityLevel:
+        k = _key(name)
+        for q in self.quality_levels:
+            if k == q.name:
+                return q
+        raise unknown_name("quality level", name, [q.name for q in self.quality_levels])

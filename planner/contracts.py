@@ -135,6 +135,12 @@ class DeploymentSpec(BaseModel):
     assumptions: list[Assumption] = Field(default_factory=list)
     questions: list[str] = Field(default_factory=list)
     extracted_by: Literal["structured", "rules", "sampling"] = "structured"
+    streaming: bool = Field(default=False, description="the client streams tokens; E2E binds only when stated")
+    quality_level: str | None = Field(default=None, description="named quality floor (see `kb use-cases`), if any")
+    min_quality: float | None = Field(default=None, ge=0, le=100, description="benchmark score (MMLU) a model must "
+                                      "reach; None = no floor")
+    min_params_b: float | None = Field(default=None, gt=0, description="smallest model size allowed, billions")
+    max_params_b: float | None = Field(default=None, gt=0, description="largest model size allowed, billions")
 
 
 class VllmSettings(BaseModel):
@@ -169,6 +175,7 @@ class Candidate(BaseModel):
     monthly_cost_usd: float
     price_source: str = ""
     quality: float | None = None
+    params_b: float | None = Field(default=None, description="the model's total parameters, billions")
     binding_constraint: str = ""
     explanation: str = ""
 

@@ -73,10 +73,15 @@ def _enumerate(spec: DeploymentSpec, catalog: Catalog, provider: str) -> tuple[l
         if c.models and m.hf_id not in c.models:
             continue
         if spec.task not in m.tasks:
+            if c.models:
+                skipped.append(f"{m.hf_id}: not listed for the task '{spec.task}' (serves {', '.join(m.tasks)})")
             continue
         if c.open_weights_only and not m.open_weights:
             continue
         if c.licenses and m.license not in c.licenses:
+            continue
+        if below := _below_floor(m, spec):
+            skipped.append(f"{m.hf_id}: {below}")
             continue
         # The model must hold at least a p90 request (vLLM rejects longer ones than max-model-len).
         need = (spec.prompt_tokens.p90 or 2 * spec.prompt_tokens.mean) + (spec.output_tokens.p90 or 2 * spec.output_tokens.mean)
@@ -99,6 +104,23 @@ def _enumerate(spec: DeploymentSpec, catalog: Catalog, provider: str) -> tuple[l
                     if m.num_attention_heads % tp == 0 and (not c.max_gpus or tp <= c.max_gpus):
                         options.append(_Option(m, g, d, tp, price.usd_per_gpu_hour, price.source))
     return options, skipped
+
+
+def _below_floor(m: ModelArch, spec: DeploymentSpec) -> str | None:
+    """Why a model is under the spec's quality floor or outside its size range (None when it is not)."""
+    # Nominal sizes round the parameter count ("70B" is 70.55B): 5 % either side still counts.
+    if spec.min_params_b and m.params_total_b < spec.min_params_b * 0.95:
+        return f"{m.params_total_b:g}B parameters, below the {spec.min_params_b:g}B minimum"
+    if spec.max_params_b and m.params_total_b > spec.max_params_b * 1.05:
+        return f"{m.params_total_b:g}B parameters, above the {spec.max_params_b:g}B maximum"
+    if spec.min_quality is not None:
+        score = _quality(m)
+        level = f"'{spec.quality_level}' " if spec.quality_level else ""
+        if score is None:
+            return f"no published benchmark score to check against the {level}quality floor ({spec.min_quality:g})"
+        if score < spec.min_quality:
+            return f"quality {score:g} below the {level}floor of {spec.min_quality:g}"
+    return None
 
 
 def _fits(o: _Option, context: int) -> bool:
@@ -147,6 +169,22 @@ def _below_physics(spec: DeploymentSpec, options: list[_Option], cands: list[Can
                             f"{get(best.predicted):,.1f} ms at best ({best.model} on {best.tp}x {best.gpu}); allowed: "
                             "a larger target, shorter prompts/answers, or other models / GPUs")
     return None
+
+
+def _nothing_to_size(spec: DeploymentSpec, options: list[_Option], fitting: list[_Option], notes: list[str]) -> str:
+    """Why no configuration was even sized: every model or GPU filtered out, none fits in memory, or all too slow."""
+    if not options:
+        why = "; ".join(notes[:6]) or f"no model in the catalog serves the task '{spec.task}'"
+        return f"no model x GPU to consider after the filters: {why}."
+    if not fitting:
+        biggest_gpu = max(options, key=lambda o: o.gpu.memory_gb * o.tp)
+        fit = memory_fit(biggest_gpu.model, biggest_gpu.gpu, tp=biggest_gpu.tp, weight_dtype=biggest_gpu.dtype,
+                         context_tokens=context_len(spec))
+        return (f"no allowed model fits in the memory of the allowed GPUs at TP up to {max(TP_CHOICES)} "
+                f"(e.g. {biggest_gpu.model.hf_id} ({biggest_gpu.dtype}) on {biggest_gpu.tp}x {biggest_gpu.gpu.name}: "
+                f"{fit.reason}).")
+    return (f"every configuration that fits is slower than the TPOT target of {spec.slos.tpot_p90_ms:g} ms even "
+            "unloaded; " + ("; ".join(notes[:3]) if notes else "allow faster GPUs or smaller models") + ".")
 
 
 def _quality(m: ModelArch) -> float | None:
@@ -210,6 +248,7 @@ def _candidate(o: _Option, spec: DeploymentSpec, context: int, gp: Goodput, size
         predicted=at_load.model_copy(update={"request_s": round(peak, 4), "output_tok_s": round(peak * spec.output_tokens.mean, 2)}),
         goodput_qps=round(gp.qps, 4), fits=at_load.fits, meets_slos=meets, slo_verdicts=verdicts,
         monthly_cost_usd=round(cost, 2), price_source=o.price_source, quality=_quality(o.model),
+        params_b=o.model.params_total_b,
         binding_constraint=binding,
         explanation=(f"{replicas} x {o.tp} {o.gpu.name} at ${o.price:.2f}/GPU-h for {peak:.2f} req/s peak "
                      f"(+{headroom(spec.traffic.burstiness) * 100:.0f} % headroom); {at_load.calibration}.{quant_note}"),
@@ -267,7 +306,8 @@ def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, 
     request alone); a spec that is possible in principle but not within the constraints gives a Plan with
     chosen=None and `infeasible` saying which SLO failed."""
     context = context_len(spec)
-    options, notes = _enumerate(spec, catalog, provider)
+    options_all, notes = _enumerate(spec, catalog, provider)
+    options = options_all
     fitting = _prune_tp(options, context)
     options = [o for o in fitting if not _too_slow(o, spec)]
     sized = _candidates(options, spec, params, context, corrections or {}, notes)
@@ -307,8 +347,10 @@ def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, 
         if why_blocked:
             head = (f"every configuration that meets the SLOs is blocked ({len(why_blocked)}); the smallest: "
                     + "; ".join(why_blocked[:3]) + ". ")
+        elif not cands:
+            head = _nothing_to_size(spec, options_all, fitting, notes) + " "
         else:
-            head = f"no candidate meets every SLO ({worst or 'no candidate fits the constraints'}). "
+            head = f"no candidate meets every SLO ({worst}). "
         reason = head + "Closest candidates are listed; relax an SLO, allow more GPUs or another GPU type."
         return Plan(candidates=closest, chosen=None, infeasible=reason, rationale="; ".join(notes[:8]), **common)
     min_cost = min(c.monthly_cost_usd for c in feasible)

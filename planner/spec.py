@@ -83,7 +83,9 @@ def extract(text: str, catalog: Catalog) -> _Extracted:
         out["priority"] = "cost"
     elif re.search(r"\b(fastest|lowest latency|latency[- ]critical|snappy|real[- ]time)\b", t):
         out["priority"] = "latency"
-    elif re.search(r"\b(best quality|highest quality|most accurate|smartest|best model)\b", t):
+    elif re.search(r"\b(best quality|highest quality|most accurate|smartest|best model)\b", t) or \
+            re.search(r"\bquality (?:matters|counts|comes) (?:most|first)|\bquality (?:is|as) (?:the )?(?:top |first |main )?"
+                      r"priority|\bquality over (?:cost|price|speed|latency)", t):
         out["priority"] = "quality"
     if re.search(r"\bopen[- ]?(weights?|source|models?)\b", t):
         out["open_weights_only"] = True
@@ -96,6 +98,10 @@ def extract(text: str, catalog: Catalog) -> _Extracted:
     quants = [q for q in WEIGHT_DTYPES if re.search(rf"\b{q}\b", t)]
     if quants:
         out["quantizations"] = quants
+    if re.search(r"\b(no|without|not|non)[- ]stream", t):
+        out["streaming"] = False
+    elif re.search(r"\bstream(s|ed|ing)?\b", t):
+        out["streaming"] = True
     if uc := _use_case_from_words(t, catalog):
         out["use_case"] = uc
     return out
@@ -120,9 +126,14 @@ def build_spec(catalog: Catalog, *, text: str | None = None, use_case: str | Non
                priority: str | None = None, budget_usd_month: float | None = None, models: list[str] | None = None,
                gpus: list[str] | None = None, quantizations: list[str] | None = None, max_gpus: int | None = None,
                open_weights_only: bool | None = None, extracted: dict[str, Any] | None = None,
-               extracted_by: str | None = None) -> DeploymentSpec:
+               extracted_by: str | None = None, min_quality: str | float | None = None,
+               min_params_b: float | None = None, max_params_b: float | None = None,
+               streaming: bool | None = None) -> DeploymentSpec:
     """A DeploymentSpec from words and/or options (options win). `extracted` lets a caller pass values
-    an LLM pulled from the words (MCP sampling); they are treated like the rule extractor's."""
+    an LLM pulled from the words (MCP sampling); they are treated like the rule extractor's.
+
+    `min_quality` is a named level (`Catalog.quality_levels`), a benchmark score, or "none"; with
+    `min_params_b`/`max_params_b` it lowers or raises the floor the use-case template sets."""
     said: dict[str, Any] = dict(extract(text, catalog)) if text else {}
     if extracted:
         said.update({k: v for k, v in extracted.items() if v is not None})
@@ -132,6 +143,7 @@ def build_spec(catalog: Catalog, *, text: str | None = None, use_case: str | Non
         prompt_tokens=prompt_tokens, output_tokens=output_tokens, ttft_p90_ms=ttft_p90_ms, tpot_p90_ms=tpot_p90_ms,
         e2e_p95_ms=e2e_p95_ms, priority=priority, budget_usd_month=budget_usd_month, models=models or None,
         gpus=gpus or None, quantizations=quantizations or None, max_gpus=max_gpus, open_weights_only=open_weights_only,
+        min_quality=min_quality, min_params_b=min_params_b, max_params_b=max_params_b, streaming=streaming,
     ).items() if v is not None}
     v = {**said, **options}
     _check(v)
@@ -144,22 +156,22 @@ def build_spec(catalog: Catalog, *, text: str | None = None, use_case: str | Non
         assumptions.append(Assumption(field="use_case", value=uc.name, source="no use-case words recognised; default"))
         questions.append(f"What is the workload? Known use cases: {', '.join(u.name for u in catalog.use_cases)}.")
 
-    def pick(field: str, template_value: Any, why: str) -> Any:
-        if field in v:
-            return v[field]
-        assumptions.append(Assumption(field=field, value=str(template_value), source=why))
-        return template_value
+    def src_of(field: str) -> str:
+        return f"use-case template '{uc.name}': {uc.sources.get(field, uc.source)}"
 
     src = f"use-case template '{uc.name}': {uc.source}"
     traffic = _traffic(v, uc, assumptions, questions, src)
+    prompt = _lengths(v.get("prompt_tokens"), uc.prompt_tokens, "prompt_tokens", assumptions, src_of("prompt_tokens"))
+    output = _lengths(v.get("output_tokens"), uc.output_tokens, "output_tokens", assumptions, src_of("output_tokens"))
+    streaming = v.get("streaming", uc.streaming)
+    if "streaming" not in v:
+        assumptions.append(Assumption(field="streaming", value=str(streaming).lower(), source=src_of("streaming")))
+    slos = _slos(v, uc, prompt, output, streaming, assumptions, src_of)
+    floor = _quality_floor(v, uc, catalog, assumptions, src_of("quality"))
     spec = DeploymentSpec(
         name=_name(name or v.get("name") or uc.name),
         use_case=uc.name, task=uc.task, description=(text or "")[:2000], traffic=traffic,
-        prompt_tokens=_lengths(v.get("prompt_tokens"), uc.prompt_tokens, "prompt_tokens", assumptions, src),
-        output_tokens=_lengths(v.get("output_tokens"), uc.output_tokens, "output_tokens", assumptions, src),
-        slos=SloTargets(ttft_p90_ms=pick("ttft_p90_ms", uc.slos.ttft_p90_ms, src),
-                        tpot_p90_ms=pick("tpot_p90_ms", uc.slos.tpot_p90_ms, src),
-                        e2e_p95_ms=pick("e2e_p95_ms", uc.slos.e2e_p95_ms, src)),
+        prompt_tokens=prompt, output_tokens=output, slos=slos, streaming=streaming, **floor,
         priority=v.get("priority", "balanced"),
         budget_usd_month=v.get("budget_usd_month"),
         constraints=Constraints(models=[catalog.model(m).hf_id for m in v.get("models", [])],
@@ -188,9 +200,102 @@ def _check(v: dict[str, Any]) -> None:
     bad = [q for q in v.get("quantizations", []) if q not in WEIGHT_DTYPES]
     if bad:
         raise BadInput(f"unknown quantization {bad[0]!r}; allowed: {', '.join(WEIGHT_DTYPES)}")
+    for field in ("min_params_b", "max_params_b"):
+        if field in v and not (isinstance(v[field], (int, float)) and v[field] > 0):
+            raise BadInput(f"{field} must be a positive number of billions of parameters (got {v[field]!r})")
+    if v.get("min_params_b") and v.get("max_params_b") and v["min_params_b"] > v["max_params_b"]:
+        raise BadInput(f"min_params_b ({v['min_params_b']:g}) is above max_params_b ({v['max_params_b']:g})")
     ttft, e2e = v.get("ttft_p90_ms"), v.get("e2e_p95_ms")
     if ttft and e2e and e2e < ttft:
         raise BadInput(f"e2e_p95_ms ({e2e:g}) cannot be below ttft_p90_ms ({ttft:g}): the first token is part of the answer")
+
+
+def _p90(d: TokenDist) -> float:
+    return d.p90 or d.mean * (1 + 1.2816 * d.cv)
+
+
+def _slos(v: dict[str, Any], uc: UseCase, prompt: TokenDist, output: TokenDist, streaming: bool,
+          assumptions: list[Assumption], src_of) -> SloTargets:
+    """The targets: stated ones as given; template ones adapted when the stated lengths make them
+    physically impossible, and E2E dropped while the client streams (people feel TTFT and TPOT)."""
+    ttft, tpot = v.get("ttft_p90_ms"), v.get("tpot_p90_ms")
+    if tpot is None and uc.slos.tpot_p90_ms:
+        tpot = uc.slos.tpot_p90_ms
+        assumptions.append(Assumption(field="tpot_p90_ms", value=f"{tpot:g}", source=src_of("slos.tpot_p90_ms")))
+    if ttft is None and uc.slos.ttft_p90_ms:
+        ttft = uc.slos.ttft_p90_ms
+        why = src_of("slos.ttft_p90_ms")
+        if prompt.mean > uc.prompt_tokens.mean * 1.05:
+            # Prefill work grows at least linearly with the prompt: a template TTFT set for its own
+            # prompt length cannot hold for a longer one.
+            ttft = round(ttft * prompt.mean / uc.prompt_tokens.mean, -1)
+            why = (f"adapted: the template's {uc.slos.ttft_p90_ms:g} ms is set for {uc.prompt_tokens.mean:g}-token "
+                   f"prompts; prefill grows at least linearly with the prompt, so {prompt.mean:g} tokens get "
+                   f"{ttft:g} ms. Template: {why}")
+        assumptions.append(Assumption(field="ttft_p90_ms", value=f"{ttft:g}", source=why))
+    e2e = v.get("e2e_p95_ms")
+    if e2e is None and uc.slos.e2e_p95_ms:
+        if streaming:
+            assumptions.append(Assumption(
+                field="e2e_p95_ms", value="none",
+                source=(f"not a target: the client streams, so people feel TTFT and TPOT; the template's "
+                        f"{uc.slos.e2e_p95_ms:g} ms applies only if you state an E2E target. "
+                        f"Template: {src_of('slos.e2e_p95_ms')}")))
+        else:
+            e2e = uc.slos.e2e_p95_ms
+            why = src_of("slos.e2e_p95_ms")
+            # What the TTFT and TPOT targets themselves allow for a long (p90) answer: an E2E target
+            # below that would silently bind instead of them.
+            needed = round((ttft or 0) + _p90(output) * (tpot or 0), -2)
+            if needed > e2e:
+                why = (f"adapted from the template's {uc.slos.e2e_p95_ms:g} ms: a p90 answer of {_p90(output):,.0f} "
+                       f"tokens at the TPOT target after the TTFT target takes {needed:,.0f} ms. Template: {why}")
+                e2e = needed
+            assumptions.append(Assumption(field="e2e_p95_ms", value=f"{e2e:g}", source=why))
+    return SloTargets(ttft_p90_ms=ttft, tpot_p90_ms=tpot, e2e_p95_ms=e2e)
+
+
+def _quality_floor(v: dict[str, Any], uc: UseCase, catalog: Catalog, assumptions: list[Assumption],
+                   why: str) -> dict[str, Any]:
+    """The model floor: a minimum benchmark score and a size range, from the template unless stated.
+    Naming the models lifts the template's floor: the person chose them."""
+    named = bool(v.get("models"))
+    out: dict[str, Any] = {"quality_level": None, "min_quality": None, "min_params_b": v.get("min_params_b"),
+                           "max_params_b": v.get("max_params_b")}
+    stated = v.get("min_quality")
+    if stated is not None:
+        if isinstance(stated, str) and stated.strip().lower() in ("none", "any", "0"):
+            pass
+        elif isinstance(stated, (int, float)) or _is_number(stated):
+            score = float(stated)
+            if not 0 <= score <= 100:
+                raise BadInput(f"min_quality must be a level name or a score from 0 to 100 (got {stated!r})")
+            out["min_quality"] = score
+        else:
+            level = catalog.quality_level(str(stated))
+            out.update(quality_level=level.name, min_quality=level.min_score)
+    elif uc.quality and not named:
+        level = catalog.quality_level(uc.quality)
+        out.update(quality_level=level.name, min_quality=level.min_score)
+        assumptions.append(Assumption(field="min_quality", value=f"{level.name} ({level.benchmark} >= {level.min_score:g})",
+                                      source=f"{why}; level set at {level.anchor}; lower it with --min-quality "
+                                             f"{'|'.join(q.name for q in catalog.quality_levels)}|none"))
+    if not named:
+        for field, template in (("min_params_b", uc.min_params_b), ("max_params_b", uc.max_params_b)):
+            if field not in v and template:
+                out[field] = template
+                assumptions.append(Assumption(field=field, value=f"{template:g}",
+                                              source=f"use-case template '{uc.name}' model-size range; change it "
+                                                     f"with --{field.replace('_', '-')}"))
+    return out
+
+
+def _is_number(s: Any) -> bool:
+    try:
+        float(s)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _traffic(v: dict[str, Any], uc: UseCase, assumptions: list[Assumption], questions: list[str], src: str) -> Traffic:

@@ -48,7 +48,7 @@ def test_recommend_json_plan_file_kb_row_and_whatif(cli, tmp_path):
     slos = plan["spec"]["slos"]
     assert top["predicted"]["ttft_ms"]["p90"] <= slos["ttft_p90_ms"]
     assert top["predicted"]["tpot_ms"]["p90"] <= slos["tpot_p90_ms"]
-    assert top["predicted"]["e2e_ms"]["p95"] <= slos["e2e_p95_ms"]
+    assert slos["e2e_p95_ms"] is None, "a chatbot streams: E2E is no target unless stated"
     assert json.loads(out.read_text())["id"] == plan["id"]
     assert [p.name for p in out.parent.iterdir()] == ["plan.json"], "no temp file left behind"
     kb = KnowledgeBase(os.environ["SERVEWISE_KB"])

@@ -18,10 +18,11 @@ PROPERTY = settings(max_examples=5, deadline=None, suppress_health_check=[Health
 def test_original_use_cases_get_modest_feasible_plans(cat, params, use_case, qps):
     plan = recommend(build_spec(cat, use_case=use_case, qps=qps), cat, params, provider="aws")
     top = plan.candidates[plan.chosen]
-    assert top.meets_slos and top.fits and 1 <= top.gpus_total <= 4
+    # modest: a handful of GPUs (summarization's 4k-token prompts are prefill-bound)
+    assert top.meets_slos and top.fits and 1 <= top.gpus_total <= 8
     slos = plan.spec.slos
     assert top.predicted.ttft_ms.p90 <= slos.ttft_p90_ms and top.predicted.tpot_ms.p90 <= slos.tpot_p90_ms
-    assert top.predicted.e2e_ms.p95 <= slos.e2e_p95_ms
+    assert slos.e2e_p95_ms is None or top.predicted.e2e_ms.p95 <= slos.e2e_p95_ms
     assert top.binding_constraint and "beats the runner-up" in plan.rationale
     assert top.min_replicas <= top.replicas < top.max_replicas
     for c in plan.candidates:
@@ -55,7 +56,7 @@ def test_more_traffic_never_costs_less(cat, params, qps, use_case):
                                ("Qwen/Qwen3-30B-A3B", "A100-80GB", 2)]))
 def test_tighter_slo_never_costs_less(cat, params, qps, tighter, slo, config):
     model, gpu, tp = config
-    base = build_spec(cat, use_case="chatbot", qps=qps)
+    base = build_spec(cat, use_case="chatbot", qps=qps, streaming=False)  # E2E is a target only without streaming
     tight = base.model_copy(update={"slos": base.slos.model_copy(update={slo: getattr(base.slos, slo) * tighter})})
 
     def sized(spec):
@@ -159,4 +160,5 @@ def test_every_kept_candidate_fits_and_the_top_meets_its_slos(cat, params, use_c
     if plan.chosen is not None:
         top, slos = plan.candidates[plan.chosen], plan.spec.slos
         assert top.meets_slos and top.predicted.ttft_ms.p90 <= slos.ttft_p90_ms
-        assert top.predicted.tpot_ms.p90 <= slos.tpot_p90_ms and top.predicted.e2e_ms.p95 <= slos.e2e_p95_ms
+        assert top.predicted.tpot_ms.p90 <= slos.tpot_p90_ms
+        assert slos.e2e_p95_ms is None or top.predicted.e2e_ms.p95 <= slos.e2e_p95_ms

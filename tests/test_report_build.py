@@ -23,7 +23,7 @@ from planner.spec import build_spec, peak_qps
 def setup(tmp_path_factory):
     cat = load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
     params = load_latency_params()
-    plan = recommend(build_spec(cat, use_case="chatbot", qps=20), cat, params, provider="aws")
+    plan = recommend(build_spec(cat, use_case="chatbot", qps=20, streaming=False), cat, params, provider="aws")
     return plan, cat, params
 
 

@@ -27,7 +27,7 @@ from tests.fakes.vllm_exporter import (
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory):
     cat = load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
-    return recommend(build_spec(cat, use_case="chatbot", qps=20), cat, load_latency_params(), provider="aws")
+    return recommend(build_spec(cat, use_case="chatbot", qps=20, streaming=False), cat, load_latency_params(), provider="aws")
 
 
 @pytest.fixture(scope="module")

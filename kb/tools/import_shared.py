@@ -49,6 +49,8 @@ _QK_NORM_ACROSS_HEADS = {"minimax_m2"}
 # Tasks each family is commonly deployed for, from the model cards' stated intended uses.
 _TASKS = {
     "code": ["Qwen/", "deepseek-ai/", "moonshotai/", "MiniMaxAI/", "zhipuai/", "openai/gpt-oss", "meta-llama/Llama-3.1-70B", "meta-llama/Llama-3.3"],
+    # Models that think before answering (DeepSeek-R1, gpt-oss reasoning effort, Qwen3 thinking mode, ...).
+    "reasoning": ["Qwen/Qwen3", "openai/gpt-oss", "deepseek-ai/DeepSeek-R1", "moonshotai/", "zhipuai/", "MiniMaxAI/"],
 }
 
 
@@ -80,6 +82,8 @@ def models(shared: Path) -> list[dict]:
         tasks = ["chat", "summarization", "rag", "translation", "batch", "agent"]
         if any(m["hf_id"].startswith(p) for p in _TASKS["code"]):
             tasks += ["code", "completion"]
+        if any(m["hf_id"].startswith(p) for p in _TASKS["reasoning"]):
+            tasks += ["reasoning"]
         row = {k: v for k, v in m.items() if k in ModelArch.model_fields}
         if m.get("architecture") in _QK_NORM_ACROSS_HEADS:
             row["attention"] = {**row["attention"], "qk_norm": "across_heads"}

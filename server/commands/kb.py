@@ -14,18 +14,56 @@ kb_app = typer.Typer(help="Show what the planner knows, with the source of every
 
 
 @kb_app.command("models")
-def models(json_out: bool = JSON_OPTION) -> None:
-    """Model architectures (HF config facts), licences, context lengths and sources."""
+def models(name: str = typer.Argument(None, help="One model (HF id or alias): every fact with its source."),
+           json_out: bool = JSON_OPTION) -> None:
+    """Model architectures (HF config facts), licences, context lengths and sources (full with NAME or --json)."""
+
+    def action():
+        cat = app_context().catalog
+        return cat.model(name) if name else cat.models
 
     def human(rows):
-        console.print(table(
-            "Models", ["model", "arch", "params (active) B", "attention", "context", "native", "licence", "source"],
-            [(m.hf_id, m.architecture, f"{m.params_total_b:g} ({m.params_active_b:g})", m.attention.kind,
-              f"{m.max_position_embeddings:,}", m.native_dtype, m.license,
-              m.source if len(m.source) < 60 else m.source[:57] + "…") for m in rows],
-        ))
+        if not isinstance(rows, list):
+            console.print_json(rows.model_dump_json())
+            return
+        console.print(_narrow(table(
+            "Models (`servewise kb models NAME` for sources)", ["model", "B (act.)", "attn", "ctx", "dtype", "licence", "MMLU"],
+            [(m.short_name, _billions(m.params_total_b) + (f" ({_billions(m.params_active_b)})" if m.is_moe else ""),
+              m.attention.kind.replace("sliding_window", "swa").replace("hybrid_linear", "hybrid"),
+              f"{m.max_position_embeddings // 1024}k", m.native_dtype, _short(m.license, 12),
+              f"{m.quality[0].score:g}" if m.quality else "—") for m in rows],
+        )))
 
-    run(json_out, lambda: app_context().catalog.models, human)
+    run(json_out, action, human)
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _narrow(t):
+    """A table that fits 80 columns: light borders, the first column never wrapped."""
+    from rich import box
+
+    t.box = box.SIMPLE_HEAD
+    t.pad_edge = False
+    for i, col in enumerate(t.columns):
+        col.no_wrap, col.overflow = True, "ellipsis"
+        if i:  # short cells keep their width; only the first (name) column gives way
+            col.min_width = max([len(str(col.header)), *(len(str(c)) for c in col.cells)])
+    # Each column costs its padding (2) and a separator (1): what is left of 80 goes to the names.
+    t.columns[0].max_width = max(12, 80 - sum(c.min_width + 3 for c in t.columns[1:]) - 3)
+    return t
+
+
+def _billions(x: float) -> str:
+    return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
+
+
+def _size_range(lo: float | None, hi: float | None) -> str:
+    if lo and hi:
+        return f" {lo:g}-{hi:g}B"
+    return f" >={lo:g}B" if lo else (f" <={hi:g}B" if hi else "")
 
 
 @kb_app.command("gpus")
@@ -51,19 +89,46 @@ def gpus(json_out: bool = JSON_OPTION) -> None:
 
 
 @kb_app.command("use-cases")
-def use_cases(json_out: bool = JSON_OPTION) -> None:
-    """Workload templates: token-length distributions, SLO targets and where the targets come from."""
+def use_cases(name: str = typer.Argument(None, help="One use case: every default with its full source."),
+              json_out: bool = JSON_OPTION) -> None:
+    """Workload templates: lengths, SLO targets, streaming, quality floor (full sources with NAME or --json)."""
+
+    def action():
+        cat = app_context().catalog
+        return cat.use_case(name) if name else cat.use_cases
+
+    def ms(v: float | None) -> str:
+        return f"{v:g}" if v else "—"
 
     def human(rows):
-        console.print(table(
-            "Use cases", ["name", "task", "prompt tok (mean/p90)", "output tok (mean/p90)",
-                          "TTFT p90", "TPOT p90", "E2E p95", "source"],
-            [(u.name, u.task, f"{u.prompt_tokens.mean:g}/{u.prompt_tokens.p90 or '—'}",
-              f"{u.output_tokens.mean:g}/{u.output_tokens.p90 or '—'}", f"{u.slos.ttft_p90_ms:g} ms",
-              f"{u.slos.tpot_p90_ms:g} ms", f"{u.slos.e2e_p95_ms:g} ms", u.source) for u in rows],
-        ))
+        if not isinstance(rows, list):
+            u = rows
+            console.print(f"[bold]{u.name}[/]: {u.title}. {u.description}")
+            facts = [("task", u.task, ""), ("streaming", str(u.streaming).lower(), u.sources.get("streaming", "")),
+                     ("prompt tokens", f"mean {u.prompt_tokens.mean:g}, p90 {u.prompt_tokens.p90:g}, max {u.prompt_tokens.max}",
+                      u.sources.get("prompt_tokens", "")),
+                     ("output tokens", f"mean {u.output_tokens.mean:g}, p90 {u.output_tokens.p90:g}, max {u.output_tokens.max}",
+                      u.sources.get("output_tokens", "")),
+                     ("TTFT p90", f"{ms(u.slos.ttft_p90_ms)} ms", u.sources.get("slos.ttft_p90_ms", "")),
+                     ("TPOT p90", f"{ms(u.slos.tpot_p90_ms)} ms", u.sources.get("slos.tpot_p90_ms", "")),
+                     ("E2E p95", f"{ms(u.slos.e2e_p95_ms)} ms", u.sources.get("slos.e2e_p95_ms", "")),
+                     ("quality", u.quality or "—", u.sources.get("quality", "")),
+                     ("model size", _size_range(u.min_params_b, u.max_params_b).strip() or "any", ""),
+                     ("peak factor", f"{u.peak_factor:g}", u.sources.get("peak_factor", "")),
+                     ("spread", f"prompt cv {u.prompt_tokens.cv:g}, output cv {u.output_tokens.cv:g}", u.sources.get("spread", ""))]
+            for label, value, source in facts:
+                console.print(f"  [bold]{label}[/]: {value}" + (f"\n      source: {source}" if source else ""))
+            return
+        console.print(_narrow(table(
+            "Use cases (`servewise kb use-cases NAME` for sources)", ["name", "in/out", "TTFT", "TPOT", "E2E", "stream", "quality"],
+            [(u.name, f"{u.prompt_tokens.mean:g}/{u.output_tokens.mean:g}", ms(u.slos.ttft_p90_ms), ms(u.slos.tpot_p90_ms),
+              ms(u.slos.e2e_p95_ms), "yes" if u.streaming else "no",
+              (u.quality or "—") + _size_range(u.min_params_b, u.max_params_b))
+             for u in rows],
+            caption="ms at p90 (E2E p95); E2E binds a streaming use case only when you state it",
+        )))
 
-    run(json_out, lambda: app_context().catalog.use_cases, human)
+    run(json_out, action, human)
 
 
 @kb_app.command("benchmarks")

@@ -34,6 +34,12 @@ HOURS = typer.Option(None, "--active-hours", help="Hours a day the users' reques
 BURST = typer.Option(None, "--burstiness", help="Variance-to-mean ratio of arrivals, >= 1 (1 = Poisson; default from the use case).")
 QUANT = typer.Option(None, "--quantization", help="Allowed weight dtype (repeatable): bf16, fp8, int4, ...")
 OPEN = typer.Option(None, "--open-weights-only/--any-licence", help="Only models with open weights.")
+MIN_QUALITY = typer.Option(None, "--min-quality", help="Quality floor: a level (basic, good, high, frontier; see "
+                           "`servewise kb use-cases NAME`), an MMLU score, or 'none' (default: the use case's level).")
+MIN_PARAMS = typer.Option(None, "--min-params-b", help="Smallest model, billions of parameters (default: the use case's).")
+MAX_PARAMS = typer.Option(None, "--max-params-b", help="Largest model, billions of parameters (default: the use case's).")
+STREAMING = typer.Option(None, "--streaming/--no-streaming", help="Whether the client streams tokens; when it does, "
+                         "E2E is a target only if you give --e2e-p95-ms (default: the use case's).")
 TRAFFIC_HELP = ("Traffic: the average rate is --qps, or --users x --requests-per-user-per-day / (--active-hours x 3600). "
                 "The plan sizes for the peak (average x --peak-factor) plus headroom of 10 % + 10 % per unit of "
                 "--burstiness above 1; min replicas carry the average, max replicas 1.5x the peak's.")
@@ -45,13 +51,17 @@ def _spec(ctx: AppContext, text, use_case, **options) -> DeploymentSpec:
     return build_spec(ctx.catalog, text=text, use_case=use_case, **options)
 
 
+def _ms(v: float | None) -> str:
+    return f"{v:g} ms" if v else "—"
+
+
 def _spec_human(spec: DeploymentSpec) -> None:
     s, t = spec.slos, spec.traffic
     load = f"{t.qps:g} req/s" if t.qps else f"{t.users:,} users x {t.requests_per_user_per_day:g} req/day over {t.active_hours_per_day:g} h"
     console.print(table(f"Deployment spec '{spec.name}' ({spec.use_case}, extracted by {spec.extracted_by})",
                         ["traffic", "peak x", "prompt tok", "output tok", "TTFT p90", "TPOT p90", "E2E p95", "priority", "budget"],
                         [(load, f"{t.peak_factor:g}", f"{spec.prompt_tokens.mean:g}", f"{spec.output_tokens.mean:g}",
-                          f"{s.ttft_p90_ms:g} ms", f"{s.tpot_p90_ms:g} ms", f"{s.e2e_p95_ms:g} ms", spec.priority,
+                          _ms(s.ttft_p90_ms), _ms(s.tpot_p90_ms), _ms(s.e2e_p95_ms), spec.priority,
                           f"${spec.budget_usd_month:,.0f}/mo" if spec.budget_usd_month else "—")]))
     if spec.assumptions:
         console.print(table("Assumed (not in your words)", ["field", "value", "source"],
@@ -66,7 +76,8 @@ def spec_cmd(text: str = TEXT_ARG, use_case: str = USE_CASE, qps: float = QPS, u
              output_tokens: float = OUTPUT, priority: str = PRIORITY, budget: float = BUDGET,
              gpu: list[str] = GPUS, model: list[str] = MODELS, max_gpus: int = MAX_GPUS,
              active_hours: float = HOURS, burstiness: float = BURST, quantization: list[str] = QUANT,
-             open_weights_only: bool = OPEN,
+             open_weights_only: bool = OPEN, min_quality: str = MIN_QUALITY, min_params_b: float = MIN_PARAMS,
+             max_params_b: float = MAX_PARAMS, streaming: bool = STREAMING,
              json_out: bool = JSON_OPTION) -> None:
     """Turn words and/or options into a DeploymentSpec; guesses are listed as assumptions, missing
     essentials as questions.
@@ -77,7 +88,8 @@ def spec_cmd(text: str = TEXT_ARG, use_case: str = USE_CASE, qps: float = QPS, u
                 ttft_p90_ms=ttft_p90_ms, tpot_p90_ms=tpot_p90_ms, e2e_p95_ms=e2e_p95_ms, prompt_tokens=prompt_tokens,
                 output_tokens=output_tokens, priority=priority, budget_usd_month=budget, gpus=gpu, models=model,
                 max_gpus=max_gpus, active_hours_per_day=active_hours, burstiness=burstiness, quantizations=quantization,
-                open_weights_only=open_weights_only)
+                open_weights_only=open_weights_only, min_quality=min_quality, min_params_b=min_params_b,
+                max_params_b=max_params_b, streaming=streaming)
     run(json_out, lambda: _spec(app_context(), text, use_case, **opts), _spec_human)
 
 
@@ -106,7 +118,7 @@ def plan_human(plan: Plan) -> None:
                      f"{p.tpot_ms.p90:.1f}", f"{p.e2e_ms.p95:,.0f}", ("✔ " if c.meets_slos else "✘ ") + _binding_short(c, plan)))
     s = plan.spec.slos
     t = table(f"Plan {plan.id} for '{plan.spec.name}' ({plan.provider} prices). Predicted ms at the peak vs targets: "
-              f"TTFT p90 {s.ttft_p90_ms:g}, TPOT p90 {s.tpot_p90_ms:g}, E2E p95 {s.e2e_p95_ms:g}",
+              f"TTFT p90 {_ms(s.ttft_p90_ms)}, TPOT p90 {_ms(s.tpot_p90_ms)}, E2E p95 {_ms(s.e2e_p95_ms)}",
               ["#", "model, weights", "replicas×TP GPU", "$/month", "TTFT", "TPOT", "E2E", "SLOs, binding"], rows)
     t.box = box.SIMPLE_HEAD
     for col in t.columns[2:7]:
@@ -123,7 +135,8 @@ def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec"
                   prompt_tokens: float = PROMPT, output_tokens: float = OUTPUT, priority: str = PRIORITY,
                   budget: float = BUDGET, gpu: list[str] = GPUS, model: list[str] = MODELS, max_gpus: int = MAX_GPUS,
              active_hours: float = HOURS, burstiness: float = BURST, quantization: list[str] = QUANT,
-             open_weights_only: bool = OPEN,
+             open_weights_only: bool = OPEN, min_quality: str = MIN_QUALITY, min_params_b: float = MIN_PARAMS,
+             max_params_b: float = MAX_PARAMS, streaming: bool = STREAMING,
                   top: int = typer.Option(5, help="How many candidates to keep."),
                   out: Path = typer.Option(None, "--out", "-o", help="Write the Plan JSON here (for render/propose)."),
                   cluster: bool = typer.Option(False, "--cluster", help="Keep only candidates that fit the GPUs the "
@@ -143,7 +156,8 @@ def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec"
                 ttft_p90_ms=ttft_p90_ms, tpot_p90_ms=tpot_p90_ms, e2e_p95_ms=e2e_p95_ms, prompt_tokens=prompt_tokens,
                 output_tokens=output_tokens, priority=priority, budget_usd_month=budget, gpus=gpu, models=model,
                 max_gpus=max_gpus, active_hours_per_day=active_hours, burstiness=burstiness, quantizations=quantization,
-                open_weights_only=open_weights_only)
+                open_weights_only=open_weights_only, min_quality=min_quality, min_params_b=min_params_b,
+                max_params_b=max_params_b, streaming=streaming)
 
     made: list[Plan] = []
 
