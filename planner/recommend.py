@@ -68,6 +68,7 @@ def context_len(spec: DeploymentSpec) -> int:
 def _enumerate(spec: DeploymentSpec, catalog: Catalog, provider: str) -> tuple[list[_Option], list[str]]:
     c = spec.constraints
     skipped: list[str] = []
+    floored: list[str] = []
     models = []
     for m in catalog.models:
         if c.models and m.hf_id not in c.models:
@@ -81,7 +82,7 @@ def _enumerate(spec: DeploymentSpec, catalog: Catalog, provider: str) -> tuple[l
         if c.licenses and m.license not in c.licenses:
             continue
         if below := _below_floor(m, spec):
-            skipped.append(f"{m.hf_id}: {below}")
+            floored.append(f"{m.hf_id} ({below})")
             continue
         # The model must hold at least a p90 request (vLLM rejects longer ones than max-model-len).
         need = (spec.prompt_tokens.p90 or 2 * spec.prompt_tokens.mean) + (spec.output_tokens.p90 or 2 * spec.output_tokens.mean)
@@ -103,6 +104,10 @@ def _enumerate(spec: DeploymentSpec, catalog: Catalog, provider: str) -> tuple[l
                 for tp in TP_CHOICES:
                     if m.num_attention_heads % tp == 0 and (not c.max_gpus or tp <= c.max_gpus):
                         options.append(_Option(m, g, d, tp, price.usd_per_gpu_hour, price.source))
+    if floored:
+        skipped.append(f"{len(floored)} model(s) outside the quality floor or size range (change them with "
+                       f"--min-quality / --min-params-b / --max-params-b): {'; '.join(floored[:4])}"
+                       + (" …" if len(floored) > 4 else ""))
     return options, skipped
 
 
