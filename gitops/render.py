@@ -173,6 +173,18 @@ def _dashboard(name: str, sel: str) -> str:
                        "panels": panels, "time": {"from": "now-6h", "to": "now"}}, indent=1)
 
 
+def _availability(plan: Plan, c: Candidate, name: str) -> dict:
+    """Topology spread and a PodDisruptionBudget when the plan carries an availability target (Candidate.spread):
+    replicas on distinct nodes (required) and zones (preferred: clusters without zone labels still schedule)."""
+    pods = {"serving.kserve.io/inferenceservice": name}
+    spread = [{"maxSkew": 1, "topologyKey": key, "labelSelector": {"matchLabels": pods},
+               "whenUnsatisfiable": "DoNotSchedule" if key == "kubernetes.io/hostname" else "ScheduleAnyway"}
+              for key in c.spread]
+    target = plan.spec.reliability_target
+    return {"spread": spread, "pod_selector": pods, "pdb_name": f"{name}-pdb" if spread and c.replicas >= 2 else "",
+            "reliability_target": f"{target:g}" if target else ""}
+
+
 def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | None = None, k8s_version: str = "1.31",
                   autoscaler: Literal["keda", "hpa"] = "keda",
                   monitor: Literal["podmonitor", "servicemonitor"] = "podmonitor", repo_url: str | None = None,
@@ -229,6 +241,9 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
                  f"{'scaledobject' if autoscaler == 'keda' else 'hpa'}.yaml": f"{'scaledobject' if autoscaler == 'keda' else 'hpa'}.yaml.j2",
                  f"{monitor}.yaml": f"{monitor}.yaml.j2", "prometheusrule.yaml": "prometheusrule.yaml.j2",
                  "dashboard-configmap.yaml": "dashboard-configmap.yaml.j2", "cronjob-slo-report.yaml": "cronjob-slo-report.yaml.j2"}
+    ctx.update(_availability(plan, c, nm))
+    if ctx["pdb_name"]:
+        manifests["pdb.yaml"] = "pdb.yaml.j2"
     files = {path: _yaml_env.get_template(t).render(ctx) for path, t in manifests.items()}
     files["kustomization.yaml"] = _yaml_env.get_template("kustomization.yaml.j2").render({**ctx, "resources": list(manifests)})
     files["application.yaml"] = _yaml_env.get_template("application.yaml.j2").render(ctx)

@@ -63,12 +63,15 @@ def _seed(kb: KnowledgeBase) -> None:
     from kb.benchmarks import benchmark_record
 
     with kb.transaction() as db:
-        for table in ("models", "gpus", "prices", "use_cases"):
+        # Models a person added (kb add-model) survive re-seeding; a seed model of the same id does not replace them.
+        user = {r[0] for r in db.execute("SELECT hf_id FROM models WHERE json_extract(data, '$.origin') = 'user'")}
+        db.execute("DELETE FROM models WHERE coalesce(json_extract(data, '$.origin'), 'seed') != 'user'")
+        for table in ("gpus", "prices", "use_cases"):
             db.execute(f"DELETE FROM {table}")
         db.execute("DELETE FROM benchmarks WHERE origin = 'seed'")
         db["models"].insert_all(
             {"hf_id": m.hf_id, "architecture": m.architecture, "license": m.license, "source": m.source,
-             "data": m.model_dump_json()} for m in models
+             "data": m.model_dump_json()} for m in models if m.hf_id not in user
         )
         db["gpus"].insert_all(
             {"name": g.name, "vendor": g.vendor, "memory_gb": g.memory_gb, "source": g.source,
@@ -88,8 +91,10 @@ def _seed(kb: KnowledgeBase) -> None:
 
 
 def refresh_version(kb: KnowledgeBase, db) -> str:
-    """Recompute the kb version: the seed hash, plus a hash of user-imported benchmark ids."""
+    """Recompute the kb version: the seed hash, plus a hash of user-imported benchmark ids and user-added models."""
     ids = [r[0] for r in db.execute("SELECT id FROM benchmarks WHERE origin != 'seed' ORDER BY id")]
+    ids += [f"model:{r[0]}:{hashlib.sha256(r[1].encode()).hexdigest()[:8]}" for r in db.execute(
+        "SELECT hf_id, data FROM models WHERE json_extract(data, '$.origin') = 'user' ORDER BY hf_id")]
     version = f"kb-{seed_hash()}"
     if ids:
         version += "+" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:8]

@@ -80,6 +80,7 @@ class ModelArch(BaseModel):
     source: str
     verified: bool = True
     notes: str | None = None
+    origin: Literal["seed", "user"] = Field(default="seed", description="shipped catalog, or added with kb add-model")
 
     @property
     def is_moe(self) -> bool:
@@ -111,6 +112,10 @@ class Gpu(BaseModel):
     fp4_tflops: float | None = None
     interconnect: str
     interconnect_gb_s: float = Field(description="per-GPU bidirectional bandwidth of the TP link")
+    gpus_per_node: int = Field(default=8, ge=1, description="GPUs one node (one NVLink domain) holds")
+    internode_gb_s: float | None = Field(default=None, gt=0, description="per-GPU network bandwidth between nodes, one "
+                                         "direction, GB/s (pipeline stages on different nodes); None: no multi-node plans")
+    internode_source: str = ""
     k8s_product_labels: list[str] = Field(default_factory=list)
     prices: list[Price] = Field(default_factory=list)
     uncertain: list[str] = Field(default_factory=list)

@@ -100,6 +100,17 @@ class Traffic(BaseModel):
     burstiness: float = Field(default=1.0, ge=1, description="variance-to-mean ratio (1 = Poisson)")
 
 
+class TrafficClass(BaseModel):
+    """One kind of request in a traffic mix (short chat turns beside long RAG prompts)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=40)
+    share: float = Field(gt=0, description="fraction of requests (shares are normalised to sum to 1)")
+    prompt_tokens: TokenDist
+    output_tokens: TokenDist
+
+
 class Constraints(BaseModel):
     models: list[str] = Field(default_factory=list)
     gpus: list[str] = Field(default_factory=list)
@@ -141,6 +152,11 @@ class DeploymentSpec(BaseModel):
                                       "reach; None = no floor")
     min_params_b: float | None = Field(default=None, gt=0, description="smallest model size allowed, billions")
     max_params_b: float | None = Field(default=None, gt=0, description="largest model size allowed, billions")
+    reliability_target: float | None = Field(default=None, ge=90, lt=100, description="availability target, percent "
+                                          "(99.9 = three nines); >= 99.9 plans at least two replicas spread over nodes")
+    budget_usd_hour: float | None = Field(default=None, gt=0, description="hourly budget, USD")
+    traffic_mix: list[TrafficClass] = Field(default_factory=list, description="request classes; when set, "
+                                            "prompt_tokens and output_tokens are their mixture")
 
 
 class VllmSettings(BaseModel):
@@ -154,6 +170,17 @@ class VllmSettings(BaseModel):
     quantization: str | None = Field(default=None, description="vLLM --quantization value, if any")
 
 
+class UnitCost(BaseModel):
+    """What a million tokens cost on this deployment. Each figure puts the whole GPU bill on that kind of token (how
+    per-direction comparisons with hosted APIs are made); `blended` splits nothing and counts both kinds."""
+
+    output_at_load: float = Field(description="USD per million output tokens at the planned average load")
+    output_at_goodput: float = Field(description="USD per million output tokens with every replica at its goodput")
+    input_at_load: float = Field(description="USD per million prompt tokens at the planned average load")
+    input_at_goodput: float = Field(description="USD per million prompt tokens with every replica at its goodput")
+    blended_at_load: float = Field(description="USD per million prompt + output tokens at the planned average load")
+
+
 class Candidate(BaseModel):
     """One deployable configuration with its predictions, cost and verdicts."""
 
@@ -162,6 +189,8 @@ class Candidate(BaseModel):
     gpu: str
     tp: int
     pp: int = 1
+    nodes_per_replica: int = Field(default=1, ge=1, description="nodes one replica spans (pipeline stages across "
+                                   "nodes; rendered as an LLMInferenceService leader + workers)")
     replicas: int
     min_replicas: int
     max_replicas: int
@@ -176,6 +205,12 @@ class Candidate(BaseModel):
     price_source: str = ""
     quality: float | None = None
     params_b: float | None = Field(default=None, description="the model's total parameters, billions")
+    hourly_cost_usd: float | None = Field(default=None, description="GPU cost of the planned replicas per hour")
+    cost_per_m_tokens: UnitCost | None = None
+    reliability_replicas: int = Field(default=0, ge=0, description="replicas added beyond what the load needs, for the "
+                                      "availability target")
+    reliability_cost_usd_month: float = Field(default=0.0, ge=0, description="monthly cost of those replicas")
+    spread: list[str] = Field(default_factory=list, description="topology keys replicas are spread over")
     binding_constraint: str = ""
     explanation: str = ""
 

@@ -20,6 +20,7 @@ from planner.contracts import (
     Plan,
     Prediction,
     PredictQuery,
+    UnitCost,
     VllmSettings,
 )
 from planner.errors import BadInput, Infeasible, ServewiseError
@@ -33,6 +34,9 @@ from planner.spec import average_qps, peak_qps
 
 HOURS_PER_MONTH = 730  # 365 x 24 / 12
 TP_CHOICES = (1, 2, 4, 8)
+# Nodes a multi-node replica may span: vLLM 0.19 runs --pipeline-parallel-size across nodes (Ray or its multiprocess
+# executor), tensor parallelism stays inside a node's NVLink domain. Tried only when no single node holds the model.
+PP_CHOICES = (2, 3, 4)
 _VLLM_QUANTIZATION = {"fp8": "fp8", "int4": "awq", "int8": "w8a8"}  # --quantization for a bf16 model served quantized
 
 
@@ -45,6 +49,7 @@ class _Option:
     price: float
     price_source: str
     max_num_seqs: int | None = None  # None: vLLM's default
+    pp: int = 1  # pipeline stages, one node each (tp = the node's GPUs)
 
 
 def _dtypes(model: ModelArch, gpu: Gpu, allowed: list[str]) -> list[WeightDtype]:
@@ -104,6 +109,10 @@ def _enumerate(spec: DeploymentSpec, catalog: Catalog, provider: str) -> tuple[l
                 for tp in TP_CHOICES:
                     if m.num_attention_heads % tp == 0 and (not c.max_gpus or tp <= c.max_gpus):
                         options.append(_Option(m, g, d, tp, price.usd_per_gpu_hour, price.source))
+                node = g.gpus_per_node
+                if g.internode_gb_s and m.num_attention_heads % node == 0:
+                    options += [_Option(m, g, d, node, price.usd_per_gpu_hour, price.source, pp=pp) for pp in PP_CHOICES
+                                if pp <= m.num_layers and (not c.max_gpus or node * pp <= c.max_gpus)]
     if floored:
         skipped.append(f"{len(floored)} model(s) outside the quality floor or size range (change them with "
                        f"--min-quality / --min-params-b / --max-params-b): {'; '.join(floored[:4])}"
@@ -129,24 +138,26 @@ def _below_floor(m: ModelArch, spec: DeploymentSpec) -> str | None:
 
 
 def _fits(o: _Option, context: int) -> bool:
-    return memory_fit(o.model, o.gpu, tp=o.tp, weight_dtype=o.dtype, context_tokens=context).fits
+    return memory_fit(o.model, o.gpu, tp=o.tp, pp=o.pp, weight_dtype=o.dtype, context_tokens=context).fits
 
 
 def _prune_tp(options: list[_Option], context: int) -> list[_Option]:
-    """Per model x GPU x dtype keep the smallest TP that fits and the next one (more TP rarely pays)."""
+    """Per model x GPU x dtype keep the smallest TP that fits on one node and the next one (more TP rarely pays);
+    only when no single node holds the model, the fewest nodes that do (multi-node costs network hops)."""
     groups: dict[tuple, list[_Option]] = {}
     for o in options:
         groups.setdefault((o.model.hf_id, o.gpu.name, o.dtype), []).append(o)
     kept = []
     for opts in groups.values():
-        fitting = [o for o in sorted(opts, key=lambda o: o.tp) if _fits(o, context)]
-        kept.extend(fitting[:2])
+        fitting = [o for o in sorted(opts, key=lambda o: (o.pp, o.tp)) if _fits(o, context)]
+        single = [o for o in fitting if o.pp == 1]
+        kept.extend(single[:2] if single else fitting[:1])
     return kept
 
 
 def _decode_floor_ms(o: _Option) -> float:
     """Physics alone: one decode step streams the weights from memory at the GPUs' full bandwidth."""
-    return weight_bytes_read_per_step(o.model, o.dtype, 1) / (o.tp * o.gpu.mem_bw_gb_s * 1e9) * 1e3
+    return weight_bytes_read_per_step(o.model, o.dtype, 1) / (o.tp * o.gpu.mem_bw_gb_s * 1e9) * 1e3  # stages in turn
 
 
 def _too_slow(o: _Option, spec: DeploymentSpec) -> bool:
@@ -197,7 +208,7 @@ def _quality(m: ModelArch) -> float | None:
 
 
 def _query(o: _Option, spec: DeploymentSpec) -> PredictQuery:
-    return PredictQuery(model=o.model.hf_id, gpu=o.gpu.name, tp=o.tp, isl=max(1, round(spec.prompt_tokens.mean)),
+    return PredictQuery(model=o.model.hf_id, gpu=o.gpu.name, tp=o.tp, pp=o.pp, isl=max(1, round(spec.prompt_tokens.mean)),
                         osl=max(2, round(spec.output_tokens.mean)), qps=1.0, weight_dtype=o.dtype,
                         isl_cv=spec.prompt_tokens.cv, osl_cv=spec.output_tokens.cv, max_num_seqs=o.max_num_seqs)
 
@@ -213,23 +224,57 @@ def _candidates(options: list[_Option], spec: DeploymentSpec, params: LatencyPar
             notes.append(f"{o.model.hf_id} on {o.tp}x {o.gpu.name} ({o.dtype}): {exc.message}")
     gps = goodputs([(prep, corr) for _, prep, corr in prepared], params, spec.slos)
     peak, avg = peak_qps(spec), average_qps(spec)
-    sizes = [replicas_for(peak, avg, gp.qps, spec.traffic.burstiness) if gp.qps > 0 else (1, 1, 1) for gp in gps]
+    sizes = [_reliable(replicas_for(peak, avg, gp.qps, spec.traffic.burstiness) if gp.qps > 0 else (1, 1, 1), spec)
+             for gp in gps]
     # The deployment's prediction: the peak spread over its replicas, with the same vLLM batch limit
     # the goodput search used, so that the verdicts and the rendered --max-num-seqs agree.
-    at_peak = predict_loads([(prep, peak / size[0], corr) for (_, prep, corr), size in zip(prepared, sizes)], params)
+    at_peak = predict_loads([(prep, peak / size[0][0], corr) for (_, prep, corr), size in zip(prepared, sizes)], params)
     return [_candidate(o, spec, context, gp, size, prep.max_num_seqs, pred if gp.qps > 0 else gp.at_goodput)
             for (o, prep, _), gp, size, pred in zip(prepared, gps, sizes, at_peak)]
 
 
-def _candidate(o: _Option, spec: DeploymentSpec, context: int, gp: Goodput, size: tuple[int, int, int],
+def _reliable(size: tuple[int, int, int], spec: DeploymentSpec) -> tuple[tuple[int, int, int], int]:
+    """Replicas for the availability target, and how many of them the load alone would not need.
+
+    99.9 % allows 43 minutes of downtime a month: one replica's restarts, upgrades and node drains use that up, so
+    at least two replicas run, and the autoscaler never goes below two. 99.99 % (4 minutes) needs the peak carried
+    with one replica lost: N+1."""
+    need, low, high = size
+    r = spec.reliability_target
+    if not r or r < 99.9:
+        return size, 0
+    want = need + 1 if r >= 99.99 else max(need, 2)
+    return (want, min(max(low, 2), want), max(high, want + 1)), want - need
+
+
+def _unit_cost(spec: DeploymentSpec, hourly: float, replicas: int, goodput_qps: float) -> UnitCost | None:
+    """USD per million tokens at the planned average load and with every replica at its goodput."""
+    avg = average_qps(spec)
+    isl, osl = spec.prompt_tokens.mean, spec.output_tokens.mean
+    full = replicas * goodput_qps
+    if avg <= 0 or full <= 0:
+        return None
+
+    def per_m(req_s: float, tokens: float) -> float:
+        return round(hourly / (req_s * tokens * 3600) * 1e6, 4)
+
+    return UnitCost(output_at_load=per_m(avg, osl), output_at_goodput=per_m(full, osl), input_at_load=per_m(avg, isl),
+                    input_at_goodput=per_m(full, isl), blended_at_load=per_m(avg, isl + osl))
+
+
+def _candidate(o: _Option, spec: DeploymentSpec, context: int, gp: Goodput, sized: tuple[tuple[int, int, int], int],
                max_seqs: int, at_load: Prediction) -> Candidate:
-    replicas, low, high = size
+    (replicas, low, high), extra = sized
     peak = peak_qps(spec)
     ratios = slo_ratios(at_load, spec.slos)
     verdicts = {k: v <= 1.0 for k, v in ratios.items()}
     meets = gp.qps > 0 and all(verdicts.values()) and not at_load.saturated
-    gpus_total = replicas * o.tp
-    cost = gpus_total * o.price * HOURS_PER_MONTH
+    gpus_total = replicas * o.tp * o.pp
+    hourly = gpus_total * o.price
+    cost = hourly * HOURS_PER_MONTH
+    reliability_cost = extra * o.tp * o.pp * o.price * HOURS_PER_MONTH
+    spread = ["kubernetes.io/hostname", "topology.kubernetes.io/zone"] if replicas >= 2 and extra >= 0 and \
+        (spec.reliability_target or 0) >= 99.9 else []
     worst = max(ratios.items(), key=lambda kv: kv[1]) if ratios else ("", 0.0)
     target = {"TTFT p90": spec.slos.ttft_p90_ms, "TPOT p90": spec.slos.tpot_p90_ms, "E2E p95": spec.slos.e2e_p95_ms}
     predicted_value = {"TTFT p90": at_load.ttft_ms.p90, "TPOT p90": at_load.tpot_ms.p90, "E2E p95": at_load.e2e_ms.p95}
@@ -244,7 +289,8 @@ def _candidate(o: _Option, spec: DeploymentSpec, context: int, gp: Goodput, size
                       + (" (assumes an AWQ/GPTQ int4 checkpoint of this model exists)" if o.dtype == "int4" else
                          " (vLLM quantizes on load)") + ".")
     return Candidate(
-        model=o.model.hf_id, weight_dtype=o.dtype, gpu=o.gpu.name, tp=o.tp, replicas=replicas, min_replicas=low,
+        model=o.model.hf_id, weight_dtype=o.dtype, gpu=o.gpu.name, tp=o.tp, pp=o.pp, nodes_per_replica=o.pp,
+        replicas=replicas, min_replicas=low,
         max_replicas=high, gpus_total=gpus_total,
         vllm=VllmSettings(max_model_len=min(context, o.model.max_position_embeddings), max_num_seqs=max_seqs,
                           max_num_batched_tokens=default_max_num_batched_tokens(o.gpu),
@@ -253,23 +299,43 @@ def _candidate(o: _Option, spec: DeploymentSpec, context: int, gp: Goodput, size
         predicted=at_load.model_copy(update={"request_s": round(peak, 4), "output_tok_s": round(peak * spec.output_tokens.mean, 2)}),
         goodput_qps=round(gp.qps, 4), fits=at_load.fits, meets_slos=meets, slo_verdicts=verdicts,
         monthly_cost_usd=round(cost, 2), price_source=o.price_source, quality=_quality(o.model),
-        params_b=o.model.params_total_b,
+        params_b=o.model.params_total_b, hourly_cost_usd=round(hourly, 4),
+        cost_per_m_tokens=_unit_cost(spec, hourly, replicas, gp.qps), reliability_replicas=extra,
+        reliability_cost_usd_month=round(reliability_cost, 2), spread=spread,
         binding_constraint=binding,
-        explanation=(f"{replicas} x {o.tp} {o.gpu.name} at ${o.price:.2f}/GPU-h for {peak:.2f} req/s peak "
-                     f"(+{headroom(spec.traffic.burstiness) * 100:.0f} % headroom); {at_load.calibration}.{quant_note}"),
+        explanation=(f"{replicas} x {o.tp * o.pp} {o.gpu.name} at ${o.price:.2f}/GPU-h for {peak:.2f} req/s peak "
+                     f"(+{headroom(spec.traffic.burstiness) * 100:.0f} % headroom); {at_load.calibration}.{quant_note}"
+                     + _availability_note(spec, replicas, extra, reliability_cost) + _multinode_note(o)),
     )
+
+
+def _multinode_note(o: _Option) -> str:
+    if o.pp == 1:
+        return ""
+    return (f" Multi-node: no single {o.gpu.gpus_per_node}-GPU node holds {o.model.hf_id} ({o.dtype}), so each replica "
+            f"spans {o.pp} nodes: tensor parallel {o.tp} within a node (NVLink), pipeline parallel {o.pp} across nodes "
+            f"({o.gpu.internode_gb_s:g} GB/s per GPU between nodes: {o.gpu.internode_source}); served as one vLLM "
+            "instance with --pipeline-parallel-size (KServe LLMInferenceService leader + workers).")
+
+
+def _availability_note(spec: DeploymentSpec, replicas: int, extra: int, cost: float) -> str:
+    if not spec.reliability_target or spec.reliability_target < 99.9:
+        return ""
+    added = f" ({extra} added for it, ${cost:,.0f}/month)" if extra else " (the load already needs them)"
+    return (f" Availability {spec.reliability_target:g} %: {replicas} replicas{added}, spread over nodes (and zones where "
+            "nodes carry zone labels); a PodDisruptionBudget keeps all but one serving during drains.")
 
 
 def evaluate(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, provider: str, model: str, gpu: str,
              tp: int, weight_dtype: WeightDtype | None = None,
-             corrections: dict[tuple[str, str, int], Correction] | None = None) -> Candidate:
+             corrections: dict[tuple[str, str, int], Correction] | None = None, pp: int = 1) -> Candidate:
     """Size, predict and price one given configuration for a spec (what-if and explicit choices)."""
     m, g = catalog.model(model), catalog.gpu(gpu)
     price = g.price(provider)
     if not price:
         raise BadInput(f"{g.name} has no {provider} price in the knowledge base; providers with one: "
                        f"{', '.join(p.provider for p in g.prices) or 'none'}")
-    o = _Option(m, g, weight_dtype or m.native_dtype, tp, price.usd_per_gpu_hour, price.source)
+    o = _Option(m, g, weight_dtype or m.native_dtype, tp, price.usd_per_gpu_hour, price.source, pp=pp)
     notes: list[str] = []
     cands = _candidates([o], spec, params, context_len(spec), corrections or {}, notes)
     if not cands:
@@ -331,10 +397,13 @@ def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, 
     why_blocked = [f"{c.model} on {c.gpus_total}x {c.gpu}: {why}"
                    for c, why in sorted(blocked, key=lambda cw: cw[0].gpus_total) if c.meets_slos]
     feasible = [c for c in cands if c.meets_slos and c.fits]
-    if spec.budget_usd_month:
-        within = [c for c in feasible if c.monthly_cost_usd <= spec.budget_usd_month]
+    for budget, cost_of, unit in ((spec.budget_usd_month, lambda c: c.monthly_cost_usd, "month"),
+                                  (spec.budget_usd_hour, lambda c: c.hourly_cost_usd or 0.0, "hour")):
+        if not budget:
+            continue
+        within = [c for c in feasible if cost_of(c) <= budget]
         if feasible and not within:
-            notes.append(f"no SLO-meeting candidate within the ${spec.budget_usd_month:,.0f}/month budget; "
+            notes.append(f"no SLO-meeting candidate within the ${budget:,.2f}/{unit} budget; "
                          "showing the cheapest ones over it")
         feasible = within or feasible
     pid = plan_id or "plan-" + hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:10]
@@ -388,12 +457,12 @@ def _tighter_batch_limits(picked: list[Candidate], spec: DeploymentSpec, catalog
     for c in picked:
         g = catalog.gpu(c.gpu)
         price = g.price(provider)
-        variants += [_Option(catalog.model(c.model), g, c.weight_dtype, c.tp, price.usd_per_gpu_hour, price.source, n)
-                     for n in BATCH_LIMITS]
+        variants += [_Option(catalog.model(c.model), g, c.weight_dtype, c.tp, price.usd_per_gpu_hour, price.source, n,
+                             pp=c.pp) for n in BATCH_LIMITS]
     sized = _candidates(variants, spec, params, context, corrections, [])
     out = []
     for c in picked:
-        tighter = next((v for v in sized if (v.model, v.gpu, v.tp, v.weight_dtype) == (c.model, c.gpu, c.tp, c.weight_dtype)
+        tighter = next((v for v in sized if (v.model, v.gpu, v.tp, v.pp, v.weight_dtype) == (c.model, c.gpu, c.tp, c.pp, c.weight_dtype)
                         and v.meets_slos and v.replicas == c.replicas), None)
         out.append(c if tighter is None else tighter.model_copy(update={"explanation": tighter.explanation + (
             f" --max-num-seqs {tighter.vllm.max_num_seqs}: the smallest batch limit that keeps {c.replicas} replica(s) "
@@ -403,8 +472,12 @@ def _tighter_batch_limits(picked: list[Candidate], spec: DeploymentSpec, catalog
 
 def _rationale(picked: list[Candidate], spec: DeploymentSpec, blocked: list[str], notes: list[str]) -> str:
     top = picked[0]
-    text = (f"Priority '{spec.priority}': {top.model} ({top.weight_dtype}) on {top.replicas} replica(s) of {top.tp}x {top.gpu} "
-            f"meets every SLO at ${top.monthly_cost_usd:,.0f}/month; binding: {top.binding_constraint}.")
+    unit = top.cost_per_m_tokens
+    per_m = (f" (${unit.output_at_load:,.2f} per million output tokens at the planned load, "
+             f"${unit.output_at_goodput:,.2f} at full goodput)") if unit else ""
+    shape = f"{top.tp}x {top.gpu}" if top.pp == 1 else f"{top.pp} nodes x {top.tp} {top.gpu} (TP {top.tp} x PP {top.pp})"
+    text = (f"Priority '{spec.priority}': {top.model} ({top.weight_dtype}) on {top.replicas} replica(s) of {shape} "
+            f"meets every SLO at ${top.monthly_cost_usd:,.0f}/month{per_m}; binding: {top.binding_constraint}.")
     if len(picked) > 1:
         text += " " + _versus(top, picked[1], spec)
     if blocked:

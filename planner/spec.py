@@ -16,12 +16,15 @@ import re
 from typing import Any
 
 from planner.catalog import WEIGHT_DTYPES, Catalog, TokenDist, UseCase
+from pydantic import ValidationError
+
 from planner.contracts import (
     Assumption,
     Constraints,
     DeploymentSpec,
     SloTargets,
     Traffic,
+    TrafficClass,
 )
 from planner.errors import BadInput
 
@@ -29,6 +32,9 @@ _NUM = r"(\d[\d,]*(?:\.\d+)?)\s*(k|thousand|m|million)?"
 _SCALE = {None: 1, "k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}
 _PER = {"s": 1, "sec": 1, "second": 1, "min": 60, "minute": 60, "h": 3600, "hr": 3600, "hour": 3600, "day": 86400}
 DEFAULT_USE_CASE = "chatbot"
+# "production" read as three nines: the availability at which a single replica's restarts and node drains
+# (minutes each, several a month) no longer fit the error budget (43 minutes a month), so two replicas are needed.
+_PRODUCTION_RELIABILITY = 99.9
 
 
 def _number(value: str, scale: str | None) -> float:
@@ -75,6 +81,13 @@ def extract(text: str, catalog: Catalog) -> _Extracted:
     if m := re.search(r"\$\s*" + _NUM + r"\s*(?:/|a|per)\s*(?:month|mo)\b", t) or \
             re.search(r"budget (?:of )?\$?\s*" + _NUM, t):
         out["budget_usd_month"] = _number(m.group(1), m.group(2))
+    if m := re.search(r"\$\s*" + _NUM + r"\s*(?:/|an|a|per)\s*(?:hour|hr|h)\b", t):
+        out["budget_usd_hour"] = _number(m.group(1), m.group(2))
+    if m := re.search(r"(\d{2}(?:\.\d+)?)\s*%\s*(?:uptime|availability|available|sla\b|of the time)", t):
+        out["reliability"] = float(m.group(1))
+    elif re.search(r"\b(production|prod|highly available|high availability|mission[- ]critical|customer[- ]facing)\b", t):
+        out["reliability"] = _PRODUCTION_RELIABILITY
+        out["_reliability_word"] = True
     if m := re.search(r"(?:max(?:imum)?|at most|up to|no more than|only)\s*(\d+)\s*gpus?", t):
         out["max_gpus"] = int(m.group(1))
     if m := re.search(r"peaks?\s*(?:of|at|around)?\s*(\d+(?:\.\d+)?)\s*x", t):
@@ -128,7 +141,8 @@ def build_spec(catalog: Catalog, *, text: str | None = None, use_case: str | Non
                open_weights_only: bool | None = None, extracted: dict[str, Any] | None = None,
                extracted_by: str | None = None, min_quality: str | float | None = None,
                min_params_b: float | None = None, max_params_b: float | None = None,
-               streaming: bool | None = None) -> DeploymentSpec:
+               streaming: bool | None = None, reliability: float | None = None,
+               budget_usd_hour: float | None = None, traffic_mix: list[Any] | None = None) -> DeploymentSpec:
     """A DeploymentSpec from words and/or options (options win). `extracted` lets a caller pass values
     an LLM pulled from the words (MCP sampling); they are treated like the rule extractor's.
 
@@ -144,7 +158,10 @@ def build_spec(catalog: Catalog, *, text: str | None = None, use_case: str | Non
         e2e_p95_ms=e2e_p95_ms, priority=priority, budget_usd_month=budget_usd_month, models=models or None,
         gpus=gpus or None, quantizations=quantizations or None, max_gpus=max_gpus, open_weights_only=open_weights_only,
         min_quality=min_quality, min_params_b=min_params_b, max_params_b=max_params_b, streaming=streaming,
+        reliability=reliability, budget_usd_hour=budget_usd_hour,
     ).items() if v is not None}
+    if "reliability" in options:
+        said.pop("_reliability_word", None)
     v = {**said, **options}
     _check(v)
     assumptions: list[Assumption] = []
@@ -161,8 +178,18 @@ def build_spec(catalog: Catalog, *, text: str | None = None, use_case: str | Non
 
     src = f"use-case template '{uc.name}': {uc.source}"
     traffic = _traffic(v, uc, assumptions, questions, src)
-    prompt = _lengths(v.get("prompt_tokens"), uc.prompt_tokens, "prompt_tokens", assumptions, src_of("prompt_tokens"))
-    output = _lengths(v.get("output_tokens"), uc.output_tokens, "output_tokens", assumptions, src_of("output_tokens"))
+    mix = _mix(traffic_mix or [], uc)
+    if mix and ("prompt_tokens" in v or "output_tokens" in v):
+        raise BadInput("give either a traffic mix or prompt/output token lengths, not both: the mix sets the lengths")
+    if mix:
+        prompt, output = mixture(mix, "prompt_tokens"), mixture(mix, "output_tokens")
+        shares = ", ".join(f"{c.name} {c.share:.0%}" for c in mix)
+        for field, dist in (("prompt_tokens", prompt), ("output_tokens", output)):
+            assumptions.append(Assumption(field=field, value=f"mean {dist.mean:g}, p90 {dist.p90:g}, cv {dist.cv:g}",
+                                          source=f"mixture of the traffic classes ({shares})"))
+    else:
+        prompt = _lengths(v.get("prompt_tokens"), uc.prompt_tokens, "prompt_tokens", assumptions, src_of("prompt_tokens"))
+        output = _lengths(v.get("output_tokens"), uc.output_tokens, "output_tokens", assumptions, src_of("output_tokens"))
     streaming = v.get("streaming", uc.streaming)
     if "streaming" not in v:
         assumptions.append(Assumption(field="streaming", value=str(streaming).lower(), source=src_of("streaming")))
@@ -173,7 +200,8 @@ def build_spec(catalog: Catalog, *, text: str | None = None, use_case: str | Non
         use_case=uc.name, task=uc.task, description=(text or "")[:2000], traffic=traffic,
         prompt_tokens=prompt, output_tokens=output, slos=slos, streaming=streaming, **floor,
         priority=v.get("priority", "balanced"),
-        budget_usd_month=v.get("budget_usd_month"),
+        budget_usd_month=v.get("budget_usd_month"), budget_usd_hour=v.get("budget_usd_hour"),
+        reliability_target=v.get("reliability"), traffic_mix=mix,
         constraints=Constraints(models=[catalog.model(m).hf_id for m in v.get("models", [])],
                                 gpus=[catalog.gpu(g).name for g in v.get("gpus", [])],
                                 quantizations=v.get("quantizations", []), max_gpus=v.get("max_gpus"),
@@ -181,6 +209,10 @@ def build_spec(catalog: Catalog, *, text: str | None = None, use_case: str | Non
         prefix_share=uc.prefix_share, assumptions=assumptions, questions=questions,
         extracted_by=extracted_by or ("rules" if text else "structured"),
     )
+    if v.get("_reliability_word"):
+        assumptions.append(Assumption(field="reliability_target", value=f"{_PRODUCTION_RELIABILITY:g}",
+                                      source="your words say production / highly available: read as 99.9 % (43 min of "
+                                             "downtime a month); give --reliability to change it"))
     if "priority" not in v:
         assumptions.append(Assumption(field="priority", value="balanced", source="default: cost, latency and quality weighed together"))
     return spec
@@ -188,7 +220,7 @@ def build_spec(catalog: Catalog, *, text: str | None = None, use_case: str | Non
 
 def _check(v: dict[str, Any]) -> None:
     for field in ("qps", "users", "requests_per_user_per_day", "prompt_tokens", "output_tokens", "ttft_p90_ms",
-                  "tpot_p90_ms", "e2e_p95_ms", "budget_usd_month", "max_gpus", "active_hours_per_day"):
+                  "tpot_p90_ms", "e2e_p95_ms", "budget_usd_month", "budget_usd_hour", "max_gpus", "active_hours_per_day"):
         if field in v and not (isinstance(v[field], (int, float)) and v[field] > 0):
             raise BadInput(f"{field} must be a positive number (got {v[field]!r})")
     if v.get("peak_factor") is not None and v["peak_factor"] < 1:
@@ -200,6 +232,9 @@ def _check(v: dict[str, Any]) -> None:
     bad = [q for q in v.get("quantizations", []) if q not in WEIGHT_DTYPES]
     if bad:
         raise BadInput(f"unknown quantization {bad[0]!r}; allowed: {', '.join(WEIGHT_DTYPES)}")
+    r = v.get("reliability")
+    if r is not None and not (isinstance(r, (int, float)) and 90 <= r < 100):
+        raise BadInput(f"reliability must be an availability percentage from 90 to below 100, e.g. 99.9 (got {r!r})")
     for field in ("min_params_b", "max_params_b"):
         if field in v and not (isinstance(v[field], (int, float)) and v[field] > 0):
             raise BadInput(f"{field} must be a positive number of billions of parameters (got {v[field]!r})")
@@ -335,6 +370,76 @@ def _lengths(mean: float | None, template: TokenDist, field: str, assumptions: l
     return template.model_copy(update={"mean": mean, "p50": template.p50 and template.p50 * ratio,
                                        "p90": template.p90 and template.p90 * ratio,
                                        "max": max(int((template.max or mean * 4) * ratio), int(mean) + 1)})
+
+
+def mixture(classes: list[TrafficClass], which: str) -> TokenDist:
+    """The token-length distribution of a traffic mix: mean and spread from the classes' moments, p50/p90 from the
+    mixture of their log-normals (so one long-prompt class weighs in the tail as it does in reality)."""
+    import math
+
+    dists = [(c.share, getattr(c, which)) for c in classes]
+    mean = sum(w * d.mean for w, d in dists)
+    second = sum(w * (d.mean ** 2) * (1 + d.cv ** 2) for w, d in dists)
+    cv = math.sqrt(max(second / mean ** 2 - 1, 0.0))
+
+    def cdf(x: float) -> float:
+        total = 0.0
+        for w, d in dists:
+            if d.cv == 0:
+                total += w * (x >= d.mean)
+                continue
+            s2 = math.log(1 + d.cv ** 2)
+            mu = math.log(d.mean) - s2 / 2
+            total += w * 0.5 * (1 + math.erf((math.log(x) - mu) / math.sqrt(2 * s2)))
+        return total
+
+    def quantile(q: float) -> float:
+        lo, hi = 1e-3, max(d.max or d.mean * 10 for _, d in dists) * 10
+        for _ in range(80):
+            mid = math.sqrt(lo * hi)
+            lo, hi = (mid, hi) if cdf(mid) < q else (lo, mid)
+        return round(hi, 1)
+
+    return TokenDist(mean=round(mean, 1), p50=quantile(0.5), p90=quantile(0.9), dist="lognormal", cv=round(cv, 3),
+                     max=max(d.max or int(d.mean * 4) for _, d in dists))
+
+
+def _mix(raw: list[Any], uc: UseCase) -> list[TrafficClass]:
+    """Classes from dicts (TrafficClass fields; lengths may be plain means) or 'name:share:prompt:output' strings;
+    shares are normalised to sum to one, and a class without a spread takes the use case's."""
+    classes = []
+    for item in raw:
+        if isinstance(item, str):
+            parts = item.split(":")
+            if len(parts) != 4:
+                raise BadInput(f"traffic class {item[:60]!r}: give name:share:prompt_tokens:output_tokens, e.g. rag:0.3:8000:400")
+            name, share, prompt, output = parts
+            try:
+                item = {"name": name, "share": float(share), "prompt_tokens": float(prompt), "output_tokens": float(output)}
+            except ValueError:
+                raise BadInput(f"traffic class {item[:60]!r}: share and token counts must be numbers") from None
+        if not isinstance(item, dict):
+            raise BadInput("a traffic class is an object with name, share, prompt_tokens, output_tokens")
+        item = dict(item)
+        for field, template in (("prompt_tokens", uc.prompt_tokens), ("output_tokens", uc.output_tokens)):
+            value = item.get(field)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if value <= 0:
+                    raise BadInput(f"traffic class {item.get('name')!r}: {field} must be positive")
+                ratio = value / template.mean
+                item[field] = template.model_copy(update={"mean": float(value), "p50": template.p50 and template.p50 * ratio,
+                                                          "p90": template.p90 and template.p90 * ratio,
+                                                          "max": max(int((template.max or value * 4) * ratio), int(value) + 1)})
+        try:
+            classes.append(TrafficClass.model_validate(item))
+        except ValidationError as exc:
+            raise BadInput(f"traffic class {item.get('name')!r}: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
+    if not classes:
+        return []
+    total = sum(c.share for c in classes)
+    if len({c.name for c in classes}) != len(classes):
+        raise BadInput("traffic class names must differ")
+    return [c.model_copy(update={"share": c.share / total}) for c in classes]
 
 
 def _name(raw: str) -> str:

@@ -91,6 +91,7 @@ class StepFeatures:
     flops: np.ndarray  # FLOP/s per GPU (datasheet, dense, for the compute dtype)
     attn_peak: np.ndarray  # FLOP/s per GPU attention runs at (bf16: attention math is not weight-quantized)
     link: np.ndarray  # bytes/s one direction of the TP link
+    stage_link: np.ndarray  # bytes/s one direction between pipeline stages (the network when stages span nodes)
     allreduces: np.ndarray  # TP all-reduces per layer (2, +1 for a q/k norm over all heads)
     always_read: np.ndarray  # bytes read every step regardless of batch (dense + lm_head)
     expert_bytes: np.ndarray  # bytes of one routed expert (all layers)
@@ -136,6 +137,7 @@ def features(model: ModelArch, gpu: Gpu, *, tp: int, pp: int, weight_dtype: Weig
         bw=np.array([gpu.mem_bw_gb_s * 1e9]), flops=np.array([compute_flops(gpu, weight_dtype)]),
         attn_peak=np.array([gpu.bf16_tflops * 1e12]),
         link=np.array([gpu.interconnect_gb_s * 1e9 / 2]),
+        stage_link=np.array([(gpu.internode_gb_s * 1e9) if gpu.internode_gb_s else gpu.interconnect_gb_s * 1e9 / 2]),
         allreduces=np.array([2.0 + (att.qk_norm == "across_heads")]),
         always_read=np.array([lm_head + split.dense * dense_b]),
         expert_bytes=np.array([split.expert_each * expert_b]),
@@ -166,6 +168,18 @@ def kv_bytes(f: StepFeatures, context: np.ndarray) -> np.ndarray:
 
 def step_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: np.ndarray,
               prefill: np.ndarray, prefill_context: np.ndarray) -> np.ndarray:
+    """Seconds for every running sequence to advance one token. With pipeline parallelism (pp > 1, vLLM's
+    --pipeline-parallel-size across nodes) the batch runs as pp micro-batches through pp stages of layers/pp
+    layers: a token advances once per traversal of all stages, which takes pp stage-steps of one micro-batch each
+    plus the hand-off of its hidden states between consecutive stages (bytes over the stage link, and one fixed
+    send latency, taken as the fitted per-call all-reduce latency). pp = 1 is one stage-step."""
+    micro_decode, micro_prefill = decode / f.pp, prefill / f.pp
+    handoff = (f.pp - 1) * ((micro_decode + micro_prefill) * f.hidden * 2.0 / f.stage_link + p.allreduce_latency_s)
+    return f.pp * _stage_time(p, f, micro_decode, context, micro_prefill, prefill_context) + handoff
+
+
+def _stage_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: np.ndarray,
+                prefill: np.ndarray, prefill_context: np.ndarray) -> np.ndarray:
     """Seconds of one engine step running `decode` sequences at mean `context` plus `prefill` prompt
     tokens whose mean attention span is `prefill_context`.
 
@@ -203,8 +217,9 @@ def step_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: np
 
 
 def physics_floor_tpot(f: StepFeatures, batch: np.ndarray, context: np.ndarray) -> np.ndarray:
-    """No decode step can beat streaming its weights and KV at full datasheet bandwidth."""
-    return (weights_read(f, batch) + batch * kv_bytes(f, context)) / f.gpus / f.bw
+    """No decode step can beat streaming its weights and KV at full datasheet bandwidth (pipeline stages one after
+    another: a token's traversal streams every stage's share on that stage's tp GPUs)."""
+    return (weights_read(f, batch) + batch * kv_bytes(f, context)) / f.tp / f.bw
 
 
 def physics_floor_ttft(f: StepFeatures, isl: np.ndarray) -> np.ndarray:

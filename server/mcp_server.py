@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 from gitops.report import Report
 from kb.audit import record_call
 from planner import __version__
+from planner.catalog import ModelArch
 from planner.contracts import DeploymentSpec, MemoryBreakdown, Plan, Prediction, PredictQuery
 from planner.errors import ServewiseError
 from planner.feedback import ErrorPoint, Outcome, error_over_time
@@ -347,6 +348,20 @@ async def list_outcomes(limit: Annotated[int, Field(ge=1, le=500)] = 50) -> Outc
                                      for k, v in ctx.corrections.items()])
 
     return await _bounded("list_outcomes", run, {"limit": limit})
+
+
+@mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True))
+async def add_model(source: Annotated[str, Field(max_length=500, description="path of a config.json or a model "
+                                                 "directory on the server's machine, or a Hugging Face id")],
+                    name: Annotated[str | None, Field(max_length=200, description="model id to plan with")] = None,
+                    license: Annotated[str | None, Field(max_length=100)] = None) -> ModelArch:
+    """Add a model (fine-tune or new release) to the catalog from its config.json, then predict/recommend with it."""
+    def run(ctx: AppContext) -> ModelArch:
+        from kb.add_model import add_model as add
+
+        return add(ctx.kb, source, name=name, license=license)
+
+    return await _bounded("add_model", run, {"source": source, "name": name})
 
 
 @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True))

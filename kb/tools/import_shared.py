@@ -41,6 +41,22 @@ _PRODUCT_LABELS = {
     "MI300X": [],
 }
 
+# Network between nodes, per GPU and direction, for pipeline stages on different nodes (multi-node plans):
+# (GB/s, source). GPUs without an entry get no multi-node plans.
+_INTERNODE = {
+    "H100-SXM-80GB": (50.0, "AWS p5.48xlarge: 3,200 Gb/s EFA for 8 GPUs = 400 Gb/s (50 GB/s) per GPU (Hugging Face, "
+                      "'open-source ML stack on AWS accelerated instances' guide (May 2026): p5.48xlarge, 8 H100, 400 GB/s "
+                      "EFA); DGX H100 likewise has one 400 Gb/s ConnectX-7 per GPU"),
+    "H200-141GB": (50.0, "AWS p5e.48xlarge: 3,200 Gb/s EFA for 8 GPUs, as p5 (AWS P5 instance family page)"),
+    "B200-180GB": (50.0, "AWS p6-b200.48xlarge: 3,200 Gb/s EFAv4 for 8 GPUs (AWS P6 instance page)"),
+    "A100-80GB": (6.25, "AWS p4de.24xlarge: 400 Gb/s EFA for 8 GPUs = 50 Gb/s per GPU (AWS P4 instance page)"),
+    "A100-40GB": (6.25, "AWS p4d.24xlarge: 400 Gb/s EFA for 8 GPUs = 50 Gb/s per GPU (AWS P4 instance page)"),
+    "L40S": (6.25, "AWS g6e.48xlarge: 400 Gb/s EFA for 8 GPUs (AWS G6e instance page)"),
+    "L4": (1.5625, "AWS g6.48xlarge: 100 Gb/s for 8 GPUs (AWS G6 instance page)"),
+    "A10G": (1.5625, "AWS g5.48xlarge: 100 Gb/s for 8 GPUs (AWS G5 instance page)"),
+}
+_INTERNODE_RECALLED = {"H200-141GB", "B200-180GB", "A100-80GB", "A100-40GB", "L40S", "L4", "A10G"}
+
 # Architectures whose q/k RMSNorm spans all heads ("qk_norm_type": "per_layer" in MiniMax-M2's config.json);
 # vLLM implements it with MiniMaxText01RMSNormTP.forward_qk (vllm/model_executor/models/minimax_m2.py), which
 # needs one more all-reduce per layer under tensor parallelism.
@@ -106,6 +122,11 @@ def gpus(shared: Path) -> list[dict]:
         if g["name"] in _FP4_TFLOPS:
             row["fp4_tflops"] = _FP4_TFLOPS[g["name"]]
             row["uncertain"] = [*g.get("uncertain", []), "fp4_tflops recalled from NVIDIA's datasheet (half the sparse figure)"]
+        if g["name"] in _INTERNODE:
+            row["gpus_per_node"], (row["internode_gb_s"], row["internode_source"]) = 8, _INTERNODE[g["name"]]
+            if g["name"] in _INTERNODE_RECALLED:
+                row["uncertain"] = [*row.get("uncertain", []),
+                                    "internode_gb_s recalled from the AWS instance page, not re-fetched"]
         row.update(interconnect_gb_s=link, prices=prices, k8s_product_labels=_PRODUCT_LABELS[g["name"]],
                    source="; ".join(src["sources"][:1]) + " (via shared/data/gpus.json)")
         out.append(Gpu.model_validate(row).model_dump(mode="json", exclude_none=True))

@@ -66,6 +66,34 @@ def _size_range(lo: float | None, hi: float | None) -> str:
     return f" >={lo:g}B" if lo else (f" <={hi:g}B" if hi else "")
 
 
+@kb_app.command("add-model")
+def add_model_cmd(
+    path: str = typer.Argument(..., help="A config.json, a model directory holding one, or a Hugging Face id "
+                               "(read from the local HF cache, else the Hub when reachable)."),
+    name: str = typer.Option(None, "--name", help="Model id to plan with (default: the HF id or the directory name)."),
+    license: str = typer.Option(None, "--license", help="Licence to record (default: unknown)."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Add your own model (a fine-tune, a new release) from its config.json: dense, MoE, MLA, sliding-window and
+    hybrid-linear attention are read, and the weight format from quantization_config.
+
+    Example:  servewise kb add-model ./my-finetune --name acme/support-8b
+    """
+    from kb.add_model import add_model
+
+    def action():
+        ctx = app_context()
+        return add_model(ctx.kb, path, name=name, license=license)
+
+    def human(m) -> None:
+        moe = f", {m.num_experts} experts (top-{m.experts_per_token})" if m.is_moe else ""
+        console.print(f"added {m.hf_id}: {m.architecture}, {m.params_total_b:g}B params ({m.params_active_b:g}B active)"
+                      f"{moe}, {m.attention.kind} attention, {m.native_dtype} weights, context "
+                      f"{m.max_position_embeddings:,}. Plan with: servewise recommend --model {m.hf_id} ...")
+
+    run(json_out, action, human)
+
+
 @kb_app.command("gpus")
 def gpus(json_out: bool = JSON_OPTION) -> None:
     """GPU datasheet figures and on-demand prices per provider (provider setting picks the price)."""

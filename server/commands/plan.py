@@ -38,6 +38,11 @@ MIN_QUALITY = typer.Option(None, "--min-quality", help="Quality floor: a level (
                            "`servewise kb use-cases NAME`), an MMLU score, or 'none' (default: the use case's level).")
 MIN_PARAMS = typer.Option(None, "--min-params-b", help="Smallest model, billions of parameters (default: the use case's).")
 MAX_PARAMS = typer.Option(None, "--max-params-b", help="Largest model, billions of parameters (default: the use case's).")
+RELIABILITY = typer.Option(None, "--reliability", help="Availability target in percent, e.g. 99.9: at 99.9 and above "
+                           "at least two replicas spread over nodes and a PodDisruptionBudget (99.99: one spare replica).")
+MIX = typer.Option(None, "--traffic-class", help="A class of a traffic mix, name:share:prompt_tokens:output_tokens "
+                   "(repeatable), e.g. --traffic-class chat:0.7:300:200 --traffic-class rag:0.3:8000:400.")
+BUDGET_HOUR = typer.Option(None, "--budget-hour", help="Hourly budget in USD.")
 STREAMING = typer.Option(None, "--streaming/--no-streaming", help="Whether the client streams tokens; when it does, "
                          "E2E is a target only if you give --e2e-p95-ms (default: the use case's).")
 TRAFFIC_HELP = ("Traffic: the average rate is --qps, or --users x --requests-per-user-per-day / (--active-hours x 3600). "
@@ -77,7 +82,8 @@ def spec_cmd(text: str = TEXT_ARG, use_case: str = USE_CASE, qps: float = QPS, u
              gpu: list[str] = GPUS, model: list[str] = MODELS, max_gpus: int = MAX_GPUS,
              active_hours: float = HOURS, burstiness: float = BURST, quantization: list[str] = QUANT,
              open_weights_only: bool = OPEN, min_quality: str = MIN_QUALITY, min_params_b: float = MIN_PARAMS,
-             max_params_b: float = MAX_PARAMS, streaming: bool = STREAMING,
+             max_params_b: float = MAX_PARAMS, streaming: bool = STREAMING, reliability: float = RELIABILITY,
+             budget_hour: float = BUDGET_HOUR, traffic_class: list[str] = MIX,
              json_out: bool = JSON_OPTION) -> None:
     """Turn words and/or options into a DeploymentSpec; guesses are listed as assumptions, missing
     essentials as questions.
@@ -89,7 +95,8 @@ def spec_cmd(text: str = TEXT_ARG, use_case: str = USE_CASE, qps: float = QPS, u
                 output_tokens=output_tokens, priority=priority, budget_usd_month=budget, gpus=gpu, models=model,
                 max_gpus=max_gpus, active_hours_per_day=active_hours, burstiness=burstiness, quantizations=quantization,
                 open_weights_only=open_weights_only, min_quality=min_quality, min_params_b=min_params_b,
-                max_params_b=max_params_b, streaming=streaming)
+                max_params_b=max_params_b, streaming=streaming, reliability=reliability, budget_usd_hour=budget_hour,
+                traffic_mix=traffic_class or None)
     run(json_out, lambda: _spec(app_context(), text, use_case, **opts), _spec_human)
 
 
@@ -113,13 +120,14 @@ def plan_human(plan: Plan) -> None:
     rows = []
     for i, c in enumerate(plan.candidates):
         p = c.predicted
+        per_m = f"\n${c.cost_per_m_tokens.output_at_load:,.2f}/Mtok" if c.cost_per_m_tokens else ""
         rows.append(("★" if i == plan.chosen else str(i + 1), f"{c.model.split('/')[-1]}\n{c.weight_dtype}",
-                     f"{c.replicas}×{c.tp} {c.gpu}", f"${c.monthly_cost_usd:,.0f}", f"{p.ttft_ms.p90:,.0f}",
+                     f"{c.replicas}×{c.tp}{f'×{c.pp}' if c.pp > 1 else ''} {c.gpu}", f"${c.monthly_cost_usd:,.0f}{per_m}", f"{p.ttft_ms.p90:,.0f}",
                      f"{p.tpot_ms.p90:.1f}", f"{p.e2e_ms.p95:,.0f}", ("✔ " if c.meets_slos else "✘ ") + _binding_short(c, plan)))
     s = plan.spec.slos
     t = table(f"Plan {plan.id} for '{plan.spec.name}' ({plan.provider} prices). Predicted ms at the peak vs targets: "
               f"TTFT p90 {_ms(s.ttft_p90_ms)}, TPOT p90 {_ms(s.tpot_p90_ms)}, E2E p95 {_ms(s.e2e_p95_ms)}",
-              ["#", "model, weights", "replicas×TP GPU", "$/month", "TTFT", "TPOT", "E2E", "SLOs, binding"], rows)
+              ["#", "model, weights", "replicas×TP(×PP) GPU", "$/month", "TTFT", "TPOT", "E2E", "SLOs, binding"], rows)
     t.box = box.SIMPLE_HEAD
     for col in t.columns[2:7]:
         col.no_wrap = True
@@ -136,7 +144,8 @@ def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec"
                   budget: float = BUDGET, gpu: list[str] = GPUS, model: list[str] = MODELS, max_gpus: int = MAX_GPUS,
              active_hours: float = HOURS, burstiness: float = BURST, quantization: list[str] = QUANT,
              open_weights_only: bool = OPEN, min_quality: str = MIN_QUALITY, min_params_b: float = MIN_PARAMS,
-             max_params_b: float = MAX_PARAMS, streaming: bool = STREAMING,
+             max_params_b: float = MAX_PARAMS, streaming: bool = STREAMING, reliability: float = RELIABILITY,
+             budget_hour: float = BUDGET_HOUR, traffic_class: list[str] = MIX,
                   top: int = typer.Option(5, help="How many candidates to keep."),
                   out: Path = typer.Option(None, "--out", "-o", help="Write the Plan JSON here (for render/propose)."),
                   cluster: bool = typer.Option(False, "--cluster", help="Keep only candidates that fit the GPUs the "
@@ -157,7 +166,8 @@ def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec"
                 output_tokens=output_tokens, priority=priority, budget_usd_month=budget, gpus=gpu, models=model,
                 max_gpus=max_gpus, active_hours_per_day=active_hours, burstiness=burstiness, quantizations=quantization,
                 open_weights_only=open_weights_only, min_quality=min_quality, min_params_b=min_params_b,
-                max_params_b=max_params_b, streaming=streaming)
+                max_params_b=max_params_b, streaming=streaming, reliability=reliability, budget_usd_hour=budget_hour,
+                traffic_mix=traffic_class or None)
 
     made: list[Plan] = []
 

@@ -1,0 +1,105 @@
+"""Bring your own model: read a Hugging Face config.json and add the model to the knowledge base.
+
+The config comes from a file, a model directory, the local Hugging Face cache, or the Hub (through
+huggingface_hub, when it is reachable). The architecture is derived by `planner.hf_config`; the model is
+stored beside the seed models (origin 'user'), survives re-seeding, and changes the kb version so plans
+record that they used it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from kb.store import KnowledgeBase
+from planner.catalog import ModelArch
+from planner.errors import BadInput, Unreachable
+from planner.hf_config import arch_from_config
+
+_HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_MAX_CONFIG_BYTES = 5_000_000  # a config.json is kilobytes; anything far larger is not one
+
+
+def _load(path: Path) -> dict[str, Any]:
+    if path.stat().st_size > _MAX_CONFIG_BYTES:
+        raise BadInput(f"{path} is {path.stat().st_size:,} bytes: not a config.json")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInput(f"{path} is not valid JSON: {exc}") from None
+
+
+def read_config(where: str) -> tuple[dict[str, Any], str, str | None]:
+    """(config dict, where it came from, the HF id when known) for a file, a directory, or an HF id."""
+    path = Path(where).expanduser()
+    if path.is_file():
+        return _load(path), f"file:{path.name}", None
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise BadInput(f"{path} has no config.json")
+        return _load(path / "config.json"), f"directory:{path.name}/config.json", None
+    if not _HF_ID.match(where):
+        raise BadInput(f"{where!r} is neither a file, a directory with a config.json, nor a Hugging Face id (org/name)")
+    try:
+        from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise BadInput("reading from the Hugging Face Hub needs the huggingface_hub package") from None
+    cached = try_to_load_from_cache(where, "config.json")
+    if isinstance(cached, str):
+        return _load(Path(cached)), f"huggingface cache: {where}/config.json", where
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    try:
+        downloaded = hf_hub_download(where, "config.json")
+    except LocalEntryNotFoundError:  # offline, or the network failed: only the cache was consulted
+        raise Unreachable(f"could not reach the Hugging Face Hub for {where} and it is not in the local cache; "
+                          "download its config.json and pass the file or directory instead") from None
+    except GatedRepoError:
+        raise BadInput(f"{where} is gated on the Hugging Face Hub: accept its licence and set HF_TOKEN, or pass "
+                       "a downloaded config.json") from None
+    except (RepositoryNotFoundError, EntryNotFoundError):
+        raise BadInput(f"the Hugging Face Hub has no config.json for {where!r}") from None
+    except Exception as exc:  # offline mode, no network, timeouts, rate limits: the hub client raises many kinds
+        raise Unreachable(f"could not reach the Hugging Face Hub for {where} ({type(exc).__name__}); download its "
+                          "config.json and pass the file or directory instead") from None
+    return _load(Path(downloaded)), f"huggingface hub: {where}/config.json", where
+
+
+def _default_name(cfg: dict[str, Any], hub_id: str | None, where: str) -> str:
+    if hub_id:
+        return hub_id
+    named = cfg.get("_name_or_path")
+    if isinstance(named, str) and _HF_ID.match(named):
+        return named
+    path = Path(where).expanduser()
+    return f"local/{(path if path.is_dir() else path.parent).resolve().name or 'model'}"
+
+
+def add_model(kb: KnowledgeBase, where: str, *, name: str | None = None, license: str | None = None,
+              tasks: list[str] | None = None) -> ModelArch:
+    """Read a config.json (file, directory, HF cache or Hub), derive the architecture and store it."""
+    cfg, source, hub_id = read_config(where)
+    hf_id = (name or _default_name(cfg, hub_id, where)).strip()
+    if not _HF_ID.match(hf_id):
+        raise BadInput(f"model name {hf_id!r} must look like a Hugging Face id: org/name")
+    model = arch_from_config(cfg, hf_id=hf_id, source=f"user-added from {source}", license=license or "unknown")
+    update: dict[str, Any] = {"origin": "user", "aliases": [hf_id.split("/")[-1].lower()]}
+    if tasks:
+        update["tasks"] = tasks
+    else:
+        update["tasks"] = ["chat", "summarization", "rag", "translation", "batch", "agent", "code", "completion"]
+    model = ModelArch.model_validate({**model.model_dump(), **update})
+    from kb.catalog import refresh_version
+
+    with kb.transaction() as db:
+        db["models"].upsert({"hf_id": model.hf_id, "architecture": model.architecture, "license": model.license,
+                             "source": model.source, "data": model.model_dump_json()}, pk="hf_id")
+        refresh_version(kb, db)
+    return model
