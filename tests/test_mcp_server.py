@@ -23,7 +23,8 @@ from kb.catalog import open_kb
 
 SERVEWISE = str(Path(sys.executable).parent / "servewise")
 TOOLS = {"predict", "capacity", "build_spec", "recommend", "whatif", "render", "propose_pr", "slo_report",
-         "list_outcomes", "cluster_status"}
+         "list_outcomes", "cluster_status", "add_model"}
+CONFIGS = Path(__file__).resolve().parents[1] / "kb" / "data" / "hf_configs"
 
 
 def _params(tmp: Path) -> StdioServerParameters:
@@ -86,6 +87,11 @@ def test_stdio_lists_and_calls_every_tool(isolated_env):
             assert not outs.is_error and outs.structured_content["outcomes"] == []
             cl = await c.call_tool("cluster_status", {"context": "no-such-context"})
             assert cl.is_error
+            added = await c.call_tool("add_model", {"source": str(CONFIGS / "Qwen--Qwen3-4B.json"), "name": "acme/qwen-4b"})
+            assert not added.is_error and added.structured_content["hf_id"] == "acme/qwen-4b"
+            unsupported = await c.call_tool("add_model", {"source": str(CONFIGS / "nvidia--Nemotron-H-56B-Base-8K.json"),
+                                                          "name": "acme/nemotron"})
+            assert unsupported.is_error and "hybrid_override_pattern" in unsupported.content[0].text
 
     _run(go())
     calls = recent_calls(open_kb(isolated_env / "kb.sqlite"), 100)
