@@ -9,10 +9,7 @@ rejected when given explicitly.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -269,28 +266,3 @@ def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, monitor: str, 
         tp=c.tp, min_replicas=c.min_replicas, max_replicas=c.max_replicas, autoscaler=autoscaler.upper(),
         vllm_image=VLLM_IMAGE, k8s_version=ctx["k8s_version"], monthly_cost=f"{c.monthly_cost_usd:,.0f}", provider=plan.provider,
         rationale=plan.rationale, slo_rows=rows, binding=c.binding_constraint, assumptions=assumptions, files=files)
-
-
-def write_bundle(bundle: Bundle, out_dir: Path) -> list[Path]:
-    """Write atomically: everything goes to a temp dir beside `out_dir`, then one rename. An existing
-    `out_dir` is replaced only if it is a servewise bundle (holds plan.json), never another directory."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not (out_dir / "plan.json").exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise BadInput(f"{out_dir} exists and is not a servewise bundle; choose an empty or new directory")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        for rel, content in bundle.files.items():
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            (tmp / rel).write_text(content, encoding="utf-8")
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-        if old:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return [out_dir / rel for rel in bundle.files]

@@ -40,9 +40,15 @@ def make_plan(ctx: AppContext, spec: DeploymentSpec, top: int = 5, gpu_budget: d
 
 def render_plan(ctx: AppContext, plan: Plan, **options) -> tuple[Bundle, list[ValidationIssue]]:
     """Render and validate a plan's chosen candidate; returns (bundle, issues)."""
+    from gitops.outbound import outbound_url, redact
     from gitops.render import render_bundle
     from gitops.validate import SUPPORTED_K8S, validate_bundle
 
+    if options.get("prometheus_url"):
+        url = outbound_url(options["prometheus_url"], "the bundle's Prometheus URL")
+        if redact(url) != url:
+            raise BadInput("the bundle's Prometheus URL carries credentials (user:password@); a bundle is committed to "
+                           "git, so give KEDA and the report job Prometheus credentials through a Secret instead")
     k8s = options.pop("k8s_version", "1.31")
     if k8s not in SUPPORTED_K8S:
         raise BadInput(f"k8s version {k8s} is not supported; choose one of {', '.join(SUPPORTED_K8S)}")
@@ -61,6 +67,20 @@ def valid_bundle(ctx: AppContext, plan: Plan, **options) -> Bundle:
         raise BadInput(f"the rendered bundle failed validation ({len(issues)} issue(s)); nothing was written: "
                        + "; ".join(map(str, issues[:5])), details={"issues": [i.model_dump() for i in issues]})
     return bundle
+
+
+def workspace_dir(ctx: AppContext, bundle: Bundle) -> Path:
+    """Where a bundle written on a client's behalf goes: <workspace>/<namespace>/<name>, names derived (DNS-1123
+    labels), never a path a client chose, so no call reaches outside the workspace."""
+    root = ctx.settings.workspace
+    if root is None:
+        raise BadInput("this server writes no files: set the workspace setting (SERVEWISE_WORKSPACE) to a directory "
+                       "for rendered bundles")
+    root = root.expanduser().resolve()
+    target = (root / bundle.namespace / bundle.name).resolve()
+    if not target.is_relative_to(root) or target == root:
+        raise BadInput(f"bundle {bundle.namespace}/{bundle.name} would leave the workspace {root}")
+    return target
 
 
 def plan_from(ctx: AppContext, plan_file: Path | None = None, plan_id: str | None = None) -> Plan:
@@ -91,8 +111,9 @@ def slo_report(ctx: AppContext, plan: Plan, *, deployment: str, prometheus_url: 
     ns = deployment.split("/")[0] if "/" in deployment else None
     observed, unreachable = None, None
     try:
-        observed = observe(Prometheus(prometheus_url or ctx.settings.prometheus, ctx.settings.prometheus_token_env),
-                           c.model, ns, window)
+        prom = Prometheus(prometheus_url or ctx.settings.prometheus, ctx.settings.prometheus_token_env,
+                          token_url=ctx.settings.prometheus)
+        observed = observe(prom, c.model, ns, window)
     except Unreachable as exc:
         unreachable = exc.message
     report = build_report(plan, observed, ctx.catalog, load_latency_params(), deployment=deployment,

@@ -45,7 +45,7 @@ def render_cmd(
     Example:  servewise render --plan plan.json --out deploy/chatbot --autoscaler hpa --monitor servicemonitor
     --repo-url https://github.com/acme/deployments.git --k8s-version 1.32
     """
-    from gitops.render import write_bundle
+    from gitops.bundle import write_bundle
 
     def action() -> dict:
         ctx = app_context()
