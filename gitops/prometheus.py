@@ -13,6 +13,7 @@ import os
 
 from pydantic import BaseModel, Field
 
+from gitops.outbound import outbound_url, redact, same_origin
 from planner.errors import Unreachable
 
 # metric key -> (vLLM histogram, quantiles reported). TPOT is vLLM's per-request mean (the benchmark
@@ -55,16 +56,20 @@ def selector(model_name: str, namespace: str | None) -> str:
 
 
 class Prometheus:
-    """A Prometheus server; the bearer token (if any) comes from an environment variable, never logged."""
+    """A Prometheus server; the bearer token (if any) comes from an environment variable, never logged, and is
+    sent only when `url` is on the host the token is configured for (`token_url`, default `url` itself)."""
 
-    def __init__(self, url: str, token_env: str = "SERVEWISE_PROMETHEUS_TOKEN", timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, token_env: str = "SERVEWISE_PROMETHEUS_TOKEN", timeout_s: float = 10.0, *,
+                 token_url: str | None = None) -> None:
         from prometheus_api_client import PrometheusConnect
         from urllib3.util.retry import Retry
 
-        token = os.environ.get(token_env)
+        url = outbound_url(url, "Prometheus URL")
+        token = os.environ.get(token_env) if token_url is None or same_origin(url, token_url) else None
         headers = {"Authorization": f"Bearer {token}"} if token else None
         self._headers = headers or {}
-        self.url = url
+        self.token_sent = bool(token)
+        self.url = redact(url)  # for messages; the connection keeps the userinfo it may authenticate with
         self.token_env = token_env
         self.timeout_s = timeout_s
         # One quick retry, not the client's default three with 1-2-4 s back-off: a scheduled report
@@ -81,7 +86,11 @@ class Prometheus:
         except PrometheusApiClientException as exc:
             # The message is "HTTP Status Code N (body)"; only the code is repeated, never headers.
             status = str(exc).split("(")[0].removeprefix("HTTP Status Code").strip() or "error"
-            hint = f"check the token in ${self.token_env}" if status in ("401", "403") else "check the URL"
+            hint = "check the URL"
+            if status in ("401", "403"):
+                hint = (f"check the token in ${self.token_env}" if self.token_sent else
+                        f"the token in ${self.token_env} is sent only to the configured prometheus setting's host, "
+                        "so set that setting to this URL")
             raise Unreachable(f"Prometheus at {self.url} refused the query (HTTP {status}); {hint}") from None
         except Exception as exc:  # noqa: BLE001 - requests/urllib3 errors of every kind mean "unreachable"
             raise Unreachable(f"Prometheus at {self.url} did not answer ({type(exc).__name__}); check the URL "
@@ -97,7 +106,8 @@ class Prometheus:
         import yaml
 
         try:
-            r = httpx.get(f"{self.url.rstrip('/')}/api/v1/status/config", headers=self._headers, timeout=self.timeout_s)
+            r = httpx.get(f"{self._conn.url.rstrip('/')}/api/v1/status/config", headers=self._headers,
+                          timeout=self.timeout_s)
             cfg = yaml.safe_load(r.json()["data"]["yaml"]) or {}
             return _seconds(str((cfg.get("global") or {}).get("scrape_interval", "1m")))
         except Exception:  # noqa: BLE001 - advisory only: without it the window is not checked

@@ -12,6 +12,7 @@ import base64
 
 from gitops.forges import ForgeConfig
 from gitops.forges.base import Comment, Forge, PrState, PullRequest, http_error
+from gitops.outbound import redact
 from planner.errors import BadInput, ServewiseError, Unreachable
 
 _TRANSIENT = [429, 500, 502, 503, 504]
@@ -28,7 +29,7 @@ class GitHubForge(Forge):
         retry = GithubRetry(total=config.retries, backoff_factor=config.backoff_s, backoff_jitter=config.backoff_s,
                             status_forcelist=_TRANSIENT, allowed_methods=None, respect_retry_after_header=True,
                             secondary_rate_wait=max(config.backoff_s, 0.01), raise_on_status=False)
-        self.gh = Github(base_url=(config.url or "https://api.github.com").rstrip("/"), auth=Auth.Token(config.token()),
+        self.gh = Github(base_url=config.base_url(), auth=Auth.Token(config.token()),
                          timeout=int(max(config.timeout_s, 1)), retry=retry, seconds_between_requests=None,
                          seconds_between_writes=None)
         self._repo = None
@@ -44,7 +45,7 @@ class GitHubForge(Forge):
             raise http_error("GitHub", "repository", self.repo_name, self.config.token_env,
                              "contents and pull-requests write access", exc.status, what, str(exc.data)) from None
         except Exception as exc:  # noqa: BLE001 - requests/urllib3 failures after the retries ran out
-            raise Unreachable(f"GitHub at {self.gh.requester.base_url} did not answer while trying to {what} "
+            raise Unreachable(f"GitHub at {redact(self.gh.requester.base_url)} did not answer while trying to {what} "
                               f"({type(exc).__name__}) after {self.config.retries} retries") from None
 
     @property

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from gitops.forges import ForgeConfig
 from gitops.forges.base import Comment, Forge, PrState, PullRequest, http_error
+from gitops.outbound import redact
 from planner.errors import BadInput, ServewiseError, Unreachable
 
 _STATE = {"opened": "open", "merged": "merged", "closed": "closed", "locked": "closed"}
@@ -22,7 +23,7 @@ class GitLabForge(Forge):
 
         self.config = config
         self.repo_name = config.repo or ""
-        self.gl = gitlab.Gitlab((config.url or "https://gitlab.com").rstrip("/"), private_token=config.token(),
+        self.gl = gitlab.Gitlab(config.base_url(), private_token=config.token(),
                                 timeout=config.timeout_s, retry_transient_errors=True)
         self._project = None
 
@@ -37,7 +38,7 @@ class GitLabForge(Forge):
             raise http_error("GitLab", "project", self.repo_name, self.config.token_env,
                              "the api scope and Developer access", exc.response_code, what, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - connection failures after python-gitlab's own retries
-            raise Unreachable(f"GitLab at {self.gl.url} did not answer while trying to {what} ({type(exc).__name__})") from None
+            raise Unreachable(f"GitLab at {redact(self.gl.url)} did not answer while trying to {what} ({type(exc).__name__})") from None
 
     @property
     def project(self):
