@@ -21,6 +21,19 @@ from planner.recommend import HOURS_PER_MONTH, recommend
 
 MARKER = "<!-- servewise:slo-report -->"
 AT_RISK = 0.9  # observed above 90 % of a target is "at risk"
+# An outcome is stored only when every observed latency lies between these bounds, since one stored outcome
+# moves every later prediction for its model x GPU x TP:
+# - at least half the physics floor of one engine step (every prefill and decode step streams the weights at
+#   no more than datasheet bandwidth); half, because histogram_quantile interpolates linearly inside vLLM's
+#   buckets and can land below the true value by up to a bucket's width;
+# - at most a day: vLLM's largest histogram bucket is 7,680 s and histogram_quantile never returns more than
+#   the highest finite bucket bound, so more is not a measurement;
+# - at most MAX_OVER_PREDICTION x the prediction at the observed load. The base model's held-out error is a
+#   factor of about 1.2; a factor 20 is a broken deployment or measurement, not a calibration error (the
+#   report still shows it and its verdict, it just does not teach the planner).
+FLOOR_SHARE = 0.5
+CEILING_MS = 86_400_000.0
+MAX_OVER_PREDICTION = 20.0
 
 
 class SloCheck(BaseModel):
@@ -120,17 +133,51 @@ def build_report(plan: Plan, observed: Observed | None, catalog: Catalog, params
             report.checks.append(SloCheck(metric=label, target_ms=target, predicted_ms=pred, observed_ms=obs,
                                           status=_status(obs, target)))
     statuses = {ch.status for ch in report.checks}
-    # Outcomes calibrate every later prediction, so only complete data over a sound window makes one.
-    if "no data" in statuses or not observed.request_s or observed.window_too_short:
+    impossible, far_off = _implausible(plan, catalog, observed, fair)
+    report.missing += impossible
+    # Outcomes calibrate every later prediction, so only complete, plausible data over a sound window makes one.
+    if "no data" in statuses or not observed.request_s or observed.window_too_short or impossible:
         report.verdict = "insufficient data"
     else:
         report.verdict = "violated" if "violated" in statuses else "at risk" if "at risk" in statuses else "meets"
-        report.outcomes = [
-            Outcome(deployment=deployment, plan_id=plan.id, model=c.model, gpu=c.gpu, tp=c.tp, weight_dtype=c.weight_dtype,
-                    metric=metric, predicted=pred, observed=obs, window_s=observed.window_s, created_at=report.created_at)
-            for _, target, obs, pred, metric in rows if target and obs and pred]
         report.advice = _advice(plan, catalog, params, observed, replicas, report.verdict, correction)
+        report.missing += far_off
+        if not observed.missing and not far_off and fair is not None:
+            report.outcomes = [
+                Outcome(deployment=deployment, plan_id=plan.id, model=c.model, gpu=c.gpu, tp=c.tp,
+                        weight_dtype=c.weight_dtype, metric=metric, predicted=pred, observed=obs,
+                        window_s=observed.window_s, created_at=report.created_at)
+                for _, target, obs, pred, metric in rows if target and obs and pred]
     return report
+
+
+def _implausible(plan: Plan, catalog: Catalog, observed: Observed, fair) -> tuple[list[str], list[str]]:
+    """(values no deployment can produce, values too far from the prediction to learn from), each a sentence."""
+    import numpy as np
+
+    from planner.steptime import features, physics_floor_tpot
+
+    c = plan.candidates[plan.chosen]
+    f = features(catalog.model(c.model), catalog.gpu(c.gpu), tp=c.tp, pp=c.pp, weight_dtype=c.weight_dtype,
+                 kv_dtype=c.vllm.kv_cache_dtype)
+    floor_ms = float(physics_floor_tpot(f, np.array([1.0]), np.array([0.0]))[0]) * 1e3 * FLOOR_SHARE
+    impossible, far_off = [], []
+    for name, values, predicted in (("TTFT", observed.ttft_ms, fair and fair.ttft_ms),
+                                    ("TPOT", observed.tpot_ms, fair and fair.tpot_ms),
+                                    ("E2E", observed.e2e_ms, fair and fair.e2e_ms),
+                                    ("ITL", {"p90": observed.itl_p90_ms}, None)):
+        for level, value in values.items():
+            if value is None:
+                continue
+            if not floor_ms <= value <= CEILING_MS:
+                impossible.append(f"{name} {level} of {value:.4g} ms is not a latency this deployment can have (one "
+                                  f"engine step streams the weights: at least {floor_ms:.3g} ms; at most a day); "
+                                  "Prometheus's answer is wrong, no outcome stored")
+            elif predicted is not None and value > MAX_OVER_PREDICTION * getattr(predicted, level):
+                far_off.append(f"{name} {level} observed {value:,.0f} ms is more than {MAX_OVER_PREDICTION:g}x the "
+                               f"{getattr(predicted, level):,.1f} ms predicted at the observed load: a broken "
+                               "deployment or measurement, not a calibration error; no outcome stored")
+    return impossible, far_off
 
 
 def _advice(plan: Plan, catalog: Catalog, params: LatencyParams, observed: Observed, replicas: int, verdict: str,
