@@ -85,12 +85,13 @@ def workspace_dir(ctx: AppContext, bundle: Bundle) -> Path:
 
 def plan_from(ctx: AppContext, plan_file: Path | None = None, plan_id: str | None = None) -> Plan:
     from kb.plans import get_plan
+    from planner.plan_check import check_plan
     from server.files import load_plan
 
     if plan_file:
-        return load_plan(plan_file)
+        return load_plan(plan_file, ctx.catalog)
     if plan_id:
-        return get_plan(ctx.kb, plan_id)
+        return check_plan(get_plan(ctx.kb, plan_id), ctx.catalog)
     raise BadInput("give a plan: a plan file (--plan) or a plan id from `recommend`")
 
 

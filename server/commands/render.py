@@ -57,7 +57,7 @@ def render_cmd(
                                                   namespace=namespace or ctx.settings.namespace))
         defaults_unless_given = {k: v for k, v in (("prometheus_url", prometheus_url),
                                                     ("servewise_image", servewise_image)) if v}
-        bundle = valid_bundle(ctx, load_plan(plan_file), namespace=namespace, name=name, k8s_version=k8s_version,
+        bundle = valid_bundle(ctx, load_plan(plan_file, ctx.catalog), namespace=namespace, name=name, k8s_version=k8s_version,
                               autoscaler=kinds[0], monitor=kinds[1], repo_url=repo_url, storage_uri=storage_uri,
                               **defaults_unless_given)
         paths = write_bundle(bundle, out)
