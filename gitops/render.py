@@ -16,6 +16,7 @@ from typing import Literal
 import jinja2
 
 from gitops.bundle import Bundle
+from gitops.markdown import md_text
 from gitops.validate import SUPPORTED_K8S
 from planner import __version__
 from planner.contracts import Candidate, Plan
@@ -43,15 +44,6 @@ def _as_json(value: object) -> str:
 
 _yaml_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), finalize=_as_json, autoescape=False,
                                undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-
-
-def md_text(value: object) -> str:
-    """Markdown text on one line, without HTML or template syntax a reviewer could be fooled by."""
-    text = re.sub(r"\s+", " ", str(value)).strip()
-    text = text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("{{", "{ {")
-    # a leading block marker would turn a paragraph into a heading, list or quote
-    text = re.sub(r"^(\d+)([.)])(?=\s|$)", r"\1\\\2", text)
-    return "\\" + text if re.match(r"[#*+=`~-]", text) else text
 
 
 _md_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), finalize=md_text, autoescape=False,

@@ -10,6 +10,7 @@ import math
 
 from pydantic import BaseModel, Field
 
+from gitops.markdown import md_text
 from gitops.prometheus import Observed
 from planner.capacity import headroom
 from planner.catalog import Catalog
@@ -32,6 +33,7 @@ AT_RISK = 0.9  # observed above 90 % of a target is "at risk"
 #   factor of about 1.2; a factor 20 is a broken deployment or measurement, not a calibration error (the
 #   report still shows it and its verdict, it just does not teach the planner).
 FLOOR_SHARE = 0.5
+_LEARNED = {("TTFT", "p90"), ("TPOT", "p90"), ("E2E", "p95")}
 CEILING_MS = 86_400_000.0
 MAX_OVER_PREDICTION = 20.0
 
@@ -152,7 +154,9 @@ def build_report(plan: Plan, observed: Observed | None, catalog: Catalog, params
 
 
 def _implausible(plan: Plan, catalog: Catalog, observed: Observed, fair) -> tuple[list[str], list[str]]:
-    """(values no deployment can produce, values too far from the prediction to learn from), each a sentence."""
+    """(values no deployment can produce, learned values too far from the prediction to learn from), each a
+    sentence. Every latency is checked against the floor and ceiling; the prediction bound applies to what an
+    outcome learns (TTFT p90, TPOT p90, E2E p95)."""
     import numpy as np
 
     from planner.steptime import features, physics_floor_tpot
@@ -173,7 +177,8 @@ def _implausible(plan: Plan, catalog: Catalog, observed: Observed, fair) -> tupl
                 impossible.append(f"{name} {level} of {value:.4g} ms is not a latency this deployment can have (one "
                                   f"engine step streams the weights: at least {floor_ms:.3g} ms; at most a day); "
                                   "Prometheus's answer is wrong, no outcome stored")
-            elif predicted is not None and value > MAX_OVER_PREDICTION * getattr(predicted, level):
+            elif (predicted is not None and (name, level) in _LEARNED
+                  and value > MAX_OVER_PREDICTION * getattr(predicted, level)):
                 far_off.append(f"{name} {level} observed {value:,.0f} ms is more than {MAX_OVER_PREDICTION:g}x the "
                                f"{getattr(predicted, level):,.1f} ms predicted at the observed load: a broken "
                                "deployment or measurement, not a calibration error; no outcome stored")
@@ -230,15 +235,17 @@ def _other_gpu(plan: Plan, catalog: Catalog, params: LatencyParams, load: float,
 
 
 def comment_body(report: Report) -> str:
-    """The sticky pull-request comment; the hidden marker finds it again next run."""
+    """The sticky pull-request comment; the hidden marker finds it again next run. Every value that is not a
+    number goes through md_text: deployment names and plan ids come from files and command lines."""
     icon = {"meets": "✅", "at risk": "⚠️", "violated": "❌"}.get(report.verdict, "❔")
-    lines = [MARKER, f"## {icon} SLO report for `{report.deployment}`: {report.verdict}", "",
-             f"Plan `{report.plan_id}`, window {_duration(report.window_s)}, {report.created_at}.", ""]
+    lines = [MARKER, f"## {icon} SLO report for {md_text(report.deployment, 'code')}: {md_text(report.verdict)}", "",
+             f"Plan {md_text(report.plan_id, 'code')}, window {_duration(report.window_s)}, "
+             f"{md_text(report.created_at)}.", ""]
     if report.checks:
         lines += ["| SLO | target | predicted at observed load | observed | status |", "|---|---|---|---|---|"]
         fmt = lambda v: "—" if v is None else f"{v:,.1f} ms"
-        lines += [f"| {ch.metric} | {ch.target_ms:g} ms | {fmt(ch.predicted_ms)} | {fmt(ch.observed_ms)} | {ch.status} |"
-                  for ch in report.checks]
+        lines += [f"| {md_text(ch.metric)} | {ch.target_ms:g} ms | {fmt(ch.predicted_ms)} | {fmt(ch.observed_ms)} | "
+                  f"{md_text(ch.status)} |" for ch in report.checks]
         lines.append("")
     observed_qps = "—" if report.traffic_observed_qps is None else f"{report.traffic_observed_qps:.2f}"
     observed_cost = "—" if report.cost_observed_usd_month is None else f"${report.cost_observed_usd_month:,.0f}"
@@ -256,10 +263,11 @@ def comment_body(report: Report) -> str:
         if any(extras):
             lines.append("Also: " + ", ".join(e for e in extras if e) + ".")
     if report.advice:
-        lines += ["", f"**Right-sizing:** {report.advice}"]
+        lines += ["", f"**Right-sizing:** {md_text(report.advice)}"]
     if report.missing:
         stored = "" if report.outcomes else " (no outcome stored from this run)"
-        lines += ["", f"**Missing data**{stored}:", *[f"- {m}" for m in report.missing]]
+        lines += ["", f"**Missing data**{stored}:", *[f"- {md_text(m)}" for m in report.missing]]
     if report.history:
-        lines += ["", "Earlier reports: " + ", ".join(f"{h['created_at'][:16]} {h['verdict']}" for h in report.history)]
+        lines += ["", "Earlier reports: " + ", ".join(f"{md_text(h['created_at'][:16])} {md_text(h['verdict'])}"
+                                                      for h in report.history)]
     return "\n".join(lines) + "\n"
