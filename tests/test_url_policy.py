@@ -77,6 +77,14 @@ def test_userinfo_is_never_printed_stored_or_posted(cli, isolated_env, plan_json
     assert r.exit_code == 2 and SECRET not in r.stdout and not (isolated_env / "b").exists()
 
 
+def test_status_links_carry_no_credentials():
+    from gitops.cluster import monitoring_links
+
+    links = monitoring_links("chat", "llm-serving", "m", prometheus_url=f"https://bob:{SECRET}@prom.example:9090/")
+    assert links.prometheus_links and all(v.startswith("https://prom.example:9090/graph?")
+                                          for v in links.prometheus_links.values())
+
+
 def test_the_prometheus_token_goes_only_to_the_configured_host(cli, isolated_env, plan_json, monkeypatch):
     configured, other = Listener(), Listener()
     try:
