@@ -114,3 +114,25 @@ def test_slo_report_never_sends_the_token_to_a_url_that_is_not_configured(isolat
         attacker.close()
     assert attacker.auth == []
     assert configured.auth and set(configured.auth) == {f"Bearer {TOKEN}"}
+
+
+def test_a_symlink_inside_the_workspace_does_not_lead_out_of_it(tmp_path, chatbot_plans):
+    from types import SimpleNamespace
+
+    import pytest
+
+    from gitops.render import render_bundle
+    from planner.errors import BadInput
+    from server.actions import workspace_dir
+    from server.config import Settings
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "llm-serving").symlink_to(outside)
+    bundle = render_bundle(chatbot_plans[0], name="chat")
+    with pytest.raises(BadInput, match="would leave the workspace"):
+        workspace_dir(SimpleNamespace(settings=Settings(workspace=ws)), bundle)
+    (ws / "llm-serving").unlink()
+    assert workspace_dir(SimpleNamespace(settings=Settings(workspace=ws)), bundle) == ws.resolve() / "llm-serving" / "chat"
