@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from planner.errors import BadInput
 
+_TOKEN_LIMIT = 64 * 1024
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s@]*@")
 
 
@@ -59,7 +60,13 @@ def read_token_file(path: Path, what: str) -> str:
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise BadInput(f"{what} {path} is accessible by group or others (mode {stat.S_IMODE(mode):04o}); a token "
                            f"file must be private: run `chmod 600 {path}`")
-        return path.read_text(encoding="utf-8").strip()
+        if not stat.S_ISREG(mode):
+            raise BadInput(f"{what} {path} is not a regular file")
+        with path.open("rb") as fh:
+            data = fh.read(_TOKEN_LIMIT + 1)
+        if len(data) > _TOKEN_LIMIT:
+            raise BadInput(f"{what} {path} is larger than {_TOKEN_LIMIT // 1024} KiB; it does not hold a token")
+        return data.decode("utf-8").strip()
     except OSError as exc:
         raise BadInput(f"cannot read {what} {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
