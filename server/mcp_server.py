@@ -263,17 +263,21 @@ async def render(plan_id: PlanId, namespace: Annotated[str | None, Field(max_len
                  autoscaler: Literal["keda", "hpa"] = "keda",
                  monitor: Literal["podmonitor", "servicemonitor"] = "podmonitor",
                  write: Annotated[bool, Field(description="also write the bundle to <workspace>/<namespace>/<name> "
-                                                          "(the server's workspace setting)")] = False) -> Rendered:
+                                                          "(the server's workspace setting)")] = False,
+                 target: Annotated[Literal["isvc", "llmisvc"], Field(
+                     description="isvc: KServe InferenceService + ServingRuntime; llmisvc: LLMInferenceService")] = "isvc",
+                 ) -> Rendered:
     """Render the plan's chosen deployment as KServe + vLLM manifests (ServingRuntime, InferenceService, KEDA or
     HPA, PodMonitor/ServiceMonitor, SLO PrometheusRule, Grafana dashboard, Argo CD Application, SLO-report
     CronJob), validated against the real CRD schemas and Kubernetes 1.31. Returns the files' contents."""
-    args = dict(plan_id=plan_id, namespace=namespace, name=name, autoscaler=autoscaler, monitor=monitor, write=write)
+    args = dict(plan_id=plan_id, namespace=namespace, name=name, autoscaler=autoscaler, monitor=monitor, write=write,
+                target=target)
 
     def run(ctx: AppContext) -> Rendered:
         from gitops.bundle import write_bundle
 
         bundle = actions.valid_bundle(ctx, actions.plan_from(ctx, plan_id=plan_id), namespace=namespace, name=name,
-                                      autoscaler=autoscaler, monitor=monitor)
+                                      autoscaler=autoscaler, monitor=monitor, target=target)
         written = None
         if write:
             written = actions.workspace_dir(ctx, bundle)
