@@ -25,6 +25,7 @@ def load_outcomes(kb: KnowledgeBase) -> list[Outcome]:
 
 
 def corrections(kb: KnowledgeBase) -> dict[tuple[str, str, int], Correction]:
+    """From outcomes alone (kb.corrections adds the imported runs through the same mechanism)."""
     return shrunk_corrections(load_outcomes(kb))
 
 
