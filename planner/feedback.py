@@ -54,7 +54,7 @@ DIMS = ("tp", "inflight", "isl", "osl")
 # Weak prior on a group's run-to-run spread (sd 0.1 in log, worth two runs) so two runs that happen to
 # agree do not claim a perfect fit.
 _RUN_SIGMA0, _RUN_NU0 = 0.1, 2.0
-_HUBER = 1.5
+_CAUCHY = 2.0
 _MAX_LISTED = 10
 _TTFT = ("ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms")
 _TPOT = ("tpot_p50_ms", "tpot_p90_ms", "tpot_p99_ms")
@@ -138,7 +138,7 @@ def _fit_noise(x: np.ndarray, y: np.ndarray, is_run: np.ndarray, tau: tuple[floa
         n = int(is_run.sum())
         score = float(np.median(np.abs(loo)))
         run_var = (n * (1.4826 * score) ** 2 + _RUN_NU0 * _RUN_SIGMA0**2) / (n + _RUN_NU0)
-        robust[is_run] = np.minimum(1.0, _HUBER * math.sqrt(run_var) / np.maximum(np.abs(loo), 1e-12))
+        robust[is_run] = 1 / (1 + (loo / (_CAUCHY * math.sqrt(run_var))) ** 2)
     return score, solve, run_var
 
 
@@ -149,7 +149,10 @@ def fit_term(points: Sequence[Evidence], metric: Metric, weight_dtype: str) -> C
     y = np.array([p.log_ratio for p in points])
     bias = PRIOR_TAU[metric]
     is_run = np.array([p.ref.kind == "run" for p in points])
-    center = np.array([np.nanmean(x[:, j]) for j in range(len(dims))])
+    known = [x[:, j][~np.isnan(x[:, j])] for j in range(len(dims))]
+    # A report carries no load: it informs the shared bias only (its TP still sets how far the correction reaches).
+    x = np.where(is_run[:, None], x, np.nan)
+    center = np.array([np.nanmean(x[:, j]) if is_run.any() else 0.0 for j in range(len(dims))])
     # With enough runs the kernel's shape is chosen from a small grid by how well the runs predict each other
     # (leave one out); with fewer, the prior's default shape stands and the prior alone does the shrinking.
     grid = [(length, slope, ratio) for length in LENGTHS for slope in SLOPE_TAUS for ratio in LOCAL_TAU_RATIOS]
@@ -161,13 +164,12 @@ def fit_term(points: Sequence[Evidence], metric: Metric, weight_dtype: str) -> C
         if best is None or fitted[0] < best[0]:
             best = (*fitted, tau, length)
     base_score = float(np.median(np.abs(y[is_run]))) if select else math.inf
-    if base_score < best[0]:
+    if base_score < best[0] and is_run.all():
         # The runs agree with the base model better than any correction predicts them from each other: keep
         # it, and let their spread around it set the band.
         best = (base_score, np.zeros_like(best[1]), (1.4826 * base_score) ** 2, (bias, 0.0, 0.0), best[4])
     _, solve, run_var, tau, length = best
     sigma = math.sqrt(run_var) if is_run.any() else math.sqrt(SHRINKAGE_K) * bias
-    known = [x[:, j][~np.isnan(x[:, j])] for j in range(len(dims))]
     return CorrectionTerm(weight_dtype=weight_dtype, metric=metric, dims=dims, lo=[float(v.min()) for v in known],
                           hi=[float(v.max()) for v in known], x=[[None if np.isnan(v) else float(v) for v in r] for r in x],
                           y=y.tolist(), solve=solve.tolist(), sigma=sigma, tau=list(tau), length=length,
