@@ -53,6 +53,8 @@ def why_unusable(row: BenchmarkRow) -> str | None:
         return "servewise predicts vLLM; runs of other engines are kept for comparison only"
     if row.dp > 1:
         return "attention data-parallel runs are not a layout servewise predicts"
+    if int(row.extra.get("moe_ep") or 1) > 1:
+        return "expert-parallel runs are not a layout servewise predicts"
     if not (row.concurrency or row.request_rate):
         return "needs a concurrency or a request rate"
     if not row.ttft_ms.get("mean") and not row.tpot_ms.get("mean"):
@@ -60,7 +62,8 @@ def why_unusable(row: BenchmarkRow) -> str | None:
     return None
 
 
-def _query(row: BenchmarkRow, catalog: Catalog) -> PredictQuery:
+def run_query(row: BenchmarkRow, catalog: Catalog) -> PredictQuery:
+    """The query that reproduces a run's configuration and load."""
     load = {"qps": row.request_rate} if row.request_rate else {"concurrency": row.concurrency}
     return PredictQuery(model=catalog.model(row.model).hf_id, gpu=catalog.gpu(row.gpu).name, tp=row.tp, pp=row.pp,
                         isl=row.isl, osl=row.osl, weight_dtype=row.weight_dtype,
@@ -75,7 +78,7 @@ def score_runs(runs: Sequence[tuple[BenchmarkRow, str]], catalog: Catalog, param
         reason = why_unusable(row)
         if reason is None:
             try:
-                q = _query(row, catalog)
+                q = run_query(row, catalog)
             except ServewiseError as exc:
                 reason = exc.message
             except ValueError as exc:  # pydantic: a TP or length PredictQuery does not accept
