@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from planner.catalog import KvDtype, SloTargets, TaskType, TokenDist, WeightDtype
 
@@ -97,6 +97,8 @@ class CorrectionTerm(BaseModel):
     length: float = Field(description="length scale of the local part, in doublings")
     center: list[float]
     refs: list[EvidenceRef]
+    # numpy copies of x, solve, y and center, made on first use by planner.feedback (a query evaluates many terms)
+    _arrays: list = PrivateAttr(default_factory=list)
 
 
 class Correction(BaseModel):

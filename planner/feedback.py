@@ -108,37 +108,42 @@ def outcome_evidence(outcomes: Iterable[Outcome]) -> list[Evidence]:
     return out
 
 
-def _kernel(a: np.ndarray, b: np.ndarray, tau: tuple[float, float, float], length: float, center: np.ndarray
-            ) -> np.ndarray:
-    """Shared bias, a linear trend per doubling and a squared-exponential local part, with prior sds
-    tau = (bias, slope, local); rows with an unknown coordinate (NaN: a report without load) share only the bias."""
-    bias, slope, local = tau
+def _parts(a: np.ndarray, b: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(squared distance, linear product, both rows known) between points, for `_kernel`."""
     d2 = np.nansum((a[:, None, :] - b[None, :, :]) ** 2, axis=2)
     known = ~np.isnan(a).any(axis=1)[:, None] & ~np.isnan(b).any(axis=1)[None, :]
     lin = np.nan_to_num(a - center) @ np.nan_to_num(b - center).T
+    return d2, lin, known
+
+
+def _kernel(parts: tuple[np.ndarray, np.ndarray, np.ndarray], tau: tuple[float, float, float], length: float
+            ) -> np.ndarray:
+    """Shared bias, a linear trend per doubling and a squared-exponential local part, with prior sds
+    tau = (bias, slope, local); rows with an unknown coordinate (NaN: a report without load) share only the bias."""
+    d2, lin, known = parts
+    bias, slope, local = tau
     return bias**2 + np.where(known, slope**2 * lin + local**2 * np.exp(-d2 / (2 * length**2)), 0.0)
 
 
-def _fit_noise(x: np.ndarray, y: np.ndarray, is_run: np.ndarray, tau: tuple[float, float, float], length: float,
-               center: np.ndarray) -> tuple[float, np.ndarray, float]:
-    """(median |leave-one-out residual| of the runs, (K + noise)^-1, run noise variance) for one kernel."""
-    k = _kernel(x, x, tau, length, center)
-    outcome_var = SHRINKAGE_K * tau[0] ** 2
+def _fit_noise(k: np.ndarray, y: np.ndarray, is_run: np.ndarray, outcome_var: float) -> tuple[float, np.ndarray, float]:
+    """(median |leave-one-out residual| of the runs, (K + noise)^-1, run noise variance) for one kernel matrix."""
     run_var = _RUN_SIGMA0**2
     robust = np.ones(len(y))
     score = 0.0
+    n = int(is_run.sum())
     for _ in range(6):
         solve = np.linalg.inv(k + np.diag(np.where(is_run, run_var / robust, outcome_var)))
-        if not is_run.any():
+        if not n:
             break
         # Leave-one-out residuals: what the other points predict for each run. Their median absolute value
-        # (as a normal sd) is the runs' spread, so one odd run does not widen it; runs beyond HUBER spreads
-        # count less (Huber weights), so a wrong row cannot drag its neighbours.
+        # (as a normal sd) is the runs' spread, so one odd run does not widen it; runs far beyond it count
+        # less (Cauchy weights), so a wrong or bimodal row cannot drag its neighbours.
         loo = ((solve @ y) / np.diag(solve))[is_run]
-        n = int(is_run.sum())
         score = float(np.median(np.abs(loo)))
-        run_var = (n * (1.4826 * score) ** 2 + _RUN_NU0 * _RUN_SIGMA0**2) / (n + _RUN_NU0)
+        previous, run_var = run_var, (n * (1.4826 * score) ** 2 + _RUN_NU0 * _RUN_SIGMA0**2) / (n + _RUN_NU0)
         robust[is_run] = 1 / (1 + (loo / (_CAUCHY * math.sqrt(run_var))) ** 2)
+        if abs(run_var - previous) < 1e-3 * previous:
+            break
     return score, solve, run_var
 
 
@@ -155,12 +160,15 @@ def fit_term(points: Sequence[Evidence], metric: Metric, weight_dtype: str) -> C
     center = np.array([np.nanmean(x[:, j]) if is_run.any() else 0.0 for j in range(len(dims))])
     # With enough runs the kernel's shape is chosen from a small grid by how well the runs predict each other
     # (leave one out); with fewer, the prior's default shape stands and the prior alone does the shrinking.
-    grid = [(length, slope, ratio) for length in LENGTHS for slope in SLOPE_TAUS for ratio in LOCAL_TAU_RATIOS]
+    # (A local part of size 0 has no length: one shape per slope is enough then.)
+    grid = sorted({(length if ratio else LENGTHS[0], slope, ratio)
+                   for length in LENGTHS for slope in SLOPE_TAUS for ratio in LOCAL_TAU_RATIOS})
     select = int(is_run.sum()) >= MIN_RUNS_TO_SELECT
+    parts = _parts(x, x, center)
     best = None
     for length, slope, ratio in grid if select else [DEFAULT_SHAPE]:
         tau = (bias, slope, ratio * bias)
-        fitted = _fit_noise(x, y, is_run, tau, length, center)
+        fitted = _fit_noise(_kernel(parts, tau, length), y, is_run, SHRINKAGE_K * bias**2)
         if best is None or fitted[0] < best[0]:
             best = (*fitted, tau, length)
     base_score = float(np.median(np.abs(y[is_run]))) if select else math.inf
@@ -214,6 +222,15 @@ def listed(table: dict[tuple[str, str, int], Correction]) -> list[dict]:
             if not v.measured_tps or k[2] in v.measured_tps]
 
 
+def _arrays(term: CorrectionTerm) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The term's points, (K + noise)^-1, log ratios and centre as arrays, converted once per term."""
+    if not term._arrays:
+        x = np.array([[np.nan if v is None else v for v in r] for r in term.x], float).reshape(len(term.x), len(term.dims))
+        term._arrays.extend([x, np.array(term.solve), np.array(term.y), np.array(term.center)])
+    x, solve, y, center = term._arrays
+    return x, solve, y, center
+
+
 def _term_at(term: CorrectionTerm, query: dict[str, float | None]) -> tuple[np.ndarray, float, float] | None:
     """(per-point log contributions, doublings outside the range, predictive sd at the clamped point), or None
     beyond reach. The bias carries in full; the load-shaped part is held at the edge of the range and halves per
@@ -225,15 +242,14 @@ def _term_at(term: CorrectionTerm, query: dict[str, float | None]) -> tuple[np.n
     if outside > MAX_DOUBLINGS:
         return None
     share = 0.5**outside
-    x = np.array([[np.nan if v is None else v for v in r] for r in term.x], float).reshape(len(term.x), len(term.dims))
-    center, tau = np.array(term.center), tuple(term.tau)
+    x, solve, y, center = _arrays(term)
+    tau = tuple(term.tau)
     bias = tau[0] ** 2
-    kq = _kernel(clamped, x, tau, term.length, center)[0]
-    solve = np.array(term.solve)
+    kq = _kernel(_parts(clamped, x, center), tau, term.length)[0]
     h = kq @ solve
     h_bias = bias * solve.sum(axis=0)
-    contrib = (h_bias + share * (h - h_bias)) * np.array(term.y)
-    prior = _kernel(clamped, clamped, tau, term.length, center)[0, 0]
+    contrib = (h_bias + share * (h - h_bias)) * y
+    prior = _kernel(_parts(clamped, clamped, center), tau, term.length)[0, 0]
     sd = math.sqrt(max(prior - float(h @ kq), 0.0) + term.sigma**2)
     return contrib, outside, sd
 
@@ -266,21 +282,21 @@ def resolve(correction: Correction | None, *, weight_dtype: str, tp: int, inflig
         bound = math.log(MAX_FACTOR)
         logs[metric] = min(max(float(contrib.sum()), -bound), bound)
         if metric in ("ttft", "tpot"):
-            for ref, c in zip(term.refs, contrib):
-                influence[ref.id][metric] += float(c)
+            for ref, c in zip(term.refs, contrib.tolist()):
+                influence[ref.id][metric] += c
                 refs[ref.id] = ref
             if base_uncertainty_pct is not None:
                 own = (math.exp(0.674 * sd) - 1) * 100
                 uncertainty[metric] = share * own + (1 - share) * max(own, base_uncertainty_pct)
     if not logs:
         return None
+    top = sorted(influence.items(), key=lambda kv: -max(abs(kv[1]["ttft"]), abs(kv[1]["tpot"])))[:_MAX_LISTED]
     runs = [RunInfluence(id=i, source=refs[i].source, kind=refs[i].kind, ttft_pct=round((math.exp(v["ttft"]) - 1) * 100, 2),
-                         tpot_pct=round((math.exp(v["tpot"]) - 1) * 100, 2)) for i, v in influence.items()]
-    runs.sort(key=lambda r: -max(abs(r.ttft_pct), abs(r.tpot_pct)))
+                         tpot_pct=round((math.exp(v["tpot"]) - 1) * 100, 2)) for i, v in top]
     return AppliedCorrection(
         ttft_factor=math.exp(logs.get("ttft", 0.0)), tpot_factor=math.exp(logs.get("tpot", 0.0)),
         throughput_factor=math.exp(logs.get("throughput", 0.0)), share=0.5**outside_max,
-        doublings_outside=round(outside_max, 3), n_points=len(influence), runs=runs[:_MAX_LISTED],
+        doublings_outside=round(outside_max, 3), n_points=len(influence), runs=runs,
         uncertainty_pct=round(max(uncertainty.values()), 1) if uncertainty else None,
     )
 

@@ -22,6 +22,7 @@ from planner.latency import LatencyParams, predict_many
 
 # Only the means are used, and they do not depend on the sampled percentiles.
 _SAMPLES = 8
+_FOLDS = 10
 
 
 class ScoredRun(BaseModel):
@@ -144,23 +145,29 @@ def _median(xs: list[float]) -> float | None:
 
 
 def cross_validated(scored: Sequence[ScoredRun], rows: dict[str, BenchmarkRow] | None = None) -> list[AccuracyRow]:
-    """Leave one run out per model x GPU: the corrected means are the base means times the factors learned from
-    the remaining runs (the physics floors that `predict` also applies rarely bind at measured loads)."""
+    """Per model x GPU, each run predicted with the corrections learned from the runs of the other folds (leave
+    one out up to `_FOLDS` runs, else `_FOLDS` folds by id): the corrected means are the base means times those
+    factors (the physics floors that `predict` also applies rarely bind at measured loads)."""
     groups: dict[tuple[str, str], list[ScoredRun]] = defaultdict(list)
     for s in scored:
         groups[(s.model, s.gpu)].append(s)
     out = []
     for (model, gpu), runs in sorted(groups.items()):
+        runs = sorted(runs, key=lambda r: r.id)
         points = evidence(runs, rows)
+        fold = {r.id: i % _FOLDS for i, r in enumerate(runs)}
         errs: dict[str, list[float]] = defaultdict(list)
-        for s in runs:
-            corr = corrections(evidence=[p for p in points if p.ref.id != s.id]).get((model, gpu, s.tp))
-            app = resolve(corr, weight_dtype=s.weight_dtype, tp=s.tp, inflight=s.inflight, isl=s.isl, osl=s.osl)
-            for metric, measured, base, factor in (("ttft", s.measured_ttft_ms, s.base_ttft_ms, app.ttft_factor if app else 1.0),
-                                                   ("tpot", s.measured_tpot_ms, s.base_tpot_ms, app.tpot_factor if app else 1.0)):
-                if measured:
-                    errs[f"{metric}_before"].append(abs(base - measured) / measured * 100)
-                    errs[f"{metric}_after"].append(abs(base * factor - measured) / measured * 100)
+        for k in range(min(_FOLDS, len(runs))):
+            table = corrections(evidence=[p for p in points if fold[p.ref.id] != k])
+            for s in (r for r in runs if fold[r.id] == k):
+                app = resolve(table.get((model, gpu, s.tp)), weight_dtype=s.weight_dtype, tp=s.tp, inflight=s.inflight,
+                              isl=s.isl, osl=s.osl)
+                for metric, measured, base, factor in (
+                        ("ttft", s.measured_ttft_ms, s.base_ttft_ms, app.ttft_factor if app else 1.0),
+                        ("tpot", s.measured_tpot_ms, s.base_tpot_ms, app.tpot_factor if app else 1.0)):
+                    if measured:
+                        errs[f"{metric}_before"].append(abs(base - measured) / measured * 100)
+                        errs[f"{metric}_after"].append(abs(base * factor - measured) / measured * 100)
         out.append(AccuracyRow(model=model, gpu=gpu, runs=len(runs),
                                **{f"{k}_pct": _median(errs[k]) for k in ("ttft_before", "ttft_after", "tpot_before", "tpot_after")}))
     return out

@@ -170,3 +170,29 @@ def test_kb_accuracy_reports_cross_validated_error_before_and_after(cli, tmp_pat
     assert row["tpot_after_pct"] < row["tpot_before_pct"]
     human = cli("kb", "accuracy")
     assert human.exit_code == 0 and "Kimi" in human.stdout
+
+
+def test_mcp_accuracy_resource_and_predict_name_the_imported_run(isolated_env):
+    import asyncio
+    import os
+    import sys
+
+    from mcp import Client, StdioServerParameters
+
+    kb = open_kb(isolated_env / "kb.sqlite")
+    import_benchmarks(kb, SAVE_RESULT, RunOptions(gpu="h100", tp=1))
+    kb.close()
+    env = {**os.environ, "SERVEWISE_KB": str(isolated_env / "kb.sqlite"), "SERVEWISE_CONFIG": str(isolated_env / "c.toml")}
+    params = StdioServerParameters(command=str(Path(sys.executable).parent / "servewise"), args=["serve"], env=env)
+
+    async def go():
+        async with Client(params) as c:
+            assert "kb://accuracy" in {str(r.uri) for r in (await c.list_resources()).resources}
+            acc = json.loads((await c.read_resource("kb://accuracy")).contents[0].text)
+            (row,) = acc["accuracy"]
+            assert row["model"] == "meta-llama/Llama-3.1-8B-Instruct" and row["runs"] == 1
+            p = await c.call_tool("predict", {"model": "llama-3.1-8b", "gpu": "h100", "isl": 1024, "osl": 256,
+                                              "concurrency": 16})
+            assert not p.is_error and p.structured_content["correction"]["runs"][0]["id"] == RUN_ID
+
+    asyncio.run(go())

@@ -144,7 +144,7 @@ def import_benchmarks_cmd(
 @kb_app.command("accuracy")
 def accuracy_cmd(json_out: bool = JSON_OPTION) -> None:
     """What your own runs did: for each model x GPU, the median error of the base model on your runs, and the
-    error once each run is predicted with the corrections the other runs give (leave one out).
+    error once each run is predicted with the corrections the other runs give (ten folds; leave one out up to ten).
 
     Example:  servewise kb accuracy --json | jq '.accuracy'
     """
