@@ -8,6 +8,7 @@ import typer
 
 from kb.benchmarks import import_benchmarks, load_benchmarks
 from server.context import app_context
+from server.limits import bounded, input_file
 from server.output import JSON_OPTION, console, run, table
 
 kb_app = typer.Typer(help="Show what the planner knows, with the source of every fact.", no_args_is_help=True)
@@ -69,7 +70,7 @@ def use_cases(json_out: bool = JSON_OPTION) -> None:
 @kb_app.command("benchmarks")
 def benchmarks(
     engine: str = typer.Option(None, help="Only rows of this engine: vllm, trtllm or sglang."),
-    limit: int = typer.Option(0, help="Show at most this many rows (0 = all)."),
+    limit: int = typer.Option(None, callback=bounded("limit"), help="Show at most this many rows (default: all)."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Measured serving benchmarks used for calibration (closed-loop, mean TTFT/TPOT)."""
@@ -93,7 +94,8 @@ def benchmarks(
 
 @kb_app.command("import-benchmarks")
 def import_benchmarks_cmd(
-    file: Path = typer.Argument(..., help="JSONL (one row per line) or .csv with the same field names."),
+    file: Path = typer.Argument(..., callback=input_file("benchmark file"),
+                               help="JSONL (one row per line) or .csv with the same field names."),
     json_out: bool = JSON_OPTION,
 ) -> None:
     """Import your own measured runs. All-or-nothing: a bad line rejects the file, naming line and reason."""
