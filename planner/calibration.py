@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.batching import Load, solve
-from planner.catalog import LOW_FLOAT_DTYPES, BenchmarkRow, Catalog
+from planner.catalog import LOW_FLOAT_DTYPES, BenchmarkRow, Catalog, ModelArch
 from planner.errors import ServewiseError
 from planner.memory import default_max_num_batched_tokens, memory_fit
 from planner.steptime import FREE, LatencyParams, StepFeatures, features
@@ -40,7 +40,7 @@ class Dataset:
 
     def subset(self, mask: np.ndarray) -> Dataset:
         idx = np.flatnonzero(mask)
-        return Dataset([self.rows[i] for i in idx], self.features.take(idx), Load(**{k: v[idx] for k, v in vars(self.load).items()}),
+        return Dataset([self.rows[i] for i in idx], self.features.take(idx), Load(**{k: None if v is None else v[idx] for k, v in vars(self.load).items()}),
                        self.ttft[idx], self.tpot[idx], self.fitted[idx])
 
 
@@ -66,8 +66,20 @@ def fittable(row: BenchmarkRow) -> bool:
     return (major, minor) >= (0, 15)
 
 
+def async_scheduling(row: BenchmarkRow) -> bool:
+    """Whether the run's server scheduled one step ahead: asked for with --async-scheduling, or by default in vLLM
+    releases from 0.14 on (vllm-project/vllm#27614, the last item of the async scheduling plan #27679)."""
+    if "--async-scheduling" in str(row.extra.get("server_flags", "")):
+        return True
+    version = row.engine_version or ""
+    if not version[:1].isdigit():
+        return True  # unknown or nightly builds: recent
+    major, minor = (int(x) for x in version.split(".")[:2])
+    return (major, minor) >= (0, 14)
+
+
 def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:
-    kept, feats, isl, osl, clients, running, chunk = [], [], [], [], [], [], []
+    kept, feats, isl, osl, clients, running, chunk, lookahead = [], [], [], [], [], [], [], []
     for row in rows:
         if usable(row):
             continue
@@ -91,8 +103,10 @@ def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:
         # Benchmark harnesses set max-num-seqs to the concurrency; the KV cache may still cap it.
         running.append(max(1.0, min(row.concurrency, mem.kv_cache_tokens // (row.isl + row.osl / 2))))
         chunk.append(default_max_num_batched_tokens(gpu))
+        lookahead.append(async_scheduling(row))
     f = lambda xs: np.array(xs, float)  # noqa: E731
-    load = Load(isl=f(isl), osl=f(osl), clients=f(clients), qps=np.full(len(kept), np.nan), max_running=f(running), chunk=f(chunk))
+    load = Load(isl=f(isl), osl=f(osl), clients=f(clients), qps=np.full(len(kept), np.nan), max_running=f(running), chunk=f(chunk),
+                async_scheduling=np.array(lookahead, bool))
     return Dataset(kept, StepFeatures.stack(feats), load, f([r.ttft_ms["mean"] / 1e3 for r in kept]),
                    f([r.tpot_ms["mean"] / 1e3 for r in kept]), np.array([fittable(r) for r in kept], bool))
 
@@ -178,23 +192,41 @@ class HeldOut:
     tpot: np.ndarray
 
 
-def leave_one_model_out(data: Dataset, start: LatencyParams | None = None, iterations: int = 40) -> HeldOut:
-    models = np.array([r.model for r in data.rows])
-    # Checkpoints of one model family (e.g. Llama-3.1-8B and its FP8 copy, DeepSeek V3/R1) are held out together.
-    family = np.array([_family(m) for m in models])
+def _held_out(data: Dataset, groups: np.ndarray, start: LatencyParams | None, iterations: int) -> HeldOut:
     ttft = np.empty_like(data.ttft)
     tpot = np.empty_like(data.tpot)
-    for fam in sorted(set(family)):
-        test = family == fam
+    for group in sorted(set(groups)):
+        test = groups == group
         params = fit(data.subset(~test), start, iterations)
         t1, t2 = predict_means(params, data.subset(test))
         ttft[test], tpot[test] = t1, t2
     return HeldOut(data, ttft, tpot)
 
 
-def _family(model: str) -> str:
+def leave_one_model_out(data: Dataset, start: LatencyParams | None = None, iterations: int = 40) -> HeldOut:
+    """Each model family predicted by a fit that never saw it. Checkpoints of one family (e.g. Llama-3.1-8B and
+    its FP8 copy, DeepSeek V3/R1) are held out together."""
+    return _held_out(data, np.array([family(r.model) for r in data.rows]), start, iterations)
+
+
+def leave_one_class_out(data: Dataset, catalog: Catalog, start: LatencyParams | None = None,
+                        iterations: int = 40) -> HeldOut:
+    """Each architecture class (dense / MoE / MLA) predicted by a fit that saw none of it: how the fitted
+    constants transfer to a kind of model the calibration lacks."""
+    return _held_out(data, np.array([arch_class(catalog.model(r.model)) for r in data.rows]), start, iterations)
+
+
+def arch_class(model: ModelArch) -> str:
+    """dense, moe or mla (MLA attention, whatever the MLP): the kinds whose kernels differ most."""
+    if model.attention.kind == "mla":
+        return "mla"
+    return "moe" if model.is_moe else "dense"
+
+
+def family(model: str) -> str:
     name = model.split("/")[-1].lower()
-    for key in ("deepseek", "llama-3.1-8b", "llama-3.1-70b", "qwen3-235b", "qwen3.5", "kimi", "minimax", "glm"):
+    for key in ("deepseek", "llama-3.1-8b", "llama-3.1-70b", "qwen3-235b", "qwen3-8b", "qwen3.5", "kimi", "minimax", "glm",
+                "gpt-oss"):
         if key in name:
             return key
     return name
