@@ -45,7 +45,7 @@ def serve_cmd(http: str = typer.Option(None, "--http", help="HOST:PORT for strea
     def action() -> None:
         from server import mcp_server
 
-        if not http:
+        if http is None:
             mcp_server.run_stdio()
             return
         host, _, port = http.rpartition(":")
