@@ -61,3 +61,20 @@ def test_a_finished_mcp_call_stays_finished_when_the_audit_cannot_be_written(mon
     assert mcp_server._call("predict", lambda ctx: {"ttft_ms": 1.0}, {"model": "m"}) == {"ttft_ms": 1.0}
     with pytest.raises(mcp_server.ToolError):
         mcp_server._call("predict", lambda ctx: (_ for _ in ()).throw(mcp_server.ServewiseError("bad")), {})
+
+
+def test_concurrent_first_calls_all_finish_and_are_all_audited(isolated_env):
+    """Finding 4: concurrent MCP calls on a new knowledge base raced its migration and seeding, and the
+    audit write in `finally` turned finished calls into errors. Each call here opens its own handle."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from server import mcp_server
+
+    def one(i: int):
+        return mcp_server._call("predict", lambda ctx: ctx.catalog.gpu("h100").name, {"i": i})
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        answers = list(pool.map(one, range(64)))
+    assert answers == ["H100-SXM-80GB"] * 64
+    kb = open_kb(isolated_env / "kb.sqlite")
+    assert kb.db.execute("SELECT count(*) FROM audit_log WHERE tool = 'predict'").fetchone()[0] == 64
