@@ -64,6 +64,8 @@ def _seed(kb: KnowledgeBase) -> None:
     from kb.benchmarks import benchmark_record
 
     with kb.transaction() as db:
+        if kb.meta("seed_hash") == seed_hash():
+            return  # another process seeded it while this one waited for the write lock
         # Models a person added (kb add-model) survive re-seeding; a seed model of the same id does not replace them.
         user = {r[0] for r in db.execute("SELECT hf_id FROM models WHERE json_extract(data, '$.origin') = 'user'")}
         db.execute("DELETE FROM models WHERE coalesce(json_extract(data, '$.origin'), 'seed') != 'user'")

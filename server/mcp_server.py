@@ -61,7 +61,7 @@ def _call(tool: str, fn, args: dict) -> Any:
         outcome, message = "error:bad_input", validation_message(exc)
         raise ToolError(f"invalid arguments: {message}") from None
     finally:
-        record_call(ctx.kb, actor="mcp", tool=tool, args=args, duration_ms=(time.monotonic() - started) * 1e3,
+        record_call(lambda: ctx.kb, actor="mcp", tool=tool, args=args, duration_ms=(time.monotonic() - started) * 1e3,
                     outcome=outcome, message=message)
 
 

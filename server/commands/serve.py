@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from planner.errors import BadInput
+from server.limits import input_file
 from server.output import run
 
 TOKEN_ENV = "SERVEWISE_MCP_TOKEN"
@@ -32,7 +33,7 @@ def _loopback(host: str) -> bool:
 
 
 def serve_cmd(http: str = typer.Option(None, "--http", help="HOST:PORT for streamable HTTP (path /mcp), e.g. 127.0.0.1:8765."),
-              token_file: Path = typer.Option(None, "--token-file", help=f"File holding the bearer token (else ${TOKEN_ENV})."),
+              token_file: Path = typer.Option(None, "--token-file", callback=input_file("token file", 64 * 1024), help=f"File holding the bearer token (else ${TOKEN_ENV})."),
               require_token: bool = typer.Option(False, "--require-token", help="Require the bearer token even on loopback.")) -> None:
     """Run the MCP server for Claude Desktop, Claude Code or any MCP client.
 
@@ -43,13 +44,13 @@ def serve_cmd(http: str = typer.Option(None, "--http", help="HOST:PORT for strea
     def action() -> None:
         from server import mcp_server
 
-        if not http:
+        if http is None:
             mcp_server.run_stdio()
             return
         host, _, port = http.rpartition(":")
         host = host.strip("[]")
-        if not host or not port.isdigit():
-            raise BadInput(f"--http must be HOST:PORT (got {http!r})")
+        if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
+            raise BadInput(f"--http must be HOST:PORT with a port from 1 to 65535 (got {http!r})")
         token = _token(token_file)
         if (require_token or not _loopback(host)) and not token:
             raise BadInput(f"serving on {host} needs a bearer token: set ${TOKEN_ENV} or pass --token-file")
