@@ -12,7 +12,7 @@ import os
 import tomllib
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from planner.errors import BadInput
 
@@ -37,6 +37,15 @@ class Settings(BaseModel):
                                       description="variable holding a Prometheus bearer token, if any")
     namespace: str = Field(default="llm-serving", description="Kubernetes namespace of deployments")
     kube_context: str | None = Field(default=None, description="kubeconfig context to read")
+    mcp_allowed_hosts: list[str] = Field(default_factory=list, description="Host names (or host:port) the MCP HTTP "
+                                         "server answers besides loopback; comma-separated in the environment")
+    mcp_allowed_origins: list[str] = Field(default_factory=list, description="browser Origins (scheme://host[:port]) "
+                                           "allowed to call the MCP HTTP server; comma-separated in the environment")
+
+    @field_validator("mcp_allowed_hosts", "mcp_allowed_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
 
 
 def config_path() -> Path:
