@@ -153,6 +153,9 @@ class Candidate(BaseModel):
 
     model: str
     weight_dtype: WeightDtype
+    checkpoint: str | None = Field(default=None, description="Hugging Face repo served when it is not `model`: a "
+                                   "published pre-quantized checkpoint (kb/data/checkpoints.json)")
+    checkpoint_source: str = Field(default="", description="where that checkpoint was verified to exist")
     gpu: str
     tp: int
     pp: int = 1

@@ -50,6 +50,8 @@ def render_plan(ctx: AppContext, plan: Plan, **options) -> tuple[Bundle, list[Va
         gpu = ctx.catalog.gpu(plan.candidates[plan.chosen].gpu)
         options.setdefault("gpu_labels", gpu.k8s_product_labels)
         options.setdefault("gpu_vendor", gpu.vendor)
+        model = ctx.catalog.model(plan.candidates[plan.chosen].model)
+        options.setdefault("gated", model.gated.value if model.gated else None)
     options["namespace"] = options.get("namespace") or ctx.settings.namespace
     bundle = render_bundle(plan, k8s_version=k8s, **options)
     return bundle, validate_bundle(bundle, k8s)
@@ -89,10 +91,12 @@ def slo_report(ctx: AppContext, plan: Plan, *, deployment: str, prometheus_url: 
     parse_window(window)
     c = plan.candidates[plan.chosen]
     ns = deployment.split("/")[0] if "/" in deployment else None
+    # a rendered deployment serves under --served-model-name namespace/name (gitops.render.served_model_name)
+    model_name = deployment if ns else c.model
     observed, unreachable = None, None
     try:
         observed = observe(Prometheus(prometheus_url or ctx.settings.prometheus, ctx.settings.prometheus_token_env),
-                           c.model, ns, window)
+                           model_name, ns, window)
     except Unreachable as exc:
         unreachable = exc.message
     report = build_report(plan, observed, ctx.catalog, load_latency_params(), deployment=deployment,

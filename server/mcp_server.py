@@ -504,24 +504,27 @@ async def render(plan_id: PlanId, namespace: Annotated[str | None, Field(max_len
                  monitor: Literal["podmonitor", "servicemonitor"] = "podmonitor",
                  out_dir: Annotated[str | None, Field(max_length=500, description="also write the bundle here (replaces "
                                                                                  "only a bundle servewise wrote)")] = None,
+                 target: Annotated[Literal["isvc", "llmisvc"], Field(
+                     description="isvc: KServe InferenceService + ServingRuntime; llmisvc: LLMInferenceService")] = "isvc",
                  detail: Detail = False) -> Annotated[CallToolResult, RenderView]:
     """Render the plan's chosen deployment as KServe + vLLM manifests (ServingRuntime, InferenceService, KEDA or
     HPA, PodMonitor/ServiceMonitor, SLO PrometheusRule, Grafana dashboard, Argo CD Application, SLO-report
     CronJob), validated against the real CRD schemas and Kubernetes 1.31. Returns the file list with sizes, the
     validation summary and one resource link per file (detail=true embeds the files)."""
-    args = dict(plan_id=plan_id, namespace=namespace, name=name, autoscaler=autoscaler, monitor=monitor, out_dir=out_dir)
+    args = dict(plan_id=plan_id, namespace=namespace, name=name, autoscaler=autoscaler, monitor=monitor, out_dir=out_dir,
+                target=target)
 
     def run(ctx: AppContext):
         from gitops.render import write_bundle
 
         bundle = actions.valid_bundle(ctx, actions.plan_from(ctx, plan_id=plan_id), namespace=namespace, name=name,
-                                      autoscaler=autoscaler, monitor=monitor)
+                                      autoscaler=autoscaler, monitor=monitor, target=target)
         if out_dir:
             write_bundle(bundle, Path(out_dir))
         return bundle
 
     bundle = await _bounded("render", run, args)
-    options = dict(namespace=namespace, name=name, autoscaler=autoscaler, monitor=monitor)
+    options = dict(namespace=namespace, name=name, autoscaler=autoscaler, monitor=monitor, target=target)
     files = [ManifestFile(name=f, bytes=len(body.encode()), uri=manifest_uri(plan_id, f, options))
              for f, body in sorted(bundle.files.items())]
     view = RenderView(plan_id=plan_id, namespace=bundle.namespace, name=bundle.name, files=files, validated=_VALIDATED,
@@ -698,17 +701,17 @@ def plan_resource(plan_id: str) -> str:
     return _json_resource(lambda ctx: get_plan(ctx.kb, unquote(plan_id)).model_dump(mode="json"))
 
 
-@mcp.resource("kb://plans/{plan_id}/manifests/{file}{?namespace,name,autoscaler,monitor}", name="manifest",
+@mcp.resource("kb://plans/{plan_id}/manifests/{file}{?namespace,name,autoscaler,monitor,target}", name="manifest",
               title="One rendered manifest of a plan", mime_type="text/plain",
               description="A file of the plan's validated bundle, rendered with the given options (as render links it)")
 def manifest_resource(plan_id: str, file: str, namespace: str | None = None, name: str | None = None,
-                      autoscaler: str = "keda", monitor: str = "podmonitor") -> str:
-    if autoscaler not in ("keda", "hpa") or monitor not in ("podmonitor", "servicemonitor"):
-        raise ResourceNotFoundError("autoscaler must be keda|hpa and monitor podmonitor|servicemonitor")
+                      autoscaler: str = "keda", monitor: str = "podmonitor", target: str = "isvc") -> str:
+    if autoscaler not in ("keda", "hpa") or monitor not in ("podmonitor", "servicemonitor") or target not in ("isvc", "llmisvc"):
+        raise ResourceNotFoundError("autoscaler must be keda|hpa, monitor podmonitor|servicemonitor, target isvc|llmisvc")
     try:
         ctx = app_context()
         bundle = actions.valid_bundle(ctx, actions.plan_from(ctx, plan_id=unquote(plan_id)), namespace=namespace,
-                                      name=name, autoscaler=autoscaler, monitor=monitor)
+                                      name=name, autoscaler=autoscaler, monitor=monitor, target=target)
     except ServewiseError as exc:
         raise ResourceNotFoundError(exc.message) from None
     body = bundle.files.get(unquote(file))

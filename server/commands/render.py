@@ -23,8 +23,15 @@ def render_cmd(
     monitor: str = typer.Option("podmonitor", help="podmonitor or servicemonitor (prometheus-operator)."),
     repo_url: str = typer.Option(None, "--repo-url", help="Git repository Argo CD syncs from (default: a placeholder)."),
     storage_uri: str = typer.Option(None, "--storage-uri",
-                                    help="Where KServe downloads the weights (hf://, s3://, pvc://); default: vLLM "
-                                         "downloads the model by its Hugging Face id."),
+                                    help="Where KServe gets the weights: hf://, s3://, gs:// (storage initializer), "
+                                         "pvc:// (a claim holding them), oci:// (modelcar); default: a "
+                                         "PersistentVolumeClaim caches the Hugging Face download across restarts."),
+    storage_class: str = typer.Option(None, "--storage-class", help="StorageClass of that cache claim (default: the "
+                                      "cluster's default; ReadWriteMany when the deployment scales out)."),
+    pull_gb_s: float = typer.Option(0.5, "--pull-gb-s", help="Download bandwidth the startup probe budget assumes, GB/s."),
+    target: str = typer.Option("isvc", "--target", help="isvc (InferenceService + ServingRuntime) or llmisvc "
+                               "(LLMInferenceService, with a worker spec when a replica spans nodes)."),
+    kserve_version: str = typer.Option("0.20", "--kserve-version", help="KServe release of the cluster (0.15-0.20)."),
     prometheus_url: str = typer.Option(None, "--prometheus-url",
                                        help="In-cluster Prometheus for KEDA and the report CronJob "
                                             "(default: http://prometheus-operated.monitoring.svc:9090)."),
@@ -59,7 +66,8 @@ def render_cmd(
                                                     ("servewise_image", servewise_image)) if v}
         bundle = valid_bundle(ctx, load_plan(plan_file), namespace=namespace, name=name, k8s_version=k8s_version,
                               autoscaler=kinds[0], monitor=kinds[1], repo_url=repo_url, storage_uri=storage_uri,
-                              **defaults_unless_given)
+                              storage_class=storage_class, pull_gb_s=pull_gb_s, target=target,
+                              kserve_version=kserve_version, **defaults_unless_given)
         paths = write_bundle(bundle, out)
         return {"out": str(out), "namespace": bundle.namespace, "name": bundle.name,
                 "files": [str(p) for p in paths], "validated": f"CRD schemas + Kubernetes {k8s_version} (strict)",
