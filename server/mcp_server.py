@@ -71,6 +71,7 @@ log = logging.getLogger("servewise.mcp")
 
 CALL_TIMEOUT_S = 60.0
 MAX_TEXT = 4000
+MAX_SPEC_JSON = 32_000
 PAGE = 50  # rows per page of a listed resource
 
 INSTRUCTIONS = (
@@ -446,6 +447,10 @@ async def recommend(spec: DeploymentSpec | None = None, text: Text | None = None
     its id to whatif, render or propose_pr; the full plan is the resource kb://plans/{id}."""
     if spec is None and not (text or use_case or qps or users):
         raise ToolError("give a spec from build_spec, or text / use_case with qps or users")
+    if spec is not None and (len(spec.description) > 2000 or len(spec.model_dump_json()) > MAX_SPEC_JSON):
+        # Whatever a plan holds is stored and shown again; build_spec never makes a spec this large.
+        raise ToolError(f"the spec is too large (description at most 2,000 characters, the whole spec at most "
+                        f"{MAX_SPEC_JSON:,}); build it with build_spec")
     args = {"spec": spec.model_dump(mode="json") if spec else None, "text": text, "use_case": use_case, "qps": qps,
             "users": users, "top": top}
 

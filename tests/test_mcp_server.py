@@ -85,6 +85,8 @@ def test_stdio_default_protocol_lists_and_calls_every_tool(isolated_env):
             plan = await c.call_tool("recommend", {"spec": spec.structured_content})
             assert not plan.is_error and plan.structured_content["chosen"] == 0
             assert len(plan.structured_content["candidates"]) <= 3
+            big = await c.call_tool("recommend", {"spec": {**spec.structured_content, "description": "x" * 1_000_000}})
+            assert big.is_error and "too large" in big.content[0].text and len(big.content[0].text) < 500
             pid = plan.structured_content["id"]
             link = next(b for b in plan.content if isinstance(b, ResourceLink))
             assert str(link.uri) == f"kb://plans/{pid}" and link.size > 0
@@ -107,6 +109,10 @@ def test_stdio_default_protocol_lists_and_calls_every_tool(isolated_env):
             manifest = (await c.read_resource(files["inferenceservice.yaml"]["uri"])).contents[0].text
             assert "kind: InferenceService" in manifest and len(manifest.encode()) == files["inferenceservice.yaml"]["bytes"]
             assert {str(b.uri) for b in r.content if isinstance(b, ResourceLink)} == {f["uri"] for f in files.values()}
+            llm = await c.call_tool("render", {"plan_id": pid, "target": "llmisvc"})
+            assert not llm.is_error, llm.content[0].text
+            uri = next(f["uri"] for f in llm.structured_content["files"] if f["name"] == "llminferenceservice.yaml")
+            assert "kind: LLMInferenceService" in (await c.read_resource(uri)).contents[0].text
             rbad = await c.call_tool("render", {"plan_id": "plan-nope"})
             assert rbad.is_error and "no plan" in rbad.content[0].text
             with pytest.raises(MCPError, match="no plan"):
