@@ -301,6 +301,11 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
     if gpu_vendor != "nvidia":
         raise BadInput(f"the plan's GPU {c.gpu} is a {gpu_vendor} GPU; render writes NVIDIA deployments only (vLLM's CUDA "
                        "image, nvidia.com/gpu); recommend with an NVIDIA GPU or write this deployment by hand")
+    if c.vllm.quantization not in (None, "fp8"):
+        # plans made before checkpoints were catalog facts: vLLM cannot quantize a bf16 repo to this on load
+        raise BadInput(f"the plan serves {c.model} with --quantization {c.vllm.quantization}, which needs a pre-quantized "
+                       "checkpoint vLLM would fail to find (get_quant_config); re-run recommend, which names a published "
+                       "checkpoint or offers only what vLLM can quantize on load")
     nodes = max(1, int(getattr(c, "nodes", 1) or 1), c.pp)
     if nodes > 1 and target == "isvc":
         raise BadInput(f"the plan's replica spans {nodes} nodes (pipeline parallelism {c.pp}); an InferenceService "

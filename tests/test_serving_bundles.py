@@ -229,6 +229,15 @@ def test_a_replica_spanning_nodes_renders_the_llmisvc_worker_form(cat, plans, tm
         _kustomize(bundle, tmp_path)
 
 
+def test_an_old_plan_asking_vllm_to_quantize_to_int4_on_load_is_refused(cat, plans):
+    plan = plans["moe"]
+    c = plan.candidates[plan.chosen]
+    old = c.model_copy(update={"weight_dtype": "int4", "checkpoint": None,
+                               "vllm": c.vllm.model_copy(update={"quantization": "awq"})})
+    with pytest.raises(BadInput, match="re-run recommend"):
+        _render(cat, plan.model_copy(update={"candidates": [old]}))
+
+
 def test_validation_catches_an_llmisvc_that_drifted_from_the_plan(cat, plans):
     bundle = _render(cat, plans["70b-tp"], target="llmisvc")
     doc = yaml.safe_load(bundle.files["llminferenceservice.yaml"])
