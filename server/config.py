@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from gitops.outbound import outbound_url, redact
 from planner.errors import BadInput
 
 
@@ -37,6 +38,19 @@ class Settings(BaseModel):
                                       description="variable holding a Prometheus bearer token, if any")
     namespace: str = Field(default="llm-serving", description="Kubernetes namespace of deployments")
     kube_context: str | None = Field(default=None, description="kubeconfig context to read")
+    workspace: Path | None = Field(default=None, description="directory under which the MCP render tool may write "
+                                   "bundles (as <workspace>/<namespace>/<name>); unset: it writes nothing")
+
+    @field_validator("prometheus", "forge_url")
+    @classmethod
+    def _http_only(cls, url: str | None, info) -> str | None:
+        if url is None:
+            return None
+        try:
+            return outbound_url(url, info.field_name)
+        except BadInput as exc:
+            raise ValueError(exc.message) from None
+
     mcp_allowed_hosts: list[str] = Field(default_factory=list, description="Host names (or host:port) the MCP HTTP "
                                          "server answers besides loopback; comma-separated in the environment")
     mcp_allowed_origins: list[str] = Field(default_factory=list, description="browser Origins (scheme://host[:port]) "
@@ -80,4 +94,4 @@ def load_settings() -> tuple[Settings, dict[str, str]]:
 
 
 def settings_json(settings: Settings) -> str:
-    return json.dumps(settings.model_dump(mode="json"), indent=2)
+    return redact(json.dumps(settings.model_dump(mode="json"), indent=2))

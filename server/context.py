@@ -39,10 +39,12 @@ class AppContext:
 
     def forge(self, kind: str | None = None, repo: str | None = None, url: str | None = None):
         """The configured forge (local bare repo, GitHub or GitLab); flags override settings."""
-        from gitops.forges import ForgeConfig, open_forge
+        from gitops.forges import DEFAULT_URLS, ForgeConfig, open_forge
 
         s = self.settings
-        config = ForgeConfig(kind=kind or s.forge, repo=repo or s.repo, url=url or s.forge_url, token_env=s.token_env,
+        kind = kind or s.forge
+        config = ForgeConfig(kind=kind, repo=repo or s.repo, url=url or s.forge_url,
+                             token_url=s.forge_url or DEFAULT_URLS.get(kind), token_env=s.token_env,
                              token_file=s.token_file, local_path=s.local_forge)
         return open_forge(config, self.kb)
 

@@ -17,7 +17,6 @@ import json
 import logging
 import sqlite3
 import time
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
@@ -507,8 +506,8 @@ async def render(plan_id: PlanId, namespace: Annotated[str | None, Field(max_len
                  name: Annotated[str | None, Field(max_length=40)] = None,
                  autoscaler: Literal["keda", "hpa"] = "keda",
                  monitor: Literal["podmonitor", "servicemonitor"] = "podmonitor",
-                 out_dir: Annotated[str | None, Field(max_length=500, description="also write the bundle here (replaces "
-                                                                                 "only a bundle servewise wrote)")] = None,
+                 write: Annotated[bool, Field(description="also write the bundle to <workspace>/<namespace>/<name> "
+                                                          "(the server's workspace setting)")] = False,
                  target: Annotated[Literal["isvc", "llmisvc"], Field(
                      description="isvc: KServe InferenceService + ServingRuntime; llmisvc: LLMInferenceService")] = "isvc",
                  detail: Detail = False) -> Annotated[CallToolResult, RenderView]:
@@ -516,24 +515,26 @@ async def render(plan_id: PlanId, namespace: Annotated[str | None, Field(max_len
     HPA, PodMonitor/ServiceMonitor, SLO PrometheusRule, Grafana dashboard, Argo CD Application, SLO-report
     CronJob), validated against the real CRD schemas and Kubernetes 1.31. Returns the file list with sizes, the
     validation summary and one resource link per file (detail=true embeds the files)."""
-    args = dict(plan_id=plan_id, namespace=namespace, name=name, autoscaler=autoscaler, monitor=monitor, out_dir=out_dir,
+    args = dict(plan_id=plan_id, namespace=namespace, name=name, autoscaler=autoscaler, monitor=monitor, write=write,
                 target=target)
 
     def run(ctx: AppContext):
-        from gitops.render import write_bundle
+        from gitops.bundle import write_bundle
 
         bundle = actions.valid_bundle(ctx, actions.plan_from(ctx, plan_id=plan_id), namespace=namespace, name=name,
                                       autoscaler=autoscaler, monitor=monitor, target=target)
-        if out_dir:
-            write_bundle(bundle, Path(out_dir))
-        return bundle
+        written = None
+        if write:
+            written = actions.workspace_dir(ctx, bundle)
+            write_bundle(bundle, written)
+        return bundle, written
 
-    bundle = await _bounded("render", run, args)
+    bundle, written = await _bounded("render", run, args)
     options = dict(namespace=namespace, name=name, autoscaler=autoscaler, monitor=monitor, target=target)
     files = [ManifestFile(name=f, bytes=len(body.encode()), uri=manifest_uri(plan_id, f, options))
              for f, body in sorted(bundle.files.items())]
     view = RenderView(plan_id=plan_id, namespace=bundle.namespace, name=bundle.name, files=files, validated=_VALIDATED,
-                      written_to=out_dir)
+                      written_to=str(written) if written else None)
     links = [ResourceLink(type="resource_link", uri=f.uri, name=f.name, mime_type=_mime(f.name), size=f.bytes)
              for f in files]
     embedded = [_embedded(f.uri, bundle.files[f.name], _mime(f.name)) for f in files] if detail else []
@@ -580,19 +581,20 @@ async def slo_report(plan_id: PlanId,
                      deployment: Annotated[str | None, Field(max_length=120, description="NAMESPACE/NAME; default from the plan")] = None,
                      pr_number: Annotated[int | None, Field(ge=1, le=10_000_000, description="post/update the sticky comment on this pull request")] = None,
                      window: Annotated[str, Field(max_length=10, description="Prometheus window: 30m, 1h, 1d")] = "1h",
-                     prometheus_url: Annotated[str | None, Field(max_length=500)] = None) -> ReportView:
+                     ) -> ReportView:
     """Observed SLOs of a running deployment (from Prometheus: TTFT/TPOT/E2E percentiles, traffic) beside what the
     plan predicted at the observed load: verdict (meets, at risk, violated, insufficient data, unreachable), cost
     observed vs planned, and right-sizing advice with its predicted effect. With pr_number the report is the pull
-    request's sticky comment. Complete reports store outcomes that correct later predictions."""
+    request's sticky comment. Complete reports store outcomes that correct later predictions. Prometheus is the
+    server's prometheus setting: a client cannot point it (or its token) elsewhere."""
     def run(ctx: AppContext) -> ReportView:
         plan = actions.plan_from(ctx, plan_id=plan_id)
         dep = deployment or f"{ctx.settings.namespace}/{plan.spec.name}"
-        return report_view(actions.slo_report(ctx, plan, deployment=dep, prometheus_url=prometheus_url, window=window,
+        return report_view(actions.slo_report(ctx, plan, deployment=dep, window=window,
                                               forge=ctx.forge() if pr_number else None, pr_number=pr_number))
 
     return await _bounded("slo_report", run, dict(plan_id=plan_id, deployment=deployment, pr_number=pr_number,
-                                                  window=window, prometheus_url=prometheus_url))
+                                                  window=window))
 
 
 @mcp.tool(title="Observed-vs-predicted outcomes and corrections", annotations=READ_ONLY)

@@ -30,7 +30,7 @@ BATCH = "Nightly batch summarization of support tickets, ~3k-token documents, su
 
 def params(tmp: Path) -> StdioServerParameters:
     env = {**os.environ, "SERVEWISE_KB": str(tmp / "kb.sqlite"), "SERVEWISE_LOCAL_FORGE": str(tmp / "forge.git"),
-           "SERVEWISE_CONFIG": str(tmp / "config.toml")}
+           "SERVEWISE_CONFIG": str(tmp / "config.toml"), "SERVEWISE_PROMETHEUS": "http://127.0.0.1:9"}
     return StdioServerParameters(command=SERVEWISE, args=["serve"], env=env)
 
 
@@ -122,7 +122,7 @@ def test_stdio_default_protocol_lists_and_calls_every_tool(isolated_env):
             pr2 = await c.call_tool("propose_pr", {"plan_id": pid})
             assert pr1.structured_content["created"] and not pr2.structured_content["created"]
             assert pr1.structured_content["number"] == pr2.structured_content["number"]
-            rep = await c.call_tool("slo_report", {"plan_id": pid, "prometheus_url": "http://127.0.0.1:9", "window": "5m"})
+            rep = await c.call_tool("slo_report", {"plan_id": pid, "window": "5m"})
             assert not rep.is_error and rep.structured_content["verdict"] == "unreachable"
             assert rep.structured_content["cost_observed_usd_month"] is None  # nothing observed, nothing filled in
             rbad = await c.call_tool("slo_report", {"plan_id": pid, "window": "forever"})
@@ -334,7 +334,7 @@ def test_every_tool_result_fits_a_models_context(isolated_env):
             pid = plan.structured_content["id"]
             for name, args in [("whatif", {"plan_id": pid, "changes": ["traffic=x2", "gpu=l40s"]}),
                                ("render", {"plan_id": pid}), ("propose_pr", {"plan_id": pid}),
-                               ("slo_report", {"plan_id": pid, "prometheus_url": "http://127.0.0.1:9"}),
+                               ("slo_report", {"plan_id": pid}),
                                ("list_outcomes", {}), ("cluster_status", {"context": "none"})]:
                 sizes[name] = _size(await c.call_tool(name, args))
 

@@ -47,7 +47,7 @@ def propose_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON fr
 
     def action() -> dict:
         ctx = app_context()
-        bundle = valid_bundle(ctx, load_plan(plan_file), namespace=namespace, name=name, autoscaler=autoscaler,
+        bundle = valid_bundle(ctx, load_plan(plan_file, ctx.catalog), namespace=namespace, name=name, autoscaler=autoscaler,
                               repo_url=repo_url)
         return _result(propose(bundle, ctx.forge(forge, repo, forge_url)))
 

@@ -52,7 +52,7 @@ def render_cmd(
     Example:  servewise render --plan plan.json --out deploy/chatbot --autoscaler hpa --monitor servicemonitor
     --repo-url https://github.com/acme/deployments.git --k8s-version 1.32
     """
-    from gitops.render import write_bundle
+    from gitops.bundle import write_bundle
 
     def action() -> dict:
         ctx = app_context()
@@ -64,7 +64,7 @@ def render_cmd(
                                                   namespace=namespace or ctx.settings.namespace))
         defaults_unless_given = {k: v for k, v in (("prometheus_url", prometheus_url),
                                                     ("servewise_image", servewise_image)) if v}
-        bundle = valid_bundle(ctx, load_plan(plan_file), namespace=namespace, name=name, k8s_version=k8s_version,
+        bundle = valid_bundle(ctx, load_plan(plan_file, ctx.catalog), namespace=namespace, name=name, k8s_version=k8s_version,
                               autoscaler=kinds[0], monitor=kinds[1], repo_url=repo_url, storage_uri=storage_uri,
                               storage_class=storage_class, pull_gb_s=pull_gb_s, target=target,
                               kserve_version=kserve_version, **defaults_unless_given)
