@@ -604,15 +604,14 @@ async def list_outcomes(limit: Annotated[int, Field(ge=1, le=200)] = 50,
     prediction error over time, and the corrections the planner now applies per model x GPU x TP."""
     def run(ctx: AppContext) -> OutcomesPage:
         from kb.outcomes import load_outcomes
-        from planner.feedback import error_over_time
+        from planner.feedback import error_over_time, listed
 
         outcomes = load_outcomes(ctx.kb)[::-1]
         page = outcomes[offset:offset + limit]
         return OutcomesPage(outcomes=page, total=len(outcomes), offset=offset,
                             next_offset=offset + limit if offset + limit < len(outcomes) else None,
                             error_over_time=error_over_time(outcomes[::-1])[-PAGE:],
-                            corrections=[{"model": k[0], "gpu": k[1], "tp": k[2], **v.model_dump()}
-                                         for k, v in list(ctx.corrections.items())[:PAGE]])
+                            corrections=listed(ctx.corrections)[:PAGE])
 
     return await _bounded("list_outcomes", run, {"limit": limit, "offset": offset})
 
@@ -698,6 +697,16 @@ def benchmark_page_resource(page: str) -> str:
         return {"page": int(page), "pages": -(-total // PAGE), "rows": [dict(zip(_BENCH_COLS, r)) for r in data]}
 
     return _json_resource(rows)
+
+
+@mcp.resource("kb://accuracy", name="accuracy", title="Accuracy on your imported runs", mime_type="application/json",
+              description="Your imported runs, cross-validated: median error per model x GPU before and after their corrections")
+def accuracy_resource() -> str:
+    from kb.corrections import accuracy
+    from kb.latency import load_latency_params
+
+    return _json_resource(lambda ctx: {k: [x.model_dump(mode="json") for x in v] if isinstance(v, list) else v
+                                       for k, v in accuracy(ctx.kb, ctx.catalog, load_latency_params()).items()})
 
 
 @mcp.resource("kb://plans/{plan_id}", name="plan", title="A saved plan", mime_type="application/json",
