@@ -58,6 +58,8 @@ def _seed(kb: KnowledgeBase) -> None:
     from kb.benchmarks import benchmark_record
 
     with kb.transaction() as db:
+        if kb.meta("seed_hash") == seed_hash():
+            return  # another process seeded it while this one waited for the write lock
         for table in ("models", "gpus", "prices", "use_cases"):
             db.execute(f"DELETE FROM {table}")
         db.execute("DELETE FROM benchmarks WHERE origin = 'seed'")

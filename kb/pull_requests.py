@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from gitops.forges.base import Comment, PrState, PullRequest
 from kb.store import KnowledgeBase
 from planner.errors import BadInput
 
 _FIELDS = ("forge", "repo", "number", "branch", "title", "body", "state", "url", "head_sha")
+MAX_NUMBER = 2**63 - 1  # SQLite's INTEGER
+
+
+def _check_number(number: int) -> None:
+    if not 1 <= number <= MAX_NUMBER:
+        raise BadInput(f"pull request numbers are whole numbers from 1 to {MAX_NUMBER} (got {number})")
 
 
 def _now() -> str:
@@ -26,6 +33,7 @@ def find_open(kb: KnowledgeBase, forge: str, repo: str, branch: str) -> PullRequ
 
 
 def get(kb: KnowledgeBase, forge: str, repo: str, number: int) -> PullRequest:
+    _check_number(number)
     row = kb.db.execute(f"SELECT {', '.join(_FIELDS)} FROM pull_requests WHERE forge = ? AND repo = ? AND number = ?",
                         [forge, repo, number]).fetchone()
     if not row:
@@ -59,12 +67,24 @@ def record(kb: KnowledgeBase, pr: PullRequest, deployment: str = "", plan_id: st
     return pr
 
 
-def next_number(kb: KnowledgeBase, forge: str, repo: str) -> int:
-    row = kb.db.execute("SELECT max(number) FROM pull_requests WHERE forge = ? AND repo = ?", [forge, repo]).fetchone()
-    return (row[0] or 0) + 1
+def open_or_update(kb: KnowledgeBase, pr: PullRequest, url: Callable[[int], str], deployment: str = "") -> PullRequest:
+    """Record the open pull request of `pr.branch`: the one already open keeps its number, a new one takes
+    the next free number. Looked up, numbered and written in one write transaction, so two concurrent
+    runs can neither share a number nor open two pull requests for one branch."""
+    with kb.transaction() as db:
+        row = db.execute("SELECT number FROM pull_requests WHERE forge = ? AND repo = ? AND branch = ? "
+                         "AND state = 'open'", [pr.forge, pr.repo, pr.branch]).fetchone()
+        if row:
+            number = row[0]
+        else:
+            last = db.execute("SELECT max(number) FROM pull_requests WHERE forge = ? AND repo = ?",
+                              [pr.forge, pr.repo]).fetchone()[0]
+            number = (last or 0) + 1
+        return record(kb, pr.model_copy(update={"number": number, "url": url(number)}), deployment=deployment)
 
 
 def _pr_id(kb: KnowledgeBase, forge: str, repo: str, number: int) -> int:
+    _check_number(number)
     row = kb.db.execute("SELECT id FROM pull_requests WHERE forge = ? AND repo = ? AND number = ?",
                         [forge, repo, number]).fetchone()
     if not row:

@@ -11,6 +11,8 @@ configuration changes size the changed configuration for the same spec.
 
 from __future__ import annotations
 
+import math
+
 from pydantic import BaseModel
 
 from planner.catalog import WEIGHT_DTYPES, Catalog
@@ -42,13 +44,17 @@ def parse_change(text: str) -> WhatIfChange:
     return WhatIfChange(key=key, value=value.strip())
 
 
+# Beyond any deployment, and small enough that the planner's arithmetic on it stays finite.
+MAX_SCALED = 1e12
+
+
 def _scaled(current: float, value: str, key: str) -> float:
     try:
         out = current * float(value[1:]) if value.lower().startswith("x") else float(value)
     except ValueError:
         raise BadInput(f"{key}={value!r}: give a number or a multiplier such as x2") from None
-    if out <= 0:
-        raise BadInput(f"{key} must stay positive (got {out:g})")
+    if not math.isfinite(out) or out <= 0 or out > MAX_SCALED:
+        raise BadInput(f"{key} must stay a positive number below {MAX_SCALED:g} (got {out:g})")
     return out
 
 

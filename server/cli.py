@@ -1,8 +1,21 @@
-"""The `servewise` command line: one typer app, each command group in `server/commands/`."""
+"""The `servewise` command line: one typer app, each command group in `server/commands/`.
+
+`ServewiseGroup.main` is the one top-level handler: whatever escapes a command (a usage error,
+an exception no layer mapped) ends as one line on stderr, or `{"error": ...}` on stdout under
+`--json`, with the contract's exit code. `--debug` anywhere on the line adds the traceback.
+"""
 
 from __future__ import annotations
 
+import errno
+import sys
+from collections.abc import Sequence
+from typing import Any
+
 import typer
+from typer._click import exceptions as click_errors  # typer vendors click: its exceptions live here
+from typer._click import utils as click_utils
+from typer.core import TyperGroup
 
 from server.commands import cluster as cluster_cmd
 from server.commands import config as config_cmd
@@ -13,6 +26,50 @@ from server.commands import predict as predict_cmd
 from server.commands import render as render_cmd
 from server.commands import report as report_cmd
 from server.commands import serve as serve_cmd
+from server.output import fail, print_json, set_debug
+
+DEBUG_FLAG = "--debug"
+
+
+class ServewiseGroup(TyperGroup):
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        set_debug(DEBUG_FLAG in argv)
+        argv = [a for a in argv if a != DEBUG_FLAG]
+        json_out = "--json" in argv
+        try:
+            code = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError as exc:
+            typer.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+            code = 2
+        except click_errors.UsageError as exc:
+            code = _usage_error(exc, json_out)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            code = 1
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                code = fail(json_out, exc)
+            else:  # the reader went away (`| head`): nothing more to say
+                sys.stdout = click_utils.PacifyFlushWrapper(sys.stdout)
+                code = 1
+        except Exception as exc:  # noqa: BLE001 - the one place every unexpected failure is mapped
+            code = fail(json_out, exc)
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: click_errors.UsageError, json_out: bool) -> int:
+    command = exc.ctx.command_path if exc.ctx else "servewise"
+    message = f"{exc.format_message()} (see `{command} --help`)"
+    if json_out:
+        print_json({"error": {"code": "bad_input", "message": message}})
+    else:
+        typer.echo(f"error: {message}", err=True)
+    return 2
+
 
 app = typer.Typer(
     name="servewise",
@@ -21,10 +78,12 @@ app = typer.Typer(
         "parallelism × replicas with predicted latency and cost, KServe + vLLM manifests, a GitOps pull "
         "request, and observed-vs-predicted SLO reports.\n\n"
         "Every command takes --json for scripts. Exit codes: 0 ok, 2 bad input, 3 does not fit or "
-        "infeasible, 4 an outside service unreachable.\n\n"
+        "infeasible, 4 an outside service unreachable. --debug (anywhere) adds the traceback of an "
+        "unexpected error.\n\n"
         "Start with:  servewise kb models   ·   servewise predict --help"
     ),
     no_args_is_help=True,
+    cls=ServewiseGroup,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     add_completion=False,

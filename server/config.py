@@ -72,9 +72,11 @@ def load_settings() -> tuple[Settings, dict[str, str]]:
     origin: dict[str, str] = {k: "default" for k in Settings.model_fields}
     path = config_path()
     if path.exists():
+        from server.files import read_input
+
         try:
-            data = tomllib.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, OSError) as exc:
+            data = tomllib.loads(read_input(path, "config", 1024 * 1024))
+        except tomllib.TOMLDecodeError as exc:
             raise BadInput(f"config file {path} is not valid TOML: {exc}") from None
         unknown = set(data) - set(Settings.model_fields)
         if unknown:

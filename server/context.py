@@ -12,6 +12,7 @@ from kb.catalog import load_catalog, open_kb
 from kb.store import KnowledgeBase
 from planner.catalog import Catalog
 from planner.contracts import Correction
+from planner.errors import BadInput
 from server.config import Settings, load_settings
 
 
@@ -25,7 +26,13 @@ class AppContext:
 
     @cached_property
     def catalog(self) -> Catalog:
-        return load_catalog(self.kb)
+        catalog = load_catalog(self.kb)
+        providers = sorted({p.provider for g in catalog.gpus for p in g.prices})
+        if self.settings.provider not in providers:
+            # Caught here, not as an empty (infeasible) plan: a misspelt setting is bad input.
+            raise BadInput(f"setting provider: no prices for {self.settings.provider!r} in the knowledge base; "
+                           f"known providers: {', '.join(providers)} (set SERVEWISE_PROVIDER or the config file)")
+        return catalog
 
     @cached_property
     def corrections(self) -> dict[tuple[str, str, int], Correction]:

@@ -147,7 +147,7 @@ READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotent
 def _record(ctx: AppContext, tool: str, args: dict, started: float, outcome: str, message: str) -> None:
     """Audit one call. A busy or failing audit write must not turn a finished call into an error; it is logged."""
     try:
-        record_call(ctx.kb, actor="mcp", tool=tool, args=args, duration_ms=(time.monotonic() - started) * 1e3,
+        record_call(lambda: ctx.kb, actor="mcp", tool=tool, args=args, duration_ms=(time.monotonic() - started) * 1e3,
                     outcome=outcome, message=message)
     except (sqlite3.Error, ServewiseError) as exc:
         log.warning("audit row for %s not written: %s", tool, exc)

@@ -6,17 +6,35 @@ import sys
 from pathlib import Path
 
 import typer
+import yaml
 
 from gitops.cluster import (ARGOCD_NAMESPACE, DEFAULT_TIMEOUT_S, ClusterInventory, DeploymentStatus,
                             deployment_status, parse_deployment, rbac_manifest, read_inventory)
 from server.context import app_context
+from server.limits import bounded, dns_label, input_file
 from server.output import JSON_OPTION, console, run, table
 
 CONTEXT_OPTION = typer.Option(None, "--context", help="kubeconfig context (default: config kube_context, else the "
                                                       "kubeconfig's current context).")
-KUBECONFIG_OPTION = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, else "
+_kubeconfig_size = input_file("kubeconfig file", 16 * 1024 * 1024)
+
+
+def kubeconfig_file(value: Path | None) -> Path | None:
+    """A kubeconfig: a bounded regular file holding a YAML mapping (the loader assumes one and fails obscurely)."""
+    if _kubeconfig_size(value) is None:
+        return None
+    try:
+        doc = yaml.safe_load(value.read_bytes())
+    except (yaml.YAMLError, UnicodeError, RecursionError) as exc:
+        raise typer.BadParameter(f"{value} is not valid YAML ({type(exc).__name__})") from None
+    if not isinstance(doc, dict):
+        raise typer.BadParameter(f"{value} is not a kubeconfig (expected a YAML mapping with clusters, users, contexts)")
+    return value
+
+
+KUBECONFIG_OPTION = typer.Option(None, "--kubeconfig", callback=kubeconfig_file, help="kubeconfig file (default: $KUBECONFIG, else "
                                                             "~/.kube/config; inside a pod, its service account).")
-TIMEOUT_OPTION = typer.Option(DEFAULT_TIMEOUT_S, "--timeout", min=0.1, help="seconds to wait for each API answer.")
+TIMEOUT_OPTION = typer.Option(DEFAULT_TIMEOUT_S, "--timeout", callback=bounded("timeout"), help="seconds to wait for each API answer.")
 
 cluster_app = typer.Typer()
 
@@ -26,7 +44,7 @@ def cluster(
     ctx: typer.Context,
     context: str = CONTEXT_OPTION,
     kubeconfig: Path = KUBECONFIG_OPTION,
-    namespace: str = typer.Option(None, "--namespace", "-n", help="deployment namespace whose GPU quota and "
+    namespace: str = typer.Option(None, "--namespace", "-n", callback=dns_label, help="deployment namespace whose GPU quota and "
                                                                   "limit ranges count (default: config namespace)."),
     timeout: float = TIMEOUT_OPTION,
     json_out: bool = JSON_OPTION,
@@ -84,7 +102,7 @@ def _show_inventory(inv: ClusterInventory) -> None:
 
 @cluster_app.command("rbac")
 def rbac(
-    namespace: str = typer.Option(None, "--namespace", "-n", help="deployment namespace (default: config namespace)."),
+    namespace: str = typer.Option(None, "--namespace", "-n", callback=dns_label, help="deployment namespace (default: config namespace)."),
     argocd_namespace: str = typer.Option(ARGOCD_NAMESPACE, "--argocd-namespace", help="namespace of Argo CD's "
                                                                                       "Applications."),
     user: str = typer.Option(None, "--user", help="bind to this user (as your kubeconfig authenticates); "

@@ -8,7 +8,10 @@ import typer
 
 from kb.benchmarks import import_benchmarks, load_benchmarks
 from server.context import app_context
+from server.limits import bounded, input_file
 from server.output import JSON_OPTION, console, run, table
+
+_bench_file = input_file("benchmark file")  # a device like /dev/zero would be read forever
 
 kb_app = typer.Typer(help="Show what the planner knows, with the source of every fact.", no_args_is_help=True)
 
@@ -70,7 +73,7 @@ def use_cases(json_out: bool = JSON_OPTION) -> None:
 def benchmarks(
     engine: str = typer.Option(None, help="Only rows of this engine: vllm, trtllm or sglang."),
     imported: bool = typer.Option(False, "--imported", help="Only your imported runs (not the seed rows)."),
-    limit: int = typer.Option(0, min=0, help="Show at most this many rows (0 = all)."),
+    limit: int = typer.Option(None, callback=bounded("limit"), help="Show at most this many rows (default: all)."),
     delete: list[str] = typer.Option(None, "--delete", help="Take this imported run out (repeatable)."),
     source: str = typer.Option(None, "--source", help="Take out every run imported from this file name."),
     json_out: bool = JSON_OPTION,
@@ -112,7 +115,8 @@ def benchmarks(
 
 @kb_app.command("import-benchmarks")
 def import_benchmarks_cmd(
-    path: Path = typer.Argument(..., help="A `vllm bench serve --save-result` JSON file or a directory of them, or "
+    path: Path = typer.Argument(..., callback=lambda v: v if v is None or v.is_dir() else _bench_file(v),
+                                help="A `vllm bench serve --save-result` JSON file or a directory of them, or "
                                           "servewise rows as JSONL / .csv."),
     model: str = typer.Option(None, help="Model the vLLM results measured, when their model_id is a path or alias "
                                          "servewise does not know."),

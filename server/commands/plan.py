@@ -12,26 +12,27 @@ from planner.contracts import Candidate, DeploymentSpec, Plan
 from server.actions import make_plan
 from server.context import AppContext, app_context
 from server.files import load_plan, load_spec, write_text_atomic
+from server.limits import bounded
 from server.output import JSON_OPTION, console, run, table
 
 TEXT_ARG = typer.Argument(None, help='What you need, in words: "support chatbot, 5,000 daily users, p90 first token under 300 ms".')
 USE_CASE = typer.Option(None, "--use-case", "-u", help="Workload template (see `servewise kb use-cases`), e.g. chatbot.")
-QPS = typer.Option(None, help="Average requests/s (the plan sizes for average x peak factor).")
-USERS = typer.Option(None, help="Users; with --requests-per-user-per-day gives the average rate over the active hours.")
-RPUD = typer.Option(None, "--requests-per-user-per-day", help="Requests each user sends per day.")
-PEAK = typer.Option(None, "--peak-factor", help="Peak / average request rate (default from the use case).")
-TTFT = typer.Option(None, "--ttft-p90-ms", help="Target p90 time to first token, ms.")
-TPOT = typer.Option(None, "--tpot-p90-ms", help="Target p90 time per output token, ms.")
-E2E = typer.Option(None, "--e2e-p95-ms", help="Target p95 end-to-end latency, ms.")
-PROMPT = typer.Option(None, "--prompt-tokens", help="Mean prompt tokens (spread from the use case).")
-OUTPUT = typer.Option(None, "--output-tokens", help="Mean output tokens (spread from the use case).")
+QPS = typer.Option(None, callback=bounded("qps"), help="Average requests/s (the plan sizes for average x peak factor).")
+USERS = typer.Option(None, callback=bounded("users"), help="Users; with --requests-per-user-per-day gives the average rate over the active hours.")
+RPUD = typer.Option(None, "--requests-per-user-per-day", callback=bounded("requests_per_user_per_day"), help="Requests each user sends per day.")
+PEAK = typer.Option(None, "--peak-factor", callback=bounded("peak_factor"), help="Peak / average request rate (default from the use case).")
+TTFT = typer.Option(None, "--ttft-p90-ms", callback=bounded("ttft_p90_ms"), help="Target p90 time to first token, ms.")
+TPOT = typer.Option(None, "--tpot-p90-ms", callback=bounded("tpot_p90_ms"), help="Target p90 time per output token, ms.")
+E2E = typer.Option(None, "--e2e-p95-ms", callback=bounded("e2e_p95_ms"), help="Target p95 end-to-end latency, ms.")
+PROMPT = typer.Option(None, "--prompt-tokens", callback=bounded("prompt_tokens"), help="Mean prompt tokens (spread from the use case).")
+OUTPUT = typer.Option(None, "--output-tokens", callback=bounded("output_tokens"), help="Mean output tokens (spread from the use case).")
 PRIORITY = typer.Option(None, help="latency | cost | balanced | quality (default balanced).")
-BUDGET = typer.Option(None, "--budget", help="Monthly budget in USD.")
+BUDGET = typer.Option(None, "--budget", callback=bounded("budget"), help="Monthly budget in USD.")
 GPUS = typer.Option(None, "--gpu", help="Allowed GPU (repeatable), e.g. --gpu L40S --gpu L4.")
 MODELS = typer.Option(None, "--model", help="Allowed model (repeatable).")
-MAX_GPUS = typer.Option(None, "--max-gpus", help="Most GPUs the deployment may use.")
-HOURS = typer.Option(None, "--active-hours", help="Hours a day the users' requests spread over (default 8).")
-BURST = typer.Option(None, "--burstiness", help="Variance-to-mean ratio of arrivals, >= 1 (1 = Poisson; default from the use case).")
+MAX_GPUS = typer.Option(None, "--max-gpus", callback=bounded("max_gpus"), help="Most GPUs the deployment may use.")
+HOURS = typer.Option(None, "--active-hours", callback=bounded("active_hours"), help="Hours a day the users' requests spread over (default 8).")
+BURST = typer.Option(None, "--burstiness", callback=bounded("burstiness"), help="Variance-to-mean ratio of arrivals, >= 1 (1 = Poisson; default from the use case).")
 QUANT = typer.Option(None, "--quantization", help="Allowed weight dtype (repeatable): bf16, fp8, int4, ...")
 OPEN = typer.Option(None, "--open-weights-only/--any-licence", help="Only models with open weights.")
 TRAFFIC_HELP = ("Traffic: the average rate is --qps, or --users x --requests-per-user-per-day / (--active-hours x 3600). "
@@ -124,7 +125,7 @@ def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec"
                   budget: float = BUDGET, gpu: list[str] = GPUS, model: list[str] = MODELS, max_gpus: int = MAX_GPUS,
              active_hours: float = HOURS, burstiness: float = BURST, quantization: list[str] = QUANT,
              open_weights_only: bool = OPEN,
-                  top: int = typer.Option(5, help="How many candidates to keep."),
+                  top: int = typer.Option(5, callback=bounded("top"), help="How many candidates to keep (1-100)."),
                   out: Path = typer.Option(None, "--out", "-o", help="Write the Plan JSON here (for render/propose)."),
                   cluster: bool = typer.Option(False, "--cluster", help="Keep only candidates that fit the GPUs the "
                                                "cluster has free and the namespace GPU quota (read-only; see "

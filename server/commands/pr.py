@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 
@@ -10,11 +12,41 @@ from planner.errors import BadInput
 from server.actions import valid_bundle
 from server.files import load_plan
 from server.context import app_context
+from server.limits import bounded, one_of
 from server.output import JSON_OPTION, console, run, table
 
-FORGE = typer.Option(None, "--forge", help="local (default: a bare git repo), github or gitlab.")
+FORGE = typer.Option(None, "--forge", callback=one_of("local", "github", "gitlab"), help="local (default: a bare git repo), github or gitlab.")
 REPO = typer.Option(None, "--repo", help="owner/name on GitHub, group/project on GitLab.")
-URL = typer.Option(None, "--forge-url", help="GitHub Enterprise API URL or self-hosted GitLab URL.")
+def url_arg(value: str | None) -> str | None:
+    """An http(s) URL with a host, or a usage error (before any forge client sees it)."""
+    if value is None:
+        return value
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        raise typer.BadParameter("must be an http:// or https:// URL with a host, e.g. https://github.example.com/api/v3")
+    return value
+
+
+URL = typer.Option(None, "--forge-url", callback=url_arg, help="GitHub Enterprise API URL or self-hosted GitLab URL.")
+PR_NUMBER = typer.Argument(..., callback=bounded("pr_number"), help="Pull request number (see `servewise pr list`).")
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def deployment_arg(value: str) -> str:
+    """NAME or NAMESPACE/NAME, each a Kubernetes DNS-1123 label (so it can name nothing outside deployments/)."""
+    parts = value.split("/")
+    if len(parts) > 2 or not all(_LABEL.match(p) for p in parts):
+        raise typer.BadParameter(f"{value!r} is not NAME or NAMESPACE/NAME (lowercase letters, digits and '-', "
+                                 "at most 63 each, as Kubernetes names them)")
+    return value
+
+
+DEPLOYMENT = typer.Argument(..., callback=deployment_arg, help="NAME or NAMESPACE/NAME.")
 
 pr_app = typer.Typer(help="List, show, merge or close servewise pull requests.", no_args_is_help=True)
 
@@ -54,7 +86,7 @@ def propose_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON fr
     run(json_out, action, _say)
 
 
-def rollback_cmd(deployment: str = typer.Argument(..., help="NAME or NAMESPACE/NAME."), forge: str = FORGE,
+def rollback_cmd(deployment: str = DEPLOYMENT, forge: str = FORGE,
                  repo: str = REPO, forge_url: str = URL, json_out: bool = JSON_OPTION) -> None:
     """Open a pull request restoring the deployment's previous plan (from the history of main).
 
@@ -70,7 +102,7 @@ def rollback_cmd(deployment: str = typer.Argument(..., help="NAME or NAMESPACE/N
     run(json_out, action, _say)
 
 
-def teardown_cmd(deployment: str = typer.Argument(..., help="NAME or NAMESPACE/NAME."),
+def teardown_cmd(deployment: str = DEPLOYMENT,
                  yes: bool = typer.Option(False, "--yes", help="Confirm: open a pull request deleting the deployment."),
                  forge: str = FORGE, repo: str = REPO, forge_url: str = URL, json_out: bool = JSON_OPTION) -> None:
     """Open a pull request removing the deployment (Argo CD prunes it on merge). Requires --yes.
@@ -102,7 +134,7 @@ def pr_list(state: str = typer.Option(None, help="open, merged or closed."), for
 
 
 @pr_app.command("show")
-def pr_show(number: int, forge: str = FORGE, repo: str = REPO, forge_url: str = URL, json_out: bool = JSON_OPTION) -> None:
+def pr_show(number: int = PR_NUMBER, forge: str = FORGE, repo: str = REPO, forge_url: str = URL, json_out: bool = JSON_OPTION) -> None:
     """One pull request with its body."""
     def human(p) -> None:
         console.print(f"[bold]#{p.number} {p.title}[/]  ({p.state}, branch {p.branch})\n{p.url}\n")
@@ -112,14 +144,14 @@ def pr_show(number: int, forge: str = FORGE, repo: str = REPO, forge_url: str = 
 
 
 @pr_app.command("merge")
-def pr_merge(number: int, forge: str = FORGE, repo: str = REPO, forge_url: str = URL, json_out: bool = JSON_OPTION) -> None:
+def pr_merge(number: int = PR_NUMBER, forge: str = FORGE, repo: str = REPO, forge_url: str = URL, json_out: bool = JSON_OPTION) -> None:
     """Merge a pull request into main (Argo CD syncs from there)."""
     run(json_out, lambda: app_context().forge(forge, repo, forge_url).merge_pr(number),
         lambda p: console.print(f"[green]✔[/] merged #{p.number} into main ({p.head_sha[:10]})"))
 
 
 @pr_app.command("close")
-def pr_close(number: int, forge: str = FORGE, repo: str = REPO, forge_url: str = URL, json_out: bool = JSON_OPTION) -> None:
+def pr_close(number: int = PR_NUMBER, forge: str = FORGE, repo: str = REPO, forge_url: str = URL, json_out: bool = JSON_OPTION) -> None:
     """Close a pull request without merging."""
     run(json_out, lambda: app_context().forge(forge, repo, forge_url).close_pr(number),
         lambda p: console.print(f"closed #{p.number}"))

@@ -13,7 +13,8 @@ from planner.contracts import Prediction, PredictQuery
 from planner.errors import BadInput, ServewiseError
 from server.actions import predict_query
 from server.context import AppContext, app_context
-from server.output import JSON_OPTION, console, error_payload, print_json, run, table, validation_message
+from server.limits import bounded, check
+from server.output import JSON_OPTION, console, error_payload, fail, print_json, run, table, validation_message
 
 
 def _human(q: PredictQuery, p: Prediction) -> None:
@@ -42,33 +43,79 @@ def _human(q: PredictQuery, p: Prediction) -> None:
         console.print(f"  • {a}")
 
 
-def _batch(source: str, ctx: AppContext) -> None:
-    """JSON Lines in, one JSON result per line out, in order; a bad line gets its own error object."""
-    stream = sys.stdin if source == "-" else _open(source)
+MAX_LINE_BYTES = 64 * 1024  # one query is a few hundred bytes; a longer line is not a query
+_BOUNDED = {"tp": "tp", "pp": "pp", "isl": "isl", "osl": "osl", "concurrency": "concurrency", "qps": "qps",
+            "replicas": "replicas", "max_num_seqs": "max_num_seqs", "max_num_batched_tokens": "max_num_batched_tokens",
+            "gpu_memory_utilization": "gpu_memory_utilization", "isl_cv": "length_cv", "osl_cv": "length_cv"}
+
+
+def check_query(query: PredictQuery) -> PredictQuery:
+    """The query's numbers inside their physical bounds (JSON lines can carry Infinity, NaN, 1e308)."""
+    for field, name in _BOUNDED.items():
+        check(name, getattr(query, field), field)
+    return query
+
+
+def _query(raw: bytes, line_no: int) -> PredictQuery:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"line {line_no}: not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"line {line_no}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise BadInput(f"line {line_no}: JSON nested too deeply") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"line {line_no}: expected a JSON object")
     fields = set(PredictQuery.model_fields)
-    for line_no, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-            if not isinstance(raw, dict):
-                raise BadInput(f"line {line_no}: expected a JSON object")
-            # Calibration rows carry extra fields (ids, measured values): only the query fields count.
-            query = PredictQuery.model_validate({k: v for k, v in raw.items() if k in fields and v is not None})
-            result = predict_query(ctx, query).model_dump(mode="json")
-        except json.JSONDecodeError as exc:
-            result = error_payload(BadInput(f"line {line_no}: not valid JSON ({exc.msg})"))
-        except ValidationError as exc:
-            result = error_payload(BadInput(f"line {line_no}: {validation_message(exc)}"))
-        except ServewiseError as exc:
-            result = error_payload(exc)
-        sys.stdout.write(json.dumps(result) + "\n")
-        sys.stdout.flush()
+    flags = [k for k in _BOUNDED if isinstance(data.get(k), bool)]
+    if flags:  # pydantic would read true as 1
+        raise BadInput(f"line {line_no}: {flags[0]} must be a number, not {str(data[flags[0]]).lower()}")
+    # Calibration rows carry extra fields (ids, measured values): only the query fields count.
+    try:
+        return check_query(PredictQuery.model_validate({k: v for k, v in data.items() if k in fields and v is not None}))
+    except ValidationError as exc:
+        raise BadInput(f"line {line_no}: {validation_message(exc)}") from None
+    except BadInput as exc:
+        raise BadInput(f"line {line_no}: {exc.message}") from None
+
+
+def _batch(source: str, ctx: AppContext) -> int:
+    """JSON Lines in, one JSON result per line out, in order; a bad line gets its own error object.
+    Returns the exit code: 0, or 2 when reading stopped at a line too long to be a query."""
+    stream = sys.stdin.buffer if source == "-" else _open(source)
+    try:
+        line_no = 0
+        while True:
+            line = stream.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                return 0
+            line_no += 1
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                # Reading on could mean reading forever (/dev/zero): stop at the first line that is no query.
+                sys.stdout.write(json.dumps(error_payload(BadInput(
+                    f"line {line_no}: longer than {MAX_LINE_BYTES} bytes; not a query, stopped reading"))) + "\n")
+                return BadInput.exit_code
+            if not line.strip():
+                continue
+            try:
+                result = predict_query(ctx, _query(line, line_no)).model_dump(mode="json")
+            except ServewiseError as exc:
+                result = error_payload(exc)
+            except (OverflowError, ValueError, ArithmeticError) as exc:
+                result = error_payload(BadInput(f"line {line_no}: {exc}"))
+            sys.stdout.write(json.dumps(result) + "\n")
+            sys.stdout.flush()
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
 
 
 def _open(path: str):
     try:
-        return Path(path).open(encoding="utf-8")
+        return Path(path).open("rb")
     except OSError as exc:
         raise BadInput(f"cannot read {path}: {exc.strerror}") from None
 
@@ -76,20 +123,20 @@ def _open(path: str):
 def predict_cmd(
     model: str = typer.Option(None, "--model", "-m", help="HF id or alias, e.g. llama-3.1-8b (see `servewise kb models`)."),
     gpu: str = typer.Option(None, "--gpu", "-g", help="GPU name or alias, e.g. h100, L40S (see `servewise kb gpus`)."),
-    tp: int = typer.Option(1, help="Tensor-parallel size (GPUs per replica when pp=1)."),
-    pp: int = typer.Option(1, help="Pipeline-parallel size."),
-    isl: int = typer.Option(None, help="Prompt tokens per request."),
-    osl: int = typer.Option(None, help="Output tokens per request."),
-    concurrency: int = typer.Option(None, help="Closed loop of C clients over the deployment (how benchmarks measure)."),
-    qps: float = typer.Option(None, help="Poisson arrivals, requests/s over the deployment."),
-    replicas: int = typer.Option(1, help="Replicas sharing the load."),
+    tp: int = typer.Option(1, callback=bounded("tp"), help="Tensor-parallel size (GPUs per replica when pp=1)."),
+    pp: int = typer.Option(1, callback=bounded("pp"), help="Pipeline-parallel size."),
+    isl: int = typer.Option(None, callback=bounded("isl"), help="Prompt tokens per request."),
+    osl: int = typer.Option(None, callback=bounded("osl"), help="Output tokens per request."),
+    concurrency: int = typer.Option(None, callback=bounded("concurrency"), help="Closed loop of C clients over the deployment (how benchmarks measure)."),
+    qps: float = typer.Option(None, callback=bounded("qps"), help="Poisson arrivals, requests/s over the deployment."),
+    replicas: int = typer.Option(1, callback=bounded("replicas"), help="Replicas sharing the load."),
     weight_dtype: str = typer.Option(None, help="bf16, fp16, fp8, fp8_block, int8, int4, nvfp4, mxfp4 (default: native)."),
     kv_dtype: str = typer.Option("auto", help="KV-cache dtype: auto (= bf16), fp8."),
-    max_num_seqs: int = typer.Option(None, help="vLLM --max-num-seqs (default 256, or the clients per replica if more)."),
-    max_num_batched_tokens: int = typer.Option(None, help="vLLM --max-num-batched-tokens (default by GPU size)."),
-    gpu_memory_utilization: float = typer.Option(0.9, help="vLLM --gpu-memory-utilization."),
-    isl_cv: float = typer.Option(0.0, help="Spread of prompt lengths (std/mean; 0 = fixed)."),
-    osl_cv: float = typer.Option(0.0, help="Spread of output lengths (std/mean; 0 = fixed)."),
+    max_num_seqs: int = typer.Option(None, callback=bounded("max_num_seqs"), help="vLLM --max-num-seqs (default 256, or the clients per replica if more)."),
+    max_num_batched_tokens: int = typer.Option(None, callback=bounded("max_num_batched_tokens"), help="vLLM --max-num-batched-tokens (default by GPU size)."),
+    gpu_memory_utilization: float = typer.Option(0.9, callback=bounded("gpu_memory_utilization"), help="vLLM --gpu-memory-utilization."),
+    isl_cv: float = typer.Option(0.0, callback=bounded("length_cv"), help="Spread of prompt lengths (std/mean; 0 = fixed)."),
+    osl_cv: float = typer.Option(0.0, callback=bounded("length_cv"), help="Spread of output lengths (std/mean; 0 = fixed)."),
     batch: str = typer.Option(None, "--batch", help="Read JSON Lines queries from FILE or - (stdin); write one JSON result per line."),
     json_out: bool = JSON_OPTION,
 ) -> None:
@@ -102,10 +149,11 @@ def predict_cmd(
     """
     if batch:
         try:
-            _batch(batch, app_context())
-        except ServewiseError as exc:
-            print_json(error_payload(exc))
-            raise typer.Exit(exc.exit_code) from None
+            code = _batch(batch, app_context())
+        except Exception as exc:  # noqa: BLE001 - the batch's own errors, one JSON object like every line's
+            raise typer.Exit(fail(True, exc)) from None
+        if code:
+            raise typer.Exit(code)
         return
     args = {"model": model, "gpu": gpu, "tp": tp, "pp": pp, "isl": isl, "osl": osl, "concurrency": concurrency,
             "qps": qps, "replicas": replicas, "weight_dtype": weight_dtype, "kv_dtype": kv_dtype,
@@ -116,7 +164,7 @@ def predict_cmd(
         missing = [f"--{k}" for k in ("model", "gpu", "isl", "osl") if args[k] is None]
         if missing:
             raise BadInput(f"missing {', '.join(missing)} (or give --batch FILE)")
-        query = PredictQuery.model_validate({k: v for k, v in args.items() if v is not None})
+        query = check_query(PredictQuery.model_validate({k: v for k, v in args.items() if v is not None}))
         args["query"] = query
         return predict_query(app_context(), query)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from planner.errors import BadInput
+from server.limits import input_file
 from server.output import run
 
 TOKEN_ENV = "SERVEWISE_MCP_TOKEN"
@@ -32,7 +33,7 @@ def _checked(values: list[str], pattern: re.Pattern, what: str, example: str) ->
 
 
 def serve_cmd(http: str = typer.Option(None, "--http", help="HOST:PORT for streamable HTTP (path /mcp), e.g. 127.0.0.1:8765."),
-              token_file: Path = typer.Option(None, "--token-file", help=f"File holding the bearer token (else ${TOKEN_ENV})."),
+              token_file: Path = typer.Option(None, "--token-file", callback=input_file("token file", 64 * 1024), help=f"File holding the bearer token (else ${TOKEN_ENV})."),
               require_token: bool = typer.Option(False, "--require-token", help="Require the bearer token even on loopback."),
               allow_host: list[str] = typer.Option(None, "--allow-host", help="Host name clients use to reach a "
                                                    "non-loopback bind (repeatable; setting mcp_allowed_hosts)."),
@@ -52,12 +53,12 @@ def serve_cmd(http: str = typer.Option(None, "--http", help="HOST:PORT for strea
         from server.config import load_settings
         from server.mcp_http import is_loopback
 
-        if not http:
+        if http is None:
             mcp_server.run_stdio()
             return
         host, _, port = http.rpartition(":")
         host = host.strip("[]")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise BadInput(f"--http must be HOST:PORT with a port from 1 to 65535 (got {http[:100]!r})")
         settings, _ = load_settings()
         hosts = _checked([*settings.mcp_allowed_hosts, *(allow_host or [])], _HOST, "allowed host", "plan.example.com")
