@@ -215,7 +215,7 @@ def _require_fit(prep: Prepared) -> None:
         raise Infeasible(
             f"{prep.model.hf_id} ({prep.query.weight_dtype or prep.model.native_dtype}) does not fit on "
             f"{prep.query.tp * prep.query.pp} x {prep.gpu.name}: {m.reason}. Per GPU: weights {m.weights_gib:.1f} GiB, "
-            f"activations {m.activations_gib:.1f}, overhead {m.overhead_gib:.1f}, usable {m.usable_gib:.1f}",
+            f"activations {m.activations_gib:.1f} GiB, overhead {m.overhead_gib:.1f} GiB, usable {m.usable_gib:.1f} GiB",
             details={"memory": m.model_dump()},
         )
 

@@ -205,7 +205,7 @@ def memory_fit(model: ModelArch, gpu: Gpu, *, tp: int, pp: int = 1, weight_dtype
         reason = (f"weights need {weights_gib:.1f} GiB per GPU but only {usable_gib:.1f} GiB is usable "
                   f"({gpu.memory_gb:g} GB x {gpu_memory_utilization}); use more GPUs (TP/PP) or a smaller dtype")
     elif not fits:
-        reason = (f"after weights ({weights_gib:.1f} GiB), activations ({act_gib:.1f}) and overhead ({overhead_gib:.1f}) "
+        reason = (f"after weights ({weights_gib:.1f} GiB), activations ({act_gib:.1f} GiB) and overhead ({overhead_gib:.1f} GiB) "
                   f"the KV cache cannot hold one {context_tokens}-token sequence")
     else:
         reason = (f"fits: {max(kv_gib, 0):.1f} GiB KV cache per GPU holds {kv_tokens:,} tokens, "

@@ -37,6 +37,14 @@ DEFAULT_USE_CASE = "chatbot"
 _PRODUCTION_RELIABILITY = 99.9
 
 
+_TOK = r"~?\s*(\d[\d,]*(?:\.\d+)?)\s*(k)?"
+
+
+def _tokens(m: re.Match) -> float:
+    """A token count such as "8k" or "2,000" from a match whose first two groups are the number and its k."""
+    return _number(m.group(1), m.group(2))
+
+
 def _number(value: str, scale: str | None) -> float:
     return float(value.replace(",", "")) * _SCALE[scale.lower() if scale else None]
 
@@ -72,12 +80,19 @@ def extract(text: str, catalog: Catalog) -> _Extracted:
         out["tpot_p90_ms"] = _ms(m.group(1), m.group(2))
     if m := re.search(r"(?:end-to-end|end to end|e2e|full (?:answer|response)|whole (?:answer|response))[^.;,]*?" + lat, t):
         out["e2e_p95_ms"] = _ms(m.group(1), m.group(2))
-    if m := re.search(r"(\d[\d,]*)\s*(?:-\s*)?(?:token|tok)s?\s*(?:prompts?|inputs?|context|documents?)", t) or \
-            re.search(r"(?:prompts?|inputs?|documents?)\s+(?:(?:of|around|about|roughly|~)\s*)*(\d[\d,]*)\s*tokens", t):
-        out["prompt_tokens"] = float(m.group(1).replace(",", ""))
-    if m := re.search(r"(\d[\d,]*)\s*(?:-\s*)?(?:token|tok)s?\s*(?:outputs?|answers?|responses?|completions?|summar)", t) or \
-            re.search(r"(?:outputs?|answers?|responses?)\s+(?:(?:of|around|about|roughly|~)\s*)*(\d[\d,]*)\s*tokens", t):
-        out["output_tokens"] = float(m.group(1).replace(",", ""))
+    if m := re.search(_TOK + r"\s*(?:-\s*)?(?:token|tok)s?\s*(?:prompts?|inputs?|context|documents?)", t) or \
+            re.search(r"(?:prompts?|inputs?|documents?|context)\s+(?:(?:of|around|about|roughly|~|up to)\s*)*" + _TOK + r"\s*(?:token|tok)s?", t):
+        out["prompt_tokens"] = _tokens(m)
+    if m := re.search(_TOK + r"\s*(?:-\s*)?(?:token|tok)s?\s*(?:outputs?|answers?|responses?|completions?|replies|summar)", t) or \
+            re.search(r"(?:outputs?|answers?|responses?|replies|summary|summaries)\s+(?:(?:of|around|about|roughly|~|up to)\s*)*" + _TOK + r"\s*(?:token|tok)s?", t) or \
+            re.search(r"(?:token|tok)s?\s*(?:prompts?|inputs?|context)\s*(?:/|->|→|in,?)\s*" + _TOK + r"\s*(?:token|tok)s?", t):
+        out["output_tokens"] = _tokens(m)
+    if m := re.search(_NUM + r"\s*(?:documents?|docs|requests?|items|records|files|tickets|pages|jobs|prompts)\b[^.;]*?"
+                      r"(?:within|in|over|during)\s+(?:an?\s+|one\s+)?(\d+(?:\.\d+)?)?\s*-?\s*(hours?|hrs?|h|minutes?|mins?)\b", t):
+        # "2 million documents within a 6-hour window": a batch's average rate is its size over its window.
+        if "qps" not in out:
+            window = float(m.group(3) or 1) * (60 if m.group(4).startswith("m") else 3600)
+            out["qps"] = _number(m.group(1), m.group(2)) / window
     if m := re.search(r"\$\s*" + _NUM + r"\s*(?:/|a|per)\s*(?:month|mo)\b", t) or \
             re.search(r"budget (?:of )?\$?\s*" + _NUM, t):
         out["budget_usd_month"] = _number(m.group(1), m.group(2))
@@ -100,6 +115,10 @@ def extract(text: str, catalog: Catalog) -> _Extracted:
             re.search(r"\bquality (?:matters|counts|comes) (?:most|first)|\bquality (?:is|as) (?:the )?(?:top |first |main )?"
                       r"priority|\bquality over (?:cost|price|speed|latency)", t):
         out["priority"] = "quality"
+    if m := re.search(r"\b(quality|accuracy|latency|speed|cost|price)\s+(?:matters|counts|comes)\s+(?:the\s+)?(?:most|first)\b", t) or \
+            re.search(r"\b(?:prioriti[sz]e|optimi[sz]e for)\s+(quality|accuracy|latency|speed|cost|price)\b", t):
+        # An explicit ranking of what matters beats a passing adjective elsewhere in the text.
+        out["priority"] = {"accuracy": "quality", "speed": "latency", "price": "cost"}.get(m.group(1), m.group(1))
     if re.search(r"\bopen[- ]?(weights?|source|models?)\b", t):
         out["open_weights_only"] = True
     gpus = [g.name for g in catalog.gpus if any(re.search(rf"(?<![\w-]){re.escape(a.lower())}(?![\w-])", t) for a in {g.name, *g.aliases})]
@@ -125,7 +144,8 @@ def _use_case_from_words(t: str, catalog: Catalog) -> str | None:
     best, score = None, 0
     for uc in catalog.use_cases:
         s = sum(len(k) for k in uc.keywords if re.search(rf"\b{re.escape(k)}s?\b", t))
-        s += 20 if re.search(rf"\b{re.escape(uc.name)}\b", t) else 0
+        name = r"[- ]".join(map(re.escape, uc.name.split("-")))  # "code completion" names code-completion too
+        s += 20 if re.search(rf"\b{name}\b", t) else 0
         if s > score:
             best, score = uc.name, s
     return best

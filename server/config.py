@@ -51,6 +51,16 @@ class Settings(BaseModel):
         except BadInput as exc:
             raise ValueError(exc.message) from None
 
+    mcp_allowed_hosts: list[str] = Field(default_factory=list, description="Host names (or host:port) the MCP HTTP "
+                                         "server answers besides loopback; comma-separated in the environment")
+    mcp_allowed_origins: list[str] = Field(default_factory=list, description="browser Origins (scheme://host[:port]) "
+                                           "allowed to call the MCP HTTP server; comma-separated in the environment")
+
+    @field_validator("mcp_allowed_hosts", "mcp_allowed_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
 
 def config_path() -> Path:
     return Path(os.environ.get("SERVEWISE_CONFIG") or _xdg("XDG_CONFIG_HOME", ".config") / "servewise" / "config.toml")

@@ -105,6 +105,8 @@ def test_slo_report_never_sends_the_token_to_a_url_that_is_not_configured(isolat
                     r = await c.call_tool("slo_report", {"plan_id": pid, "window": "5m", "prometheus_url": url})
                     assert r.is_error or r.structured_content["verdict"] == "insufficient data"
                     assert TOKEN not in str(r.content)
+                ok = await c.call_tool("slo_report", {"plan_id": pid, "window": "5m"})  # unknown arguments are refused
+                assert not ok.is_error and ok.structured_content["verdict"] == "insufficient data"
                 tools = {t.name: t for t in (await c.list_tools()).tools}
                 assert "prometheus_url" not in tools["slo_report"].input_schema["properties"]
 
