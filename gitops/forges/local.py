@@ -72,8 +72,12 @@ class LocalForge(Forge):
 
     def commit_files(self, branch: str, files: dict[str, str | None], message: str, base: str = "main") -> str:
         with self._clone() as work:
-            start = f"origin/{branch}" if self._unmerged_branch(branch, base) else f"origin/{base}"
-            git("checkout", "-q", "-B", branch, start, cwd=work)
+            empty = not self.has_branch(base)
+            if empty:  # an empty repository: the first commit starts history
+                git("checkout", "-q", "--orphan", branch, cwd=work)
+            else:
+                start = f"origin/{branch}" if self._unmerged_branch(branch, base) else f"origin/{base}"
+                git("checkout", "-q", "-B", branch, start, cwd=work)
             for rel, content in files.items():
                 target = work / rel
                 if content is None:
@@ -86,7 +90,12 @@ class LocalForge(Forge):
             if git("status", "--porcelain", cwd=work).strip():
                 git("commit", "-q", "-m", message, cwd=work)
                 git("push", "-q", "-f", "origin", f"HEAD:{branch}", cwd=work)
+                if empty and branch == base:  # so that a clone checks out the branch history now starts on
+                    git("--git-dir", str(self.path), "symbolic-ref", "HEAD", f"refs/heads/{base}")
             return git("rev-parse", "HEAD", cwd=work).strip()
+
+    def has_branch(self, name: str) -> bool:
+        return bool(git("--git-dir", str(self.path), "branch", "--list", name).strip())
 
     def find_pr(self, branch: str) -> PullRequest | None:
         return prs.find_open(self.kb, self.name, self.repo, branch)
