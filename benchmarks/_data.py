@@ -12,6 +12,10 @@ from kb.benchmarks import load_benchmarks  # noqa: E402
 from kb.catalog import load_catalog, open_kb  # noqa: E402
 from planner.catalog import BenchmarkRow, Catalog  # noqa: E402
 
+# Published runs from other labs and harnesses (benchmarks/public_runs.jsonl, also in the seed data). They are
+# transfer checks: never fitted, scored apart from the calibration rows.
+TRANSFER_SOURCES = frozenset({"gpustack-performance-lab"})
+
 
 def seed_data() -> tuple[Catalog, list[BenchmarkRow]]:
     """Built in a throwaway knowledge base that is removed once loaded."""
@@ -21,3 +25,8 @@ def seed_data() -> tuple[Catalog, list[BenchmarkRow]]:
             return load_catalog(kb), load_benchmarks(kb)
         finally:
             kb.close()
+
+
+def split_rows(rows: list[BenchmarkRow]) -> tuple[list[BenchmarkRow], list[BenchmarkRow]]:
+    """(calibration rows, published transfer-check rows)."""
+    return ([r for r in rows if r.source not in TRANSFER_SOURCES], [r for r in rows if r.source in TRANSFER_SOURCES])

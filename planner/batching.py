@@ -5,7 +5,8 @@ Given step times (planner.steptime), this finds the operating point vLLM settles
 - Poisson arrivals at Q req/s (how production traffic arrives),
 with chunked prefill sharing steps with decodes (each step carries at most max-num-batched-tokens).
 
-A request's TTFT is the per-request time outside the engine (HTTP, tokenizing, hand-off), any wait
+A request's TTFT is the per-request time outside the engine (HTTP and hand-off, plus tokenizing that grows
+with the prompt), any wait
 for the step in progress, queueing behind other prefills, and the step(s) that prefill its prompt
 (at most max-num-batched-tokens per step). Its TPOT is the decode step time plus its share of the
 other requests' prefills landing in its decode steps.
@@ -53,7 +54,8 @@ class SteadyState:
     decode_only: np.ndarray  # step time without prefill interference
     prefill_service: np.ndarray  # seconds other steps grow by for one request's prefill
     own_prefill: np.ndarray  # seconds of the step(s) that prefill a request's prompt
-    outside: np.ndarray  # per-request seconds outside engine steps (HTTP, tokenizing)
+    outside: np.ndarray  # per-request seconds outside engine steps (HTTP, tokenizing) at the mean prompt
+    outside_per_token: np.ndarray  # the part of `outside` that grows with each prompt token
     residual: np.ndarray  # mean wait for the step in progress at arrival
     queue_wait: np.ndarray  # mean prefill queueing (Poisson)
     slot_wait: np.ndarray  # mean wait for a running slot (closed loop over capacity)
@@ -89,10 +91,13 @@ def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
         rho_open = np.minimum(load.qps * service, _RHO_CAP)
         # Damped: the Poisson decode batch depends on TPOT through Little's law.
         tpot = np.where(closed, closed_tpot, 0.5 * tpot + 0.5 * decode_only / (1 - rho_open))
-    # A closed-loop client sends its next request right after a step ends (its last token); a Poisson
-    # arrival lands anywhere in the step in progress.
-    residual = np.where(closed, 0.0, 0.5 * tpot)
-    outside = np.full_like(ctx, p.request_overhead_s)
+    # An arrival waits for the step in progress: half a step on average for a Poisson arrival. A closed-loop
+    # client sends its next request when its last token is out, which reaches the engine while the other
+    # clients' next decode step runs: half a step too, and none for a lone client (the engine is idle).
+    residual = np.where(closed, 0.5 * decode_only * np.minimum(np.maximum(running - 1, 0.0), 1.0), 0.5 * tpot)
+    residual = residual + p.output_steps * decode_only
+    outside_per_token = np.full_like(ctx, p.request_token_s)
+    outside = p.request_overhead_s + outside_per_token * load.isl
     # Closed loop: clients that finished together arrive together. The co-arrivals' prompts ahead of this
     # one (a share `sync` of the other clients') are prefilled in budget-sized steps, and each step beyond
     # the request's own also carries every decode.
@@ -110,7 +115,7 @@ def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
     capacity = load.max_running / np.maximum(e2e, 1e-9)
     saturated = ~closed & ((load.qps > capacity) | (load.qps * service >= _RHO_CAP))
     return SteadyState(ttft=base_ttft + slot, tpot=tpot, decode_only=decode_only, prefill_service=service, own_prefill=own,
-                       outside=outside, residual=residual, queue_wait=queue, slot_wait=slot, rho=rho, rate=rate, saturated=saturated)
+                       outside=outside, outside_per_token=outside_per_token, residual=residual, queue_wait=queue, slot_wait=slot, rho=rho, rate=rate, saturated=saturated)
 
 
 def _lengths(z: np.ndarray, mean: np.ndarray, cv: np.ndarray) -> np.ndarray:
@@ -147,7 +152,8 @@ def sample(state: SteadyState, load: Load, isl_cv: np.ndarray, osl_cv: np.ndarra
     share = np.minimum(u_wait[None, :] / rho, 0.999999)  # uniform on [0, 1) among those who wait
     queue = np.where(u_wait[None, :] < rho, -np.log1p(-share) * conditional_wait, 0.0)
     own = col(state.own_prefill) * (isl / col(load.isl))
-    ttft = col(state.outside) + u_phase[None, :] * 2 * col(state.residual) + own + queue + col(state.slot_wait)
+    outside = col(state.outside) + col(state.outside_per_token) * (isl - col(load.isl))
+    ttft = outside + u_phase[None, :] * 2 * col(state.residual) + own + queue + col(state.slot_wait)
     # Prefills of other requests land in this request's decode steps: a Poisson count, drawn here through
     # its normal approximation so that it uses the shared draw.
     mean_prefills = np.clip(col(state.rate) * (osl - 1) * col(state.tpot), 0.0, 1e6)

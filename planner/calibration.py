@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.batching import Load, solve
-from planner.catalog import LOW_FLOAT_DTYPES, BenchmarkRow, Catalog
+from planner.catalog import LOW_FLOAT_DTYPES, BenchmarkRow, Catalog, ModelArch
 from planner.errors import ServewiseError
 from planner.memory import default_max_num_batched_tokens, memory_fit
 from planner.steptime import FREE, LatencyParams, StepFeatures, features
@@ -178,23 +178,41 @@ class HeldOut:
     tpot: np.ndarray
 
 
-def leave_one_model_out(data: Dataset, start: LatencyParams | None = None, iterations: int = 40) -> HeldOut:
-    models = np.array([r.model for r in data.rows])
-    # Checkpoints of one model family (e.g. Llama-3.1-8B and its FP8 copy, DeepSeek V3/R1) are held out together.
-    family = np.array([_family(m) for m in models])
+def _held_out(data: Dataset, groups: np.ndarray, start: LatencyParams | None, iterations: int) -> HeldOut:
     ttft = np.empty_like(data.ttft)
     tpot = np.empty_like(data.tpot)
-    for fam in sorted(set(family)):
-        test = family == fam
+    for group in sorted(set(groups)):
+        test = groups == group
         params = fit(data.subset(~test), start, iterations)
         t1, t2 = predict_means(params, data.subset(test))
         ttft[test], tpot[test] = t1, t2
     return HeldOut(data, ttft, tpot)
 
 
-def _family(model: str) -> str:
+def leave_one_model_out(data: Dataset, start: LatencyParams | None = None, iterations: int = 40) -> HeldOut:
+    """Each model family predicted by a fit that never saw it. Checkpoints of one family (e.g. Llama-3.1-8B and
+    its FP8 copy, DeepSeek V3/R1) are held out together."""
+    return _held_out(data, np.array([family(r.model) for r in data.rows]), start, iterations)
+
+
+def leave_one_class_out(data: Dataset, catalog: Catalog, start: LatencyParams | None = None,
+                        iterations: int = 40) -> HeldOut:
+    """Each architecture class (dense / MoE / MLA) predicted by a fit that saw none of it: how the fitted
+    constants transfer to a kind of model the calibration lacks."""
+    return _held_out(data, np.array([arch_class(catalog.model(r.model)) for r in data.rows]), start, iterations)
+
+
+def arch_class(model: ModelArch) -> str:
+    """dense, moe or mla (MLA attention, whatever the MLP): the kinds whose kernels differ most."""
+    if model.attention.kind == "mla":
+        return "mla"
+    return "moe" if model.is_moe else "dense"
+
+
+def family(model: str) -> str:
     name = model.split("/")[-1].lower()
-    for key in ("deepseek", "llama-3.1-8b", "llama-3.1-70b", "qwen3-235b", "qwen3.5", "kimi", "minimax", "glm"):
+    for key in ("deepseek", "llama-3.1-8b", "llama-3.1-70b", "qwen3-235b", "qwen3-8b", "qwen3.5", "kimi", "minimax", "glm",
+                "gpt-oss"):
         if key in name:
             return key
     return name

@@ -30,16 +30,24 @@ class LatencyParams(BaseModel):
     flops_eff: float = Field(0.55, description="achieved / datasheet tensor FLOPs in dense GEMMs and attention")
     moe_flops_eff: float = Field(0.3, description="achieved / datasheet tensor FLOPs in routed-expert (grouped) GEMMs")
     overlap: float = Field(0.3, description="share of the smaller of an operation's memory and compute time not hidden")
-    step_overhead_s: float = Field(2e-3, description="fixed per-step cost: scheduler, sampling, launch; set, not fitted: "
-                                   "the measured models all have 61-80 layers, so per-step and per-layer costs cannot be "
-                                   "told apart; 2 ms leaves the rest to scale with depth and reproduces a published "
-                                   "single-stream Llama-3.1-8B speed (benchmarks/accuracy.py, transfer checks)")
+    step_overhead_s: float = Field(1e-3, description="fixed per-step cost: scheduler, input preparation, sampling; set, "
+                                   "not fitted: the calibration models all have 61-80 layers, so per-step and per-layer "
+                                   "costs cannot be told apart there; 1 ms is the value (of 0.5/1/1.5/2) whose fit best "
+                                   "predicts published runs of 32-36-layer models (benchmarks/accuracy.py, choice by transfer)")
     layer_overhead_s: float = Field(2e-5, description="per-layer per-step cost: kernel launches, norms")
     seq_overhead_s: float = Field(2e-5, description="per-sequence per-step cost: scheduling, sampling, detokenizing")
-    allreduce_latency_s: float = Field(1e-5, description="latency of one round of a TP all-reduce; one over tp "
-                                       "ranks takes log2(tp) rounds")
+    allreduce_latency_s: float = Field(5e-6, description="fixed latency of one TP all-reduce call (kernel launch, "
+                                       "buffer registration), whatever the TP size")
+    allreduce_round_s: float = Field(3e-6, description="latency of one synchronisation round of a TP all-reduce; "
+                                     "one over tp ranks takes log2(tp) rounds")
     request_overhead_s: float = Field(0.02, description="per-request time outside engine steps before the first "
-                                      "token: HTTP, tokenizing, queue hand-off, first detokenize")
+                                      "token that does not grow with the prompt: HTTP, queue hand-off, first detokenize")
+    request_token_s: float = Field(5e-6, description="per prompt token time outside engine steps: tokenizing, "
+                                   "moving the token ids from the API server to the engine")
+    output_steps: float = Field(1.0, description="engine steps between a request's prefill step and its first token "
+                                "leaving the server (the sampled token is sent back while the next step runs); set, not "
+                                "fitted: fitted freely it takes 5 steps and the per-request overhead falls to 9 ms, which "
+                                "no server achieves")
     sync: float = Field(0.1, description="closed loop: mean share of the other clients' prefills a request waits "
                         "behind (0 = arrivals perfectly spread, 0.5 = all arrive at once)")
     queue_factor: float = Field(1.0, description="Kingman's (1 + cs^2)/2 for Poisson prefill queueing: 0.5 for fixed "
@@ -50,6 +58,9 @@ class LatencyParams(BaseModel):
     fitted_at: str = ""
     n_rows: int = 0
     cv_median_ape: dict[str, float] = Field(default_factory=dict, description="held-out-model error, for uncertainty")
+    transfer_ape: dict[str, float] = Field(default_factory=dict, description="median error where the fit transfers: "
+                                           "a whole architecture class held out, and published runs of other models "
+                                           "and harnesses; the uncertainty outside the calibrated range")
     calibrated: dict[str, list[str]] = Field(default_factory=dict, description="gpus/models/dtypes seen in the fit")
 
     @property
@@ -64,7 +75,7 @@ MOE_TILE_ROWS = 8
 
 # Order of the free parameters when fitting (each mapped to its valid range by _to_params).
 FREE = ("bw_eff", "flops_eff", "moe_flops_eff", "overlap", "layer_overhead_s", "seq_overhead_s",
-        "allreduce_latency_s", "request_overhead_s", "sync")
+        "allreduce_latency_s", "allreduce_round_s", "request_overhead_s", "request_token_s", "sync")
 
 
 @dataclass
@@ -177,13 +188,16 @@ def step_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: np
     experts = roof(touched * f.expert_bytes / bw, f.expert_row_flops * expert_rows / (f.gpus * f.flops * p.moe_flops_eff))
     attention = roof(decode * kv_bytes(f, context) / bw,
                      f.attn_flops * (decode * context + prefill * prefill_context) / (f.gpus * f.attn_peak * p.flops_eff))
-    # TP all-reduces per layer: attention output and MLP/MoE output carry the hidden state (ring volume);
-    # a q/k RMSNorm over all heads (MiniMax-M2) adds one more whose payload (2 floats a token) is only latency.
-    # Latency follows the alpha-beta model of tree / recursive-doubling all-reduce, log2(tp) rounds
-    # (Thakur, Rabenseifner & Gropp, "Optimization of Collective Communication Operations in MPICH", 2005).
+    # TP all-reduces per layer: attention output and MLP/MoE output carry the hidden state; a q/k RMSNorm over
+    # all heads (MiniMax-M2) adds one more whose payload (2 floats a token) is only latency. Each call costs its
+    # message bytes (tokens x hidden x bf16) over the link at the bandwidth optimum 2(tp-1)/tp, a fixed latency
+    # (launch, buffer hand-off) and log2(tp) synchronisation rounds: the alpha-beta model of tree /
+    # recursive-doubling all-reduce (Thakur, Rabenseifner & Gropp, "Optimization of Collective Communication
+    # Operations in MPICH", 2005). Both latencies are fitted; the link bandwidth is the GPU's datasheet figure
+    # (NVLink or PCIe, kb/data/gpus.json).
     ring = np.where(f.tp > 1, 2 * (f.tp - 1) / f.tp, 0.0)
     rounds = np.log2(np.maximum(f.tp, 1.0))
-    comm = np.where(f.tp > 1, f.layers / f.pp * (f.allreduces * rounds * p.allreduce_latency_s
+    comm = np.where(f.tp > 1, f.layers / f.pp * (f.allreduces * (p.allreduce_latency_s + p.allreduce_round_s * rounds)
                                                  + 2 * ring * tokens * f.hidden * 2.0 / f.link), 0.0)
     return p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + p.seq_overhead_s * decode + dense + experts + attention + comm
 

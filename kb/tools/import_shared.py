@@ -131,11 +131,21 @@ def benchmarks(shared: Path) -> list[str]:
     return lines
 
 
+def published(existing: Path) -> list[str]:
+    """Rows of the seed file that did not come from the shared data (published runs added with their source,
+    benchmarks/public_runs.jsonl): kept when the shared rows are regenerated."""
+    if not existing.exists():
+        return []
+    return [raw for raw in existing.read_text().splitlines()
+            if raw.strip() and BenchmarkRow.model_validate_json(raw).source != "aiconfigurator-silicon"]
+
+
 def main(shared: str) -> None:
     root = Path(shared)
     (DATA / "models.json").write_text(json.dumps(models(root), indent=1) + "\n")
     (DATA / "gpus.json").write_text(json.dumps(gpus(root), indent=1) + "\n")
-    (DATA / "benchmarks.jsonl").write_text("\n".join(benchmarks(root)) + "\n")
+    seed = DATA / "benchmarks.jsonl"
+    seed.write_text("\n".join(benchmarks(root) + published(seed)) + "\n")
 
 
 if __name__ == "__main__":
