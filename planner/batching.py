@@ -45,6 +45,10 @@ class Load:
     qps: np.ndarray  # Poisson arrivals per replica (nan for closed loop)
     max_running: np.ndarray  # min(max-num-seqs, sequences the KV cache holds)
     chunk: np.ndarray  # max-num-batched-tokens
+    # bool per configuration: the engine schedules step N+1 while step N runs (vLLM's default since the async
+    # scheduling plan landed, vllm-project/vllm#27614; every calibration row and servewise's pinned release);
+    # None = on everywhere
+    async_scheduling: np.ndarray | None = None
 
 
 @dataclass
@@ -95,7 +99,9 @@ def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
     # client sends its next request when its last token is out, which reaches the engine while the other
     # clients' next decode step runs: half a step too, and none for a lone client (the engine is idle).
     residual = np.where(closed, 0.5 * decode_only * np.minimum(np.maximum(running - 1, 0.0), 1.0), 0.5 * tpot)
-    residual = residual + p.output_steps * decode_only
+    # With async scheduling the next step was already scheduled when the request landed: one more step.
+    lookahead = 1.0 if load.async_scheduling is None else load.async_scheduling.astype(float)
+    residual = residual + (p.output_steps + lookahead) * decode_only
     outside_per_token = np.full_like(ctx, p.request_token_s)
     outside = p.request_overhead_s + outside_per_token * load.isl
     # Closed loop: clients that finished together arrive together. The co-arrivals' prompts ahead of this

@@ -40,7 +40,7 @@ class Dataset:
 
     def subset(self, mask: np.ndarray) -> Dataset:
         idx = np.flatnonzero(mask)
-        return Dataset([self.rows[i] for i in idx], self.features.take(idx), Load(**{k: v[idx] for k, v in vars(self.load).items()}),
+        return Dataset([self.rows[i] for i in idx], self.features.take(idx), Load(**{k: None if v is None else v[idx] for k, v in vars(self.load).items()}),
                        self.ttft[idx], self.tpot[idx], self.fitted[idx])
 
 
@@ -66,8 +66,20 @@ def fittable(row: BenchmarkRow) -> bool:
     return (major, minor) >= (0, 15)
 
 
+def async_scheduling(row: BenchmarkRow) -> bool:
+    """Whether the run's server scheduled one step ahead: asked for with --async-scheduling, or by default in vLLM
+    releases from 0.14 on (vllm-project/vllm#27614, the last item of the async scheduling plan #27679)."""
+    if "--async-scheduling" in str(row.extra.get("server_flags", "")):
+        return True
+    version = row.engine_version or ""
+    if not version[:1].isdigit():
+        return True  # unknown or nightly builds: recent
+    major, minor = (int(x) for x in version.split(".")[:2])
+    return (major, minor) >= (0, 14)
+
+
 def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:
-    kept, feats, isl, osl, clients, running, chunk = [], [], [], [], [], [], []
+    kept, feats, isl, osl, clients, running, chunk, lookahead = [], [], [], [], [], [], [], []
     for row in rows:
         if usable(row):
             continue
@@ -91,8 +103,10 @@ def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:
         # Benchmark harnesses set max-num-seqs to the concurrency; the KV cache may still cap it.
         running.append(max(1.0, min(row.concurrency, mem.kv_cache_tokens // (row.isl + row.osl / 2))))
         chunk.append(default_max_num_batched_tokens(gpu))
+        lookahead.append(async_scheduling(row))
     f = lambda xs: np.array(xs, float)  # noqa: E731
-    load = Load(isl=f(isl), osl=f(osl), clients=f(clients), qps=np.full(len(kept), np.nan), max_running=f(running), chunk=f(chunk))
+    load = Load(isl=f(isl), osl=f(osl), clients=f(clients), qps=np.full(len(kept), np.nan), max_running=f(running), chunk=f(chunk),
+                async_scheduling=np.array(lookahead, bool))
     return Dataset(kept, StepFeatures.stack(feats), load, f([r.ttft_ms["mean"] / 1e3 for r in kept]),
                    f([r.tpot_ms["mean"] / 1e3 for r in kept]), np.array([fittable(r) for r in kept], bool))
 

@@ -44,10 +44,10 @@ class LatencyParams(BaseModel):
                                       "token that does not grow with the prompt: HTTP, queue hand-off, first detokenize")
     request_token_s: float = Field(5e-6, description="per prompt token time outside engine steps: tokenizing, "
                                    "moving the token ids from the API server to the engine")
-    output_steps: float = Field(1.0, description="engine steps between a request's prefill step and its first token "
-                                "leaving the server (the sampled token is sent back while the next step runs); set, not "
-                                "fitted: fitted freely it takes 5 steps and the per-request overhead falls to 9 ms, which "
-                                "no server achieves")
+    output_steps: float = Field(1.0, description="engine steps after a request's prefill step before its first token "
+                                "leaves the server (the sampled token is processed and streamed while the next step runs); "
+                                "set, not fitted: fitted freely it runs to 5 steps and the per-request overhead falls to "
+                                "9 ms, which no server achieves. Async scheduling adds one step (planner.batching)")
     sync: float = Field(0.1, description="closed loop: mean share of the other clients' prefills a request waits "
                         "behind (0 = arrivals perfectly spread, 0.5 = all arrive at once)")
     queue_factor: float = Field(1.0, description="Kingman's (1 + cs^2)/2 for Poisson prefill queueing: 0.5 for fixed "

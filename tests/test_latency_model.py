@@ -130,8 +130,11 @@ def test_request_overhead_grows_with_the_prompt_and_lone_clients_do_not_wait(cat
                 qps=one * np.nan, max_running=one * 256, chunk=one * 8192)
     state = solve(params, f, load)
     assert state.outside[1] - state.outside[0] == pytest.approx(params.request_token_s * (4096 - 256))
-    assert state.residual[0] == pytest.approx(params.output_steps * state.decode_only[0])
-    assert state.residual[2] > params.output_steps * state.decode_only[2]
+    # the output step, plus the step async scheduling had already planned when the request landed
+    assert state.residual[0] == pytest.approx((params.output_steps + 1) * state.decode_only[0])
+    assert state.residual[2] > (params.output_steps + 1) * state.decode_only[2]
+    sync_only = solve(params, f, Load(**{**vars(load), "async_scheduling": np.zeros(3, bool)}))
+    assert sync_only.ttft[0] == pytest.approx(state.ttft[0] - state.decode_only[0])
 
 
 def test_allreduce_cost_follows_message_bytes_over_the_link(cat, params):
