@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -m pip install -q -e '.[dev]' >>$(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
 	@$(BIN)/python -c "import server.cli" && touch $(STAMP)
 
-# System packages the end-to-end tests start for real (Debian): a Prometheus server, git.
+# System packages the end-to-end tests start for real (Debian): a Prometheus server, git, kubectl (kustomize).
 system-deps:
 	@command -v git >/dev/null || (apt-get update -qq && apt-get install -y -qq git)
+	@command -v kubectl >/dev/null || (echo "installing Debian's kubernetes-client (kubectl kustomize builds every bundle)…" && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null)
 	@command -v prometheus >/dev/null || test -x /usr/bin/prometheus || \
 		(echo "installing Debian's prometheus (needed by the SLO-report tests)…" && \
 		 apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)

@@ -20,6 +20,7 @@ SCHEMAS = Path(__file__).resolve().parent / "schemas"
 _CRD_SCHEMA = {
     ("serving.kserve.io/v1beta1", "InferenceService"): "inferenceservice_serving.kserve.io_v1beta1.json",
     ("serving.kserve.io/v1alpha1", "ServingRuntime"): "servingruntime_serving.kserve.io_v1alpha1.json",
+    ("serving.kserve.io/v1alpha2", "LLMInferenceService"): "llminferenceservice_serving.kserve.io_v1alpha2.json",
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject_keda.sh_v1alpha1.json",
     ("monitoring.coreos.com/v1", "PodMonitor"): "podmonitor_monitoring.coreos.com_v1.json",
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor_monitoring.coreos.com_v1.json",
@@ -101,6 +102,9 @@ def validate_bundle(bundle: Bundle, k8s_version: str = "1.31") -> list[Validatio
                 issue("apiVersion", f"{doc.get('apiVersion')}/{kind} is neither a known CRD nor a Kubernetes {k8s_version} kind")
         if kind == "InferenceService":
             issues += _semantic(bundle, path, doc)
+        if kind in ("InferenceService", "LLMInferenceService"):
+            issues += [ValidationIssue(file=path, kind=kind, name=name, field=field, reason=reason)
+                       for field, reason in _vllm_problems(doc)]
         if kind in _REPLICA_FIELDS:
             issues += _replicas(bundle, path, doc)
         for field, image in _images(doc):
@@ -164,9 +168,28 @@ def _replicas(bundle: Bundle, path: str, doc: dict) -> list[ValidationIssue]:
             for field, want in ((low, c.min_replicas), (high, c.max_replicas)) if _int(obj.get(field)) != want]
 
 
+def _vllm_problems(doc: dict) -> list[tuple[str, str]]:
+    """Every vLLM argument list of the serving object, checked against vLLM's own flag definitions at the pinned
+    release (gitops/vllm_facts). An InferenceService passes the model positionally; KServe's LLMInferenceService
+    config already runs `vllm serve /mnt/models --served-model-name ... --port 8000` and appends these."""
+    from gitops.vllm_facts import check_args
+
+    spec = doc.get("spec") or {}
+    if doc.get("kind") == "InferenceService":
+        at, args, positional = "spec.predictor.model.args", ((spec.get("predictor") or {}).get("model") or {}).get("args"), True
+        return [(at, p) for p in check_args([str(a) for a in args or []], positional_model=positional)]
+    out = []
+    for part in ("template", "worker"):
+        for i, container in enumerate((spec.get(part) or {}).get("containers") or []):
+            if "args" in container:
+                out += [(f"spec.{part}.containers.{i}.args", p)
+                        for p in check_args([str(a) for a in container["args"]], positional_model=False)]
+    return out
+
+
 def _semantic(bundle: Bundle, path: str, isvc: dict) -> list[ValidationIssue]:
     """GPUs = TP x PP, every vLLM setting as the plan chose it, memory settings matching the plan's fit."""
-    from gitops.render import vllm_args  # the plan's settings as render writes them
+    from gitops.render import served_model_name, serving_repo, vllm_args  # the plan's settings as render writes them
 
     plan = bundle.plan
     c = plan.candidates[plan.chosen]
@@ -183,7 +206,15 @@ def _semantic(bundle: Bundle, path: str, isvc: dict) -> list[ValidationIssue]:
         gpus = _int((model.get("resources") or {}).get(part, {}).get("nvidia.com/gpu", 0))
         if tp is None or pp is None or gpus != tp * pp:
             bad(f"spec.predictor.model.resources.{part}.nvidia.com/gpu", f"{gpus} GPUs but TP x PP = {tp} x {pp}")
-    expected = vllm_args(c, _arg(args, "--model") or c.model)
+    want_model = "/mnt/models" if model.get("storageUri") else serving_repo(c)
+    if not args or args[0] != want_model:
+        bad("spec.predictor.model.args[0]", f"{args[0] if args else 'nothing'} but the plan serves {want_model}"
+            + (" (the published quantized checkpoint)" if c.checkpoint and not model.get("storageUri") else ""))
+    want_name = served_model_name(str((isvc.get("metadata") or {}).get("namespace", "")), name)
+    if _arg(args, "--served-model-name") != want_name:
+        bad("spec.predictor.model.args[--served-model-name]", f"{_arg(args, '--served-model-name')} but every query "
+            f"of this deployment selects on {want_name}")
+    expected = vllm_args(c, want_model, want_name)
     for i, flag in enumerate(expected):
         value = expected[i + 1] if i + 1 < len(expected) and not expected[i + 1].startswith("--") else None
         if not flag.startswith("--"):

@@ -12,10 +12,11 @@ import json
 from pathlib import Path
 
 from kb.store import KnowledgeBase
-from planner.catalog import BenchmarkRow, Catalog, Gpu, ModelArch, UseCase
+from planner.catalog import BenchmarkRow, Catalog, Checkpoint, Gpu, ModelArch, UseCase
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-SEED_FILES = ("models.json", "quality.json", "gpus.json", "use_cases.json", "benchmarks.jsonl", "latency_fit.json")
+SEED_FILES = ("models.json", "quality.json", "gpus.json", "use_cases.json", "benchmarks.jsonl", "latency_fit.json",
+              "checkpoints.json")
 
 
 def seed_hash(data_dir: Path = DATA_DIR) -> str:
@@ -105,4 +106,10 @@ def load_catalog(kb: KnowledgeBase) -> Catalog:
         gpus=gpus,
         use_cases=[UseCase.model_validate_json(r["data"]) for r in kb.db["use_cases"].rows],
         kb_version=kb.meta("kb_version") or "kb-unknown",
+        checkpoints=load_checkpoints(),
     )
+
+
+def load_checkpoints() -> list[Checkpoint]:
+    """Published pre-quantized checkpoints (reviewed seed data, read as is: part of the kb version's seed hash)."""
+    return [Checkpoint.model_validate(c) for c in json.loads((DATA_DIR / "checkpoints.json").read_text())]

@@ -47,6 +47,13 @@ class QualityScore(BaseModel):
     source: str
 
 
+class GatedAccess(BaseModel):
+    """Whether the Hugging Face repo asks each user to accept terms before download (a token is then required)."""
+
+    value: bool
+    source: str
+
+
 class ModelArch(BaseModel):
     """Architecture facts of one model, copied from its HF config.json (source on every row)."""
 
@@ -80,6 +87,7 @@ class ModelArch(BaseModel):
     source: str
     verified: bool = True
     notes: str | None = None
+    gated: GatedAccess | None = Field(default=None, description="None: not recorded (treated as gated when rendering)")
 
     @property
     def is_moe(self) -> bool:
@@ -188,6 +196,19 @@ class BenchmarkRow(BaseModel):
     extra: dict = Field(default_factory=dict)
 
 
+class Checkpoint(BaseModel):
+    """A published pre-quantized checkpoint of a catalog model, and where its existence was checked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="hf_id of the catalog model it quantizes")
+    weight_dtype: WeightDtype
+    repo: str = Field(description="Hugging Face repo vLLM serves")
+    method: str = Field(description="quantization_config.quant_method vLLM reads from the checkpoint")
+    source: str = Field(description="page where the repo was seen to exist")
+    note: str | None = None
+
+
 def _key(name: str) -> str:
     return name.strip().lower()
 
@@ -199,6 +220,11 @@ class Catalog(BaseModel):
     gpus: list[Gpu]
     use_cases: list[UseCase]
     kb_version: str
+    checkpoints: list[Checkpoint] = Field(default_factory=list)
+
+    def checkpoint(self, model: str, dtype: str) -> Checkpoint | None:
+        """The published checkpoint of `model` (hf_id) in `dtype`, if the catalog knows one."""
+        return next((c for c in self.checkpoints if c.model == model and c.weight_dtype == dtype), None)
 
     def model(self, name: str) -> ModelArch:
         """Find a model by HF id, short name or alias (case-insensitive)."""

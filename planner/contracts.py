@@ -153,6 +153,9 @@ class Candidate(BaseModel):
 
     model: str
     weight_dtype: WeightDtype
+    checkpoint: str | None = Field(default=None, description="Hugging Face repo served when it is not `model`: a "
+                                   "published pre-quantized checkpoint (kb/data/checkpoints.json)")
+    checkpoint_source: str = Field(default="", description="where that checkpoint was verified to exist")
     gpu: str
     tp: int
     pp: int = 1
@@ -191,6 +194,10 @@ class RenderOptions(BaseModel):
     forge: str | None = Field(default=None, description="forge the report job posts on: local | github | gitlab")
     forge_repo: str | None = None
     forge_url: str | None = None
+    target: str = "isvc"
+    kserve_version: str | None = None
+    storage_class: str | None = None
+    pull_gb_s: float | None = None
 
 
 class Plan(BaseModel):

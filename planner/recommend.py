@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 from planner.capacity import Goodput, goodputs, headroom, replicas_for, slo_ratios
-from planner.catalog import Catalog, Gpu, ModelArch, WeightDtype
+from planner.catalog import Catalog, Checkpoint, Gpu, ModelArch, WeightDtype
 from planner.contracts import (
     Candidate,
     Correction,
@@ -33,7 +33,6 @@ from planner.spec import average_qps, peak_qps
 
 HOURS_PER_MONTH = 730  # 365 x 24 / 12
 TP_CHOICES = (1, 2, 4, 8)
-_VLLM_QUANTIZATION = {"fp8": "fp8", "int4": "awq", "int8": "w8a8"}  # --quantization for a bf16 model served quantized
 
 
 @dataclass
@@ -45,17 +44,30 @@ class _Option:
     price: float
     price_source: str
     max_num_seqs: int | None = None  # None: vLLM's default
+    checkpoint: Checkpoint | None = None  # the published checkpoint served for a quantized dtype
 
 
-def _dtypes(model: ModelArch, gpu: Gpu, allowed: list[str]) -> list[WeightDtype]:
+def _dtypes(model: ModelArch, gpu: Gpu, allowed: list[str], checkpoints: list[Checkpoint]) -> list[WeightDtype]:
+    """The model's own dtype, plus a quantized one only where it can be served: a published pre-quantized
+    checkpoint of this model (kb/data/checkpoints.json), or fp8 that vLLM quantizes on load (`--quantization fp8`,
+    GPUs with fp8 tensor cores). int4 has no on-load path in vLLM (AWQ/GPTQ need a checkpoint's quantization config)."""
+    published = {c.weight_dtype for c in checkpoints if c.model == model.hf_id}
+    options: list[WeightDtype] = [model.native_dtype]
     if model.native_dtype in ("bf16", "fp16"):
-        options: list[WeightDtype] = [model.native_dtype]
         if gpu.fp8_tflops:
-            options.append("fp8")  # vLLM quantizes bf16 weights to fp8 on load on GPUs with fp8 tensor cores
-        options.append("int4")  # AWQ/GPTQ checkpoints: an assumption that one exists, stated on the candidate
-    else:
-        options = [model.native_dtype]
+            options.append("fp8")
+        if "int4" in published:
+            options.append("int4")
     return [d for d in options if not allowed or d in allowed]
+
+
+def _checkpoint(catalog: Catalog, model: ModelArch, dtype: str) -> Checkpoint | None:
+    return catalog.checkpoint(model.hf_id, dtype) if dtype != model.native_dtype else None
+
+
+def _quantization(o: _Option) -> str | None:
+    """vLLM's --quantization: only to quantize bf16 weights to fp8 on load; a checkpoint carries its own method."""
+    return "fp8" if o.dtype == "fp8" and o.dtype != o.model.native_dtype and o.checkpoint is None else None
 
 
 def context_len(spec: DeploymentSpec) -> int:
@@ -94,10 +106,11 @@ def _enumerate(spec: DeploymentSpec, catalog: Catalog, provider: str) -> tuple[l
                 skipped.append(f"{g.name}: no {provider} price in the knowledge base")
             continue
         for m in models:
-            for d in _dtypes(m, g, list(c.quantizations)):
+            for d in _dtypes(m, g, list(c.quantizations), catalog.checkpoints):
                 for tp in TP_CHOICES:
                     if m.num_attention_heads % tp == 0 and (not c.max_gpus or tp <= c.max_gpus):
-                        options.append(_Option(m, g, d, tp, price.usd_per_gpu_hour, price.source))
+                        options.append(_Option(m, g, d, tp, price.usd_per_gpu_hour, price.source,
+                                               checkpoint=_checkpoint(catalog, m, d)))
     return options, skipped
 
 
@@ -196,17 +209,20 @@ def _candidate(o: _Option, spec: DeploymentSpec, context: int, gp: Goodput, size
     else:
         binding = gp.binding
     quant_note = ""
-    if o.dtype != o.model.native_dtype:
-        quant_note = (f" Weights served as {o.dtype}"
-                      + (" (assumes an AWQ/GPTQ int4 checkpoint of this model exists)" if o.dtype == "int4" else
-                         " (vLLM quantizes on load)") + ".")
+    if o.checkpoint:
+        quant_note = (f" Weights served as {o.dtype} from the published checkpoint {o.checkpoint.repo} "
+                      f"({o.checkpoint.method}; vLLM reads the method from its config.json; seen at {o.checkpoint.source}).")
+    elif o.dtype != o.model.native_dtype:
+        quant_note = f" Weights served as {o.dtype}: vLLM quantizes the {o.model.native_dtype} weights on load (--quantization fp8)."
     return Candidate(
-        model=o.model.hf_id, weight_dtype=o.dtype, gpu=o.gpu.name, tp=o.tp, replicas=replicas, min_replicas=low,
+        model=o.model.hf_id, weight_dtype=o.dtype, checkpoint=o.checkpoint.repo if o.checkpoint else None,
+        checkpoint_source=o.checkpoint.source if o.checkpoint else "",
+        gpu=o.gpu.name, tp=o.tp, replicas=replicas, min_replicas=low,
         max_replicas=high, gpus_total=gpus_total,
         vllm=VllmSettings(max_model_len=min(context, o.model.max_position_embeddings), max_num_seqs=max_seqs,
                           max_num_batched_tokens=default_max_num_batched_tokens(o.gpu),
                           enable_prefix_caching=spec.prefix_share > 0,
-                          quantization=_VLLM_QUANTIZATION.get(o.dtype) if o.dtype != o.model.native_dtype else None),
+                          quantization=_quantization(o)),
         predicted=at_load.model_copy(update={"request_s": round(peak, 4), "output_tok_s": round(peak * spec.output_tokens.mean, 2)}),
         goodput_qps=round(gp.qps, 4), fits=at_load.fits, meets_slos=meets, slo_verdicts=verdicts,
         monthly_cost_usd=round(cost, 2), price_source=o.price_source, quality=_quality(o.model),
@@ -225,7 +241,14 @@ def evaluate(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, p
     if not price:
         raise BadInput(f"{g.name} has no {provider} price in the knowledge base; providers with one: "
                        f"{', '.join(p.provider for p in g.prices) or 'none'}")
-    o = _Option(m, g, weight_dtype or m.native_dtype, tp, price.usd_per_gpu_hour, price.source)
+    dtype = weight_dtype or m.native_dtype
+    if dtype not in _dtypes(m, g, [dtype], catalog.checkpoints):
+        raise BadInput(f"{m.hf_id} cannot be served as {dtype} on {g.name}: "
+                       + ("fp8 needs a GPU with fp8 tensor cores for vLLM to quantize on load" if dtype == "fp8" else
+                          f"no published {dtype} checkpoint of it is in the catalog (kb/data/checkpoints.json) and vLLM "
+                          "cannot quantize to it on load")
+                       + f"; servable: {', '.join(_dtypes(m, g, [], catalog.checkpoints))}")
+    o = _Option(m, g, dtype, tp, price.usd_per_gpu_hour, price.source, checkpoint=_checkpoint(catalog, m, dtype))
     notes: list[str] = []
     cands = _candidates([o], spec, params, context_len(spec), corrections or {}, notes)
     if not cands:
@@ -341,8 +364,9 @@ def _tighter_batch_limits(picked: list[Candidate], spec: DeploymentSpec, catalog
     for c in picked:
         g = catalog.gpu(c.gpu)
         price = g.price(provider)
-        variants += [_Option(catalog.model(c.model), g, c.weight_dtype, c.tp, price.usd_per_gpu_hour, price.source, n)
-                     for n in BATCH_LIMITS]
+        m = catalog.model(c.model)
+        variants += [_Option(m, g, c.weight_dtype, c.tp, price.usd_per_gpu_hour, price.source, n,
+                             _checkpoint(catalog, m, c.weight_dtype)) for n in BATCH_LIMITS]
     sized = _candidates(variants, spec, params, context, corrections, [])
     out = []
     for c in picked:

@@ -50,6 +50,8 @@ def render_plan(ctx: AppContext, plan: Plan, **options) -> tuple[Bundle, list[Va
         gpu = ctx.catalog.gpu(plan.candidates[plan.chosen].gpu)
         options.setdefault("gpu_labels", gpu.k8s_product_labels)
         options.setdefault("gpu_vendor", gpu.vendor)
+        model = ctx.catalog.model(plan.candidates[plan.chosen].model)
+        options.setdefault("gated", model.gated.value if model.gated else None)
     options["namespace"] = options.get("namespace") or ctx.settings.namespace
     bundle = render_bundle(plan, k8s_version=k8s, **options)
     return bundle, validate_bundle(bundle, k8s)
@@ -57,8 +59,10 @@ def render_plan(ctx: AppContext, plan: Plan, **options) -> tuple[Bundle, list[Va
 
 def deployment_options(ctx: AppContext, plan: Plan, *, namespace: str | None = None, name: str | None = None,
                        k8s_version: str | None = None, autoscaler: str | None = None, monitor: str | None = None,
-                       repo_url: str | None = None, storage_uri: str | None = None, prometheus_url: str | None = None,
-                       servewise_image: str | None = None, monitor_label: list[str] | None = None,
+                       repo_url: str | None = None, storage_uri: str | None = None, storage_class: str | None = None,
+                       pull_gb_s: float | None = None, target: str | None = None, kserve_version: str | None = None,
+                       prometheus_url: str | None = None, servewise_image: str | None = None,
+                       monitor_label: list[str] | None = None,
                        cluster: bool = False, context: str | None = None, forge: str | None = None,
                        forge_repo: str | None = None, forge_url: str | None = None) -> dict:
     """render_bundle's options: what was given, else the plan's deployment record (a bundle's plan.json says how
@@ -70,7 +74,9 @@ def deployment_options(ctx: AppContext, plan: Plan, *, namespace: str | None = N
     record = {k: v for k, v in (plan.render.model_dump() if plan.render else {}).items() if v not in (None, [], {})}
     given = {k: v for k, v in dict(namespace=namespace, name=name, k8s_version=k8s_version, autoscaler=autoscaler,
                                    monitor=monitor, repo_url=repo_url, storage_uri=storage_uri,
-                                   prometheus_url=prometheus_url, servewise_image=servewise_image).items() if v}
+                                   storage_class=storage_class, pull_gb_s=pull_gb_s, target=target,
+                                   kserve_version=kserve_version, prometheus_url=prometheus_url,
+                                   servewise_image=servewise_image).items() if v}
     if monitor_label:
         given["monitor_labels"] = check_labels(monitor_label)
     if cluster or context:
@@ -126,10 +132,12 @@ def slo_report(ctx: AppContext, plan: Plan, *, deployment: str, prometheus_url: 
     parse_window(window)
     c = plan.candidates[plan.chosen]
     ns = deployment.split("/")[0] if "/" in deployment else None
+    # a rendered deployment serves under --served-model-name namespace/name (gitops.render.served_model_name)
+    model_name = deployment if ns else c.model
     observed, unreachable = None, None
     try:
         observed = observe(Prometheus(prometheus_url or ctx.settings.prometheus, ctx.settings.prometheus_token_env),
-                           c.model, ns, window)
+                           model_name, ns, window)
     except Unreachable as exc:
         unreachable = exc.message
     report = build_report(plan, observed, ctx.catalog, load_latency_params(), deployment=deployment,

@@ -263,17 +263,21 @@ async def render(plan_id: PlanId, namespace: Annotated[str | None, Field(max_len
                  name: Annotated[str | None, Field(max_length=40)] = None,
                  autoscaler: Literal["keda", "hpa"] = "keda",
                  monitor: Literal["podmonitor", "servicemonitor"] = "podmonitor",
-                 out_dir: Annotated[str | None, Field(max_length=500, description="also write the bundle here")] = None) -> Rendered:
+                 out_dir: Annotated[str | None, Field(max_length=500, description="also write the bundle here")] = None,
+                 target: Annotated[Literal["isvc", "llmisvc"], Field(
+                     description="isvc: KServe InferenceService + ServingRuntime; llmisvc: LLMInferenceService")] = "isvc",
+                 ) -> Rendered:
     """Render the plan's chosen deployment as KServe + vLLM manifests (ServingRuntime, InferenceService, KEDA or
     HPA, PodMonitor/ServiceMonitor, SLO PrometheusRule, Grafana dashboard, SLO-report CronJob; Argo CD's
     ApplicationSet makes the Application), validated against the real CRD schemas and Kubernetes 1.31. Returns the files' contents."""
-    args = dict(plan_id=plan_id, namespace=namespace, name=name, autoscaler=autoscaler, monitor=monitor, out_dir=out_dir)
+    args = dict(plan_id=plan_id, namespace=namespace, name=name, autoscaler=autoscaler, monitor=monitor, out_dir=out_dir,
+                target=target)
 
     def run(ctx: AppContext) -> Rendered:
         from gitops.render import write_bundle
 
         bundle = actions.valid_bundle(ctx, actions.plan_from(ctx, plan_id=plan_id), namespace=namespace, name=name,
-                                      autoscaler=autoscaler, monitor=monitor)
+                                      autoscaler=autoscaler, monitor=monitor, target=target)
         if out_dir:
             write_bundle(bundle, Path(out_dir))
         return Rendered(namespace=bundle.namespace, name=bundle.name, files=bundle.files, written_to=out_dir,

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 import yaml
 
-from gitops.render import _BUCKETS, render_bundle
+from gitops.render import _BUCKETS, render_bundle, served_model_name
 
 pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus) is missing")
 
@@ -67,8 +67,9 @@ def _promtool(tmp_path, rules: dict, series: list[dict], expect: list[dict]) -> 
 def rendered(chatbot_plans):
     bundle = render_bundle(chatbot_plans[0], namespace="team-a", name="support-bot")
     rules = yaml.safe_load(bundle.files["prometheusrule.yaml"])
-    model = chatbot_plans[0].candidates[chatbot_plans[0].chosen].model
-    sel = {"model_name": model, "namespace": "team-a", "engine": "0", "pod": "support-bot-predictor-7d9f8b6c4-x2k9p"}
+    # vLLM labels its series with --served-model-name, which render makes unique per deployment
+    sel = {"model_name": served_model_name("team-a", "support-bot"), "namespace": "team-a", "engine": "0",
+           "pod": "support-bot-predictor-7d9f8b6c4-x2k9p"}
     pod = {"namespace": "team-a", "pod": "support-bot-predictor-7d9f8b6c4-x2k9p", "container": "kserve-container"}
     for _, metric, _, field in (("", "time_to_first_token_seconds", 0, "ttft_p90_ms"),
                                 ("", "request_time_per_output_token_seconds", 0, "tpot_p90_ms"),

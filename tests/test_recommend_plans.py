@@ -28,9 +28,14 @@ def test_original_use_cases_get_modest_feasible_plans(cat, params, use_case, qps
         fit = memory_fit(cat.model(c.model), cat.gpu(c.gpu), tp=c.tp, weight_dtype=c.weight_dtype,
                          context_tokens=c.vllm.max_model_len)
         assert fit.fits and c.fits
-        # vLLM must accept a p90 request, and quantized-on-load weights need vLLM's --quantization
+        # vLLM must accept a p90 request; a quantized dtype is served from a published checkpoint (which carries
+        # its method), or quantized on load, which only vLLM's --quantization fp8 does
         assert c.vllm.max_model_len >= plan.spec.prompt_tokens.p90 + plan.spec.output_tokens.p90
-        assert (c.vllm.quantization is not None) == (c.weight_dtype != cat.model(c.model).native_dtype)
+        quantized = c.weight_dtype != cat.model(c.model).native_dtype
+        published = cat.checkpoint(c.model, c.weight_dtype)
+        assert c.checkpoint == (published.repo if quantized and published else None)
+        assert c.vllm.quantization == ("fp8" if quantized and not published else None)
+        assert not (quantized and not published) or (c.weight_dtype == "fp8" and cat.gpu(c.gpu).fp8_tflops)
         assert c.vllm.max_num_seqs in (32, 64, 128, 256)
         assert c.vllm.max_num_seqs == 256 or f"--max-num-seqs {c.vllm.max_num_seqs}" in c.explanation
         price = cat.gpu(c.gpu).price("aws").usd_per_gpu_hour

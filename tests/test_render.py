@@ -72,11 +72,11 @@ def _with_free_text(plan, value: str):
     """The plan and render options with `value` in every free-text field a person or a model can fill."""
     spec = plan.spec.model_copy(update={"description": value, "name": value, "use_case": value,
                                         "assumptions": [Assumption(field=value, value=value, source=value)]})
-    candidates = [c.model_copy(update={"model": value, "explanation": value, "binding_constraint": value,
+    candidates = [c.model_copy(update={"model": value, "checkpoint": value, "explanation": value, "binding_constraint": value,
                                        "predicted": c.predicted.model_copy(update={"assumptions": [value]})})
                   for c in plan.candidates]
     plan = plan.model_copy(update={"id": value, "spec": spec, "rationale": value, "candidates": candidates})
-    return render_bundle(plan, name="chatbot", repo_url=value, storage_uri=value, servewise_image=value + ":1")
+    return render_bundle(plan, name="chatbot", repo_url=value, servewise_image=value + ":1")
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -88,12 +88,25 @@ def test_hostile_strings_cannot_change_structure(plans, value):
     assert _shape(bundle) == baseline
     isvc = next(d for _, d in documents(bundle) if d["kind"] == "InferenceService")
     args = isvc["spec"]["predictor"]["model"]["args"]
-    assert args[args.index("--served-model-name") + 1] == value  # the value survives whole, as data
-    assert isvc["spec"]["predictor"]["model"]["storageUri"] == value
+    assert args[0] == value  # the value survives whole, as data (vLLM's positional model)
     assert json.loads(bundle.files["plan.json"])["id"] == value
     assert _outline(bundle.files["README.md"]) == _outline(benign.files["README.md"])
     # Only schema-level complaints about the values themselves are acceptable, never a changed structure.
     assert all(i.field != "(yaml)" and "duplicate" not in i.reason for i in validate_bundle(bundle))
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_storage_uris_are_rejected_or_stay_one_scalar(plans, value):
+    with pytest.raises(BadInput, match="storage URI"):
+        render_bundle(plans["chatbot"], storage_uri=value)
+    uri = "s3://bucket/" + value
+    try:
+        bundle = render_bundle(plans["chatbot"], storage_uri=uri)
+    except BadInput as exc:
+        assert "storage URI" in exc.message and any(ch.isspace() for ch in value)
+    else:
+        isvc = next(d for _, d in documents(bundle) if d["kind"] == "InferenceService")
+        assert isvc["spec"]["predictor"]["model"]["storageUri"] == uri
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -196,7 +209,7 @@ def test_render_cli_passes_deployment_options(cli, tmp_path):
     assert r.exit_code == 0, r.stdout
     isvc = yaml.safe_load((tmp_path / "out" / "inferenceservice.yaml").read_text())
     model = isvc["spec"]["predictor"]["model"]
-    assert model["storageUri"] == "pvc://models/qwen" and model["args"][1] == "/mnt/models"
+    assert model["storageUri"] == "pvc://models/qwen" and model["args"][0] == "/mnt/models"
     cron = yaml.safe_load((tmp_path / "out" / "cronjob-slo-report.yaml").read_text())
     container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.local/servewise:1.2.3"

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from gitops.outcome_sync import outcomes_block, parse_block
-from gitops.render import render_bundle
+from gitops.render import render_bundle, served_model_name
 from tests.fakes.prometheus_server import PrometheusServer
 from tests.fakes.vllm_exporter import VllmExporter
 
@@ -28,7 +28,8 @@ SERVEWISE = Path(sys.executable).parent / "servewise"
 
 @pytest.fixture
 def stack(chatbot_plans, tmp_path):
-    exporter = VllmExporter(chatbot_plans[0].candidates[chatbot_plans[0].chosen].model)
+    # the deployment the test proposes serves as llm-serving/bot, the model_name its vLLM series carry
+    exporter = VllmExporter(served_model_name("llm-serving", "bot"))
     (tmp_path / "prom").mkdir()
     prom = PrometheusServer(tmp_path / "prom", [f"127.0.0.1:{exporter.port}"])
     try:

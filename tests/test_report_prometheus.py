@@ -14,6 +14,7 @@ from kb.catalog import load_catalog, open_kb
 from kb.latency import load_latency_params
 from planner.recommend import recommend
 from planner.spec import build_spec
+from gitops.render import served_model_name
 from tests.fakes.prometheus_server import PrometheusServer
 from tests.fakes.vllm_exporter import (
     ITL_BUCKETS,
@@ -32,7 +33,8 @@ def plan(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stack(plan, tmp_path_factory):
-    exporter = VllmExporter(plan.candidates[plan.chosen].model)
+    # the name a rendered deployment llm-serving/chatbot serves under (gitops.render.served_model_name)
+    exporter = VllmExporter(served_model_name("llm-serving", "chatbot"))
     prom = PrometheusServer(tmp_path_factory.mktemp("prom"), [f"127.0.0.1:{exporter.port}"])
     try:
         prom.wait_for_samples("vllm:num_requests_running", minimum=12)  # the 10 s window, full

@@ -43,7 +43,8 @@ def propose_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON fr
                 namespace: str = R.NAMESPACE, name: str = R.NAME, forge: str = FORGE, repo: str = REPO,
                 forge_url: str = URL, k8s_version: str = R.K8S, autoscaler: str = R.AUTOSCALER,
                 monitor: str = R.MONITOR, repo_url: str = R.REPO_URL, storage_uri: str = R.STORAGE,
-                prometheus_url: str = R.PROMETHEUS, servewise_image: str = R.IMAGE,
+                storage_class: str = R.STORAGE_CLASS, pull_gb_s: float = R.PULL_GB_S, target: str = R.TARGET,
+                kserve_version: str = R.KSERVE, prometheus_url: str = R.PROMETHEUS, servewise_image: str = R.IMAGE,
                 monitor_label: list[str] = R.MONITOR_LABEL, cluster: bool = R.CLUSTER, context: str = R.CONTEXT,
                 replace: bool = typer.Option(False, "--replace", help="Replace the service a deployment of the same "
                                              "name already carries (otherwise refused, exit 2)."),
@@ -65,7 +66,9 @@ def propose_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON fr
         f = ctx.forge(forge, repo, forge_url)
         options = deployment_options(ctx, plan, namespace=namespace, name=name, k8s_version=k8s_version,
                                        autoscaler=autoscaler, monitor=monitor, repo_url=repo_url, storage_uri=storage_uri,
-                                       prometheus_url=prometheus_url, servewise_image=servewise_image,
+                                       storage_class=storage_class, pull_gb_s=pull_gb_s, target=target,
+                                       kserve_version=kserve_version, prometheus_url=prometheus_url,
+                                       servewise_image=servewise_image,
                                        monitor_label=monitor_label, cluster=cluster, context=context, forge=forge,
                                        forge_repo=repo, forge_url=forge_url)
         return _result(propose(valid_bundle(ctx, plan, **options), f, replace=replace))

@@ -22,8 +22,17 @@ AUTOSCALER = typer.Option(None, help="keda (ScaledObject on vLLM queue metrics) 
 MONITOR = typer.Option(None, help="podmonitor or servicemonitor (prometheus-operator; default podmonitor).")
 REPO_URL = typer.Option(None, "--repo-url", help="Git repository Argo CD syncs from, for the ApplicationSet (default: "
                                                  "derived from a GitHub/GitLab forge, else a placeholder).")
-STORAGE = typer.Option(None, "--storage-uri", help="Where KServe downloads the weights (hf://, s3://, pvc://); default: "
-                                                   "vLLM downloads the model by its Hugging Face id.")
+STORAGE = typer.Option(None, "--storage-uri", help="Where KServe gets the weights: hf://, s3://, gs:// (storage "
+                                                   "initializer), pvc:// (a claim holding them), oci:// (modelcar); "
+                                                   "default: a PersistentVolumeClaim caches the Hugging Face download "
+                                                   "across restarts.")
+STORAGE_CLASS = typer.Option(None, "--storage-class", help="StorageClass of that cache claim (default: the cluster's "
+                                                           "default; ReadWriteMany when the deployment scales out).")
+PULL_GB_S = typer.Option(None, "--pull-gb-s", help="Download bandwidth the startup probe budget and the autoscaler's "
+                                                   "cold start assume, GB/s (default 0.5).")
+TARGET = typer.Option(None, "--target", help="isvc (InferenceService + ServingRuntime; default) or llmisvc "
+                                             "(LLMInferenceService, with a worker spec when a replica spans nodes).")
+KSERVE = typer.Option(None, "--kserve-version", help="KServe release of the cluster (0.15-0.20; default 0.20).")
 PROMETHEUS = typer.Option(None, "--prometheus-url", help="In-cluster Prometheus for KEDA and the report CronJob "
                                                          "(default: http://prometheus-operated.monitoring.svc:9090).")
 IMAGE = typer.Option(None, "--servewise-image", help="Image of the SLO-report CronJob (default: the release "
@@ -41,7 +50,8 @@ def render_cmd(
     plan_file: Path = typer.Option(..., "--plan", help="Plan JSON from `servewise recommend --out` (or a bundle's plan.json)."),
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the bundle into (replaced atomically)."),
     namespace: str = NAMESPACE, name: str = NAME, k8s_version: str = K8S, autoscaler: str = AUTOSCALER,
-    monitor: str = MONITOR, repo_url: str = REPO_URL, storage_uri: str = STORAGE, prometheus_url: str = PROMETHEUS,
+    monitor: str = MONITOR, repo_url: str = REPO_URL, storage_uri: str = STORAGE, storage_class: str = STORAGE_CLASS,
+    pull_gb_s: float = PULL_GB_S, target: str = TARGET, kserve_version: str = KSERVE, prometheus_url: str = PROMETHEUS,
     servewise_image: str = IMAGE, monitor_label: list[str] = MONITOR_LABEL, cluster: bool = CLUSTER,
     context: str = CONTEXT, json_out: bool = JSON_OPTION,
 ) -> None:
@@ -62,8 +72,10 @@ def render_cmd(
         plan = load_plan(plan_file)
         options = deployment_options(ctx, plan, namespace=namespace, name=name, k8s_version=k8s_version,
                                      autoscaler=autoscaler, monitor=monitor, repo_url=repo_url, storage_uri=storage_uri,
-                                     prometheus_url=prometheus_url, servewise_image=servewise_image,
-                                     monitor_label=monitor_label, cluster=cluster, context=context)
+                                     storage_class=storage_class, pull_gb_s=pull_gb_s, target=target,
+                                     kserve_version=kserve_version, prometheus_url=prometheus_url,
+                                     servewise_image=servewise_image, monitor_label=monitor_label, cluster=cluster,
+                                     context=context)
         bundle = valid_bundle(ctx, plan, **options)
         paths = write_bundle(bundle, out)
         r = bundle.plan.render
