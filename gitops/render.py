@@ -254,6 +254,10 @@ def _dashboard(name: str, sel: str, pods: str) -> str:
                        "panels": panels, "time": {"from": "now-6h", "to": "now"}}, indent=1)
 
 
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
 def _gib(x: float) -> int:
     return max(1, math.ceil(x))
 
@@ -391,6 +395,11 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
     if gpu_vendor != "nvidia":
         raise BadInput(f"the plan's GPU {c.gpu} is a {gpu_vendor} GPU; render writes NVIDIA deployments only (vLLM's CUDA "
                        "image, nvidia.com/gpu); recommend with an NVIDIA GPU or write this deployment by hand")
+    if c.vllm.quantization not in (None, "fp8"):
+        # plans made before checkpoints were catalog facts: vLLM cannot quantize a bf16 repo to this on load
+        raise BadInput(f"the plan serves {c.model} with --quantization {c.vllm.quantization}, which needs a pre-quantized "
+                       "checkpoint vLLM would fail to find (get_quant_config); re-run recommend, which names a published "
+                       "checkpoint or offers only what vLLM can quantize on load")
     nodes = max(1, int(getattr(c, "nodes", 1) or 1), c.pp)
     if nodes > 1 and target == "isvc":
         raise BadInput(f"the plan's replica spans {nodes} nodes (pipeline parallelism {c.pp}); an InferenceService "
@@ -448,7 +457,8 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
         "hf_secret": "hf-token", "hf_token_optional": not token_required, "gpus_per_replica": gpus_per_replica,
         "gpus_per_pod": gpus_per_pod, "nodes": nodes, "pp": c.pp, "tp": c.tp,
         "cpu": str(max(4, 4 * gpus_per_pod)), "memory": f"{memory_gib}Gi", "shm": f"{shm_gib}Gi",
-        "deployment_mode": "Standard" if kserve_version >= "0.16" else "RawDeployment", "kserve_version": kserve_version,
+        "deployment_mode": "Standard" if _release(kserve_version) >= (0, 16) else "RawDeployment",
+        "kserve_version": kserve_version,
         # GPU feature discovery's product labels (kb/data/gpus.json); the catalog name when none is known
         "gpu_products": gpu_labels or [c.gpu],
         "min_replicas": c.min_replicas, "max_replicas": c.max_replicas, "replicas": c.replicas,
@@ -474,8 +484,9 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
                       f"{monitor}.yaml": f"{monitor}.yaml.j2"}
     else:
         # LLMInferenceService runs its own workload (and its own scaling through llm-d's variant autoscaler): the plan's
-        # replicas are fixed here, and KServe's ServiceMonitor sample selects the pods by part-of=llminferenceservice.
-        manifests |= {"llminferenceservice.yaml": "llminferenceservice.yaml.j2"}
+        # replicas are fixed here. Its pods carry app.kubernetes.io/name=<name> and part-of=llminferenceservice
+        # (singleNodeLabels, pkg/controller/v1alpha2/llmisvc/workload_single_node.go at v0.20.0) and serve on 8000.
+        manifests |= {"llminferenceservice.yaml": "llminferenceservice.yaml.j2", "podmonitor.yaml": "llmisvc-podmonitor.yaml.j2"}
     if storage["pvc"]:
         manifests["persistentvolumeclaim.yaml"] = "persistentvolumeclaim.yaml.j2"
     manifests |= {"prometheusrule.yaml": "prometheusrule.yaml.j2", "dashboard-configmap.yaml": "dashboard-configmap.yaml.j2",
@@ -547,8 +558,8 @@ def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, monitor: str, 
             (f"LLMInferenceService (serving.kserve.io/v1alpha2, KServe {ctx['kserve_version']}) with KServe's default "
              f"LLMInferenceServiceConfig, which runs `vllm serve /mnt/models --served-model-name NAME --port 8000` and "
              f"appends these arguments; {ctx['replicas']} replica(s) fixed (autoscaling an LLMInferenceService goes "
-             "through llm-d's workload-variant-autoscaler, not rendered); no autoscaler or monitor object is rendered: "
-             "scrape the pods with KServe's ServiceMonitor sample (app.kubernetes.io/part-of: llminferenceservice)")]
+             "through llm-d's workload-variant-autoscaler, not rendered); a PodMonitor scrapes port 8000 over HTTPS without "
+             "verifying KServe's self-signed certificate (set scheme http if the cluster disables LLMInferenceService TLS)")]
         if ctx["nodes"] > 1:
             assumptions.append(f"one replica spans {ctx['nodes']} nodes of {ctx['gpus_per_pod']} GPUs (pipeline "
                                f"parallelism {ctx['pp']} x tensor {ctx['tp']}): a LeaderWorkerSet, so the LWS "

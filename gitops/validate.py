@@ -102,6 +102,8 @@ def validate_bundle(bundle: Bundle, k8s_version: str = "1.31") -> list[Validatio
                 issue("apiVersion", f"{doc.get('apiVersion')}/{kind} is neither a known CRD nor a Kubernetes {k8s_version} kind")
         if kind == "InferenceService":
             issues += _semantic(bundle, path, doc)
+        if kind == "LLMInferenceService":
+            issues += _semantic_llmisvc(bundle, path, doc)
         if kind in ("InferenceService", "LLMInferenceService"):
             issues += [ValidationIssue(file=path, kind=kind, name=name, field=field, reason=reason)
                        for field, reason in _vllm_problems(doc)]
@@ -184,6 +186,40 @@ def _vllm_problems(doc: dict) -> list[tuple[str, str]]:
             if "args" in container:
                 out += [(f"spec.{part}.containers.{i}.args", p)
                         for p in check_args([str(a) for a in container["args"]], positional_model=False)]
+    return out
+
+
+def _semantic_llmisvc(bundle: Bundle, path: str, doc: dict) -> list[ValidationIssue]:
+    """The plan's model, name, parallelism, GPUs per pod and engine settings in an LLMInferenceService."""
+    from gitops.render import engine_args, served_model_name, serving_repo
+
+    c = bundle.plan.candidates[bundle.plan.chosen]
+    meta, spec = doc.get("metadata") or {}, doc.get("spec") or {}
+    name = str(meta.get("name", "?"))
+    out = []
+
+    def bad(field: str, reason: str) -> None:
+        out.append(ValidationIssue(file=path, kind="LLMInferenceService", name=name, field=field, reason=reason))
+
+    model = spec.get("model") or {}
+    uri = str(model.get("uri", ""))
+    if uri.startswith("hf://") and uri != f"hf://{serving_repo(c)}":
+        bad("spec.model.uri", f"{uri} but the plan serves {serving_repo(c)}")
+    if model.get("name") != served_model_name(str(meta.get("namespace", "")), name):
+        bad("spec.model.name", f"{model.get('name')} is not the deployment's served name")
+    par = spec.get("parallelism") or {}
+    nodes = _int(par.get("pipeline") or 1) or 1
+    if _int(par.get("tensor")) != c.tp or (nodes > 1) != ("worker" in spec):
+        bad("spec.parallelism", f"{par} but the plan has TP {c.tp} x PP {c.pp} (a worker spec when it spans nodes)")
+    for part in ("template", "worker"):
+        for i, container in enumerate((spec.get(part) or {}).get("containers") or []):
+            gpus = _int(((container.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu", 0))
+            if gpus is None or gpus * nodes != c.tp * c.pp:
+                bad(f"spec.{part}.containers.{i}.resources.limits.nvidia.com/gpu",
+                    f"{gpus} GPUs per pod x {nodes} node(s) but TP x PP = {c.tp} x {c.pp}")
+    args = [str(a) for a in ((spec.get("template") or {}).get("containers") or [{}])[0].get("args") or []]
+    if args != engine_args(c)[2:]:
+        bad("spec.template.containers.0.args", "differ from the plan's vLLM settings")
     return out
 
 

@@ -231,6 +231,68 @@ def test_a_replica_spanning_nodes_renders_the_llmisvc_worker_form(cat, plans, tm
         _kustomize(bundle, tmp_path)
 
 
+def test_an_old_plan_asking_vllm_to_quantize_to_int4_on_load_is_refused(cat, plans):
+    plan = plans["moe"]
+    c = plan.candidates[plan.chosen]
+    old = c.model_copy(update={"weight_dtype": "int4", "checkpoint": None,
+                               "vllm": c.vllm.model_copy(update={"quantization": "awq"})})
+    with pytest.raises(BadInput, match="re-run recommend"):
+        _render(cat, plan.model_copy(update={"candidates": [old]}))
+
+
+def test_validation_catches_an_llmisvc_that_drifted_from_the_plan(cat, plans):
+    bundle = _render(cat, plans["70b-tp"], target="llmisvc")
+    doc = yaml.safe_load(bundle.files["llminferenceservice.yaml"])
+    doc["spec"]["parallelism"]["tensor"] = 1
+    doc["spec"]["template"]["containers"][0]["args"] += ["--kv-cache-dtype", "bf16"]
+    bad = bundle.model_copy(update={"files": {**bundle.files, "llminferenceservice.yaml": yaml.safe_dump(doc)}})
+    reasons = [str(i) for i in validate_bundle(bad)]
+    assert any("spec.parallelism" in r for r in reasons)
+    assert any("--kv-cache-dtype takes one of" in r and "arg_utils.py:" in r for r in reasons)
+    monitor = yaml.safe_load(bundle.files["podmonitor.yaml"])
+    assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": bundle.name,
+                                                           "app.kubernetes.io/part-of": "llminferenceservice"}
+
+
+def test_fp8_without_a_checkpoint_is_quantized_on_load_with_the_flag_vllm_accepts(cat, params):
+    assert cat.checkpoint("Qwen/Qwen3-8B", "fp8") is None and cat.gpu("H100-SXM-80GB").fp8_tflops
+    plan = _plan(cat, params, model="Qwen/Qwen3-8B", gpu="H100-SXM-80GB", dtypes=["fp8"])
+    c = plan.candidates[plan.chosen]
+    assert c.checkpoint is None and "quantizes" in c.explanation
+    args = _serving(_render(cat, plan))["spec"]["predictor"]["model"]["args"]
+    assert args[0] == "Qwen/Qwen3-8B" and args[args.index("--quantization") + 1] == "fp8"
+    assert check_args(args, positional_model=True) == []
+    # no int4 checkpoint of Mistral-7B is in the catalog, and vLLM cannot make one on load: never offered
+    spec = build_spec(cat, use_case="chatbot", qps=5, models=["mistralai/Mistral-7B-Instruct-v0.3"],
+                      quantizations=["int4"], e2e_p95_ms=30000)
+    assert recommend(spec, cat, params, provider="aws").chosen is None
+
+
+def test_the_mcp_render_tool_renders_an_llminferenceservice(isolated_env):
+    import asyncio
+    import os
+    import sys
+    from pathlib import Path
+
+    from mcp import Client, StdioServerParameters
+
+    env = {**os.environ, "SERVEWISE_KB": str(isolated_env / "kb.sqlite"), "SERVEWISE_CONFIG": str(isolated_env / "c.toml")}
+    params = StdioServerParameters(command=str(Path(sys.executable).parent / "servewise"), args=["serve"], env=env)
+
+    async def go():
+        async with Client(params) as c:
+            spec = await c.call_tool("build_spec", {"text": "support chatbot at 5 req/s"})
+            plan = await c.call_tool("recommend", {"spec": spec.structured_content, "top": 1})
+            r = await c.call_tool("render", {"plan_id": plan.structured_content["id"], "target": "llmisvc"})
+            assert not r.is_error, r.content
+            files = r.structured_content["files"]
+            assert "llminferenceservice.yaml" in files and "inferenceservice.yaml" not in files
+            bad = await c.call_tool("render", {"plan_id": plan.structured_content["id"], "target": "deployment"})
+            assert bad.is_error
+
+    asyncio.run(go())
+
+
 def test_the_vllm_check_catches_what_vllm_would_reject_and_cites_vllm():
     f = facts()
     assert f["vllm_version"] == "0.19.0" and "vllm-0.19.0" in f["source"]
@@ -255,3 +317,14 @@ def test_checkpoints_are_catalog_facts_with_sources(cat):
         assert ck.weight_dtype != m.native_dtype and ck.source.startswith("https://")
         assert ck.method in methods, ck
         assert re.fullmatch(r"[\w.-]+/[\w.-]+", ck.repo)
+
+
+def test_render_cli_target_llmisvc(cli, tmp_path):
+    plan = tmp_path / "plan.json"
+    assert cli("recommend", "--use-case", "chatbot", "--qps", "5", "--out", str(plan), "--json").exit_code == 0
+    r = cli("render", "--plan", str(plan), "--out", str(tmp_path / "out"), "--target", "llmisvc",
+            "--kserve-version", "0.20", "--json")
+    assert r.exit_code == 0, r.stdout
+    assert (tmp_path / "out" / "llminferenceservice.yaml").exists() and not (tmp_path / "out" / "inferenceservice.yaml").exists()
+    bad = cli("render", "--plan", str(plan), "--out", str(tmp_path / "o2"), "--kserve-version", "0.3", "--json")
+    assert bad.exit_code == 2 and "KServe version" in json.loads(bad.stdout)["error"]["message"]
