@@ -85,6 +85,8 @@ def deployment_options(ctx: AppContext, plan: Plan, *, namespace: str | None = N
         inventory = read_inventory(ctx.catalog, context=context or s.kube_context,
                                    namespace=namespace or record.get("namespace") or s.namespace)
         given["autoscaler"], given["monitor"] = render_choices(inventory)
+        if not monitor_label and inventory.monitor_labels:
+            given["monitor_labels"] = inventory.monitor_labels
     kind = forge or s.forge
     if kind in ("github", "gitlab"):  # where the report CronJob finds the pull requests; a local path means nothing there
         given.update({k: v for k, v in (("forge", kind), ("forge_repo", forge_repo or s.repo),
