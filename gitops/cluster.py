@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
+from gitops.outbound import redact
 from planner.catalog import Catalog, Gpu
 from planner.errors import BadInput, ServewiseError, Unreachable, unknown_name
 
@@ -629,7 +630,8 @@ def monitoring_links(name: str, namespace: str, model_name: str, *, prometheus_u
                      grafana_url: str | None = None) -> MonitoringLinks:
     """The SLO queries, their Prometheus graph links and the bundle's Grafana dashboard link."""
     queries = slo_queries(model_name, namespace)
-    prom = {k: f"{prometheus_url.rstrip('/')}/graph?g0.expr={quote(q)}&g0.tab=0" for k, q in queries.items()} \
+    # Printed to a person: without any credentials the configured URL carries.
+    prom = {k: f"{redact(prometheus_url).rstrip('/')}/graph?g0.expr={quote(q)}&g0.tab=0" for k, q in queries.items()} \
         if prometheus_url else {}
     uid = f"servewise-{name}"[:40]  # the uid gitops/render.py gives the bundle's dashboard
     return MonitoringLinks(queries=queries, prometheus_links=prom, dashboard_uid=uid,

@@ -10,11 +10,16 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 
 from pydantic import BaseModel, Field
 
+from gitops.outbound import outbound_url, redact, same_origin
 from planner.errors import Unreachable
 
+# One deadline for a whole report (some 18 queries), under the MCP server's 60 s per call, so a slow Prometheus
+# gives the report's own message rather than a stopped call.
+REPORT_DEADLINE_S = 45.0
 # metric key -> (vLLM histogram, quantiles reported). TPOT is vLLM's per-request mean (the benchmark
 # definition the plan predicts); ITL, one sample per token gap, is shown beside it.
 _HISTOGRAMS = {"ttft": ("vllm:time_to_first_token_seconds", (0.5, 0.9, 0.99)),
@@ -55,40 +60,77 @@ def selector(model_name: str, namespace: str | None) -> str:
 
 
 class Prometheus:
-    """A Prometheus server; the bearer token (if any) comes from an environment variable, never logged."""
+    """A Prometheus server; the bearer token (if any) comes from an environment variable, never logged, and is
+    sent only when `url` is on the host the token is configured for (`token_url`, default `url` itself)."""
 
-    def __init__(self, url: str, token_env: str = "SERVEWISE_PROMETHEUS_TOKEN", timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, token_env: str = "SERVEWISE_PROMETHEUS_TOKEN", timeout_s: float = 10.0, *,
+                 token_url: str | None = None, deadline_s: float = REPORT_DEADLINE_S) -> None:
         from prometheus_api_client import PrometheusConnect
         from urllib3.util.retry import Retry
 
-        token = os.environ.get(token_env)
+        url = outbound_url(url, "Prometheus URL")
+        token = os.environ.get(token_env) if token_url is None or same_origin(url, token_url) else None
         headers = {"Authorization": f"Bearer {token}"} if token else None
         self._headers = headers or {}
-        self.url = url
+        self.token_sent = bool(token)
+        self.url = redact(url)  # for messages; the connection keeps the userinfo it may authenticate with
         self.token_env = token_env
         self.timeout_s = timeout_s
-        # One quick retry, not the client's default three with 1-2-4 s back-off: a scheduled report
-        # that finds Prometheus down says so and runs again on its next tick.
-        retry = Retry(total=1, backoff_factor=0.2, status_forcelist=[502, 503, 504], allowed_methods=["GET"])
+        self.deadline_s = deadline_s
+        self._deadline = time.monotonic() + deadline_s
+        # One quick retry of a 502-504, not the client's default three with 1-2-4 s back-off, and none of a
+        # timeout (that would double it): a scheduled report that finds Prometheus down says so and runs
+        # again on its next tick.
+        retry = Retry(total=1, read=0, backoff_factor=0.2, status_forcelist=[502, 503, 504], allowed_methods=["GET"])
         self._conn = PrometheusConnect(url=url, headers=headers, disable_ssl=False, retry=retry, timeout=timeout_s)
 
+    def _time_left(self) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise Unreachable(f"Prometheus at {self.url} did not answer every query within the report's "
+                              f"{self.deadline_s:g} s deadline; check its load or the network path")
+        return min(self.timeout_s, left)
+
     def value(self, query: str) -> float | None:
-        """The single value of an instant query, or None when it returns no (finite) sample."""
+        """The single value of an instant query, or None when it returns no (finite) sample. An answer that
+        is not a Prometheus instant-query result is Unreachable (exit 4), never a crash or a number."""
+        import requests
         from prometheus_api_client.exceptions import PrometheusApiClientException
 
+        timeout = self._time_left()
         try:
-            result = self._conn.custom_query(query, params={"timeout": f"{self.timeout_s:g}s"})
+            # Prometheus takes a timeout in float seconds (its parseDuration tries ParseFloat first).
+            result = self._conn.custom_query(query, params={"timeout": f"{timeout:.3f}"}, timeout=timeout)
         except PrometheusApiClientException as exc:
             # The message is "HTTP Status Code N (body)"; only the code is repeated, never headers.
             status = str(exc).split("(")[0].removeprefix("HTTP Status Code").strip() or "error"
-            hint = f"check the token in ${self.token_env}" if status in ("401", "403") else "check the URL"
+            hint = "check the URL"
+            if status in ("401", "403"):
+                hint = (f"check the token in ${self.token_env}" if self.token_sent else
+                        f"the token in ${self.token_env} is sent only to the configured prometheus setting's host, "
+                        "so set that setting to this URL")
             raise Unreachable(f"Prometheus at {self.url} refused the query (HTTP {status}); {hint}") from None
+        except (requests.JSONDecodeError, KeyError, TypeError) as exc:
+            raise Unreachable(f"Prometheus at {self.url} answered something that is not a Prometheus API response "
+                              f"({type(exc).__name__}); check that the URL is Prometheus's") from None
         except Exception as exc:  # noqa: BLE001 - requests/urllib3 errors of every kind mean "unreachable"
+            self._time_left()  # the deadline, if that is what cut the query short
             raise Unreachable(f"Prometheus at {self.url} did not answer ({type(exc).__name__}); check the URL "
                               "and the network path") from None
-        if not result:
+        return self._sample(result)
+
+    def _sample(self, result: object) -> float | None:
+        # An instant vector: [{"metric": {...}, "value": [<unix time>, "<number>"]}, ...]
+        if result == []:
             return None
-        v = float(result[0]["value"][1])
+        try:
+            sample = result[0]["value"]  # type: ignore[index]
+            if not isinstance(sample, list) or len(sample) != 2 or not isinstance(sample[1], str):
+                raise TypeError
+            v = float(sample[1])
+        except (TypeError, KeyError, IndexError, ValueError):
+            raise Unreachable(f"Prometheus at {self.url} answered something that is not an instant-query result "
+                              f"({json.dumps(result, default=str)[:80]}); check that the URL is Prometheus's") from None
         return v if math.isfinite(v) else None
 
     def scrape_interval_s(self) -> float | None:
@@ -97,7 +139,8 @@ class Prometheus:
         import yaml
 
         try:
-            r = httpx.get(f"{self.url.rstrip('/')}/api/v1/status/config", headers=self._headers, timeout=self.timeout_s)
+            r = httpx.get(f"{self._conn.url.rstrip('/')}/api/v1/status/config", headers=self._headers,
+                          timeout=self._time_left())
             cfg = yaml.safe_load(r.json()["data"]["yaml"]) or {}
             return _seconds(str((cfg.get("global") or {}).get("scrape_interval", "1m")))
         except Exception:  # noqa: BLE001 - advisory only: without it the window is not checked

@@ -17,7 +17,8 @@ from pydantic import ValidationError
 from gitops.bootstrap import APPSET_PATH, checked_bootstrap, repository_readme
 from gitops.bundle import Bundle
 from gitops.forges.base import Forge, PullRequest
-from gitops.render import md_text, render_bundle
+from gitops.markdown import md_text
+from gitops.render import render_bundle
 from planner.contracts import Plan, RenderOptions
 from planner.errors import BadInput
 
@@ -46,10 +47,11 @@ def pr_body(bundle: Bundle, headline: str = "") -> str:
     plan = bundle.plan
     c = plan.candidates[plan.chosen]
     p, s = c.predicted, plan.spec.slos
-    lines = [f"## {headline or 'Deploy'} `{bundle.namespace}/{bundle.name}`", "",
-             f"**{md_text(c.model)}** ({c.weight_dtype}) on **{c.replicas} replica(s) of {c.tp}x {c.gpu}** "
-             f"(autoscaling {c.min_replicas}–{c.max_replicas} replicas), **${c.monthly_cost_usd:,.0f}/month** "
-             f"at {plan.provider} on-demand prices. Plan `{plan.id}`, knowledge base `{plan.kb_version}`.", "",
+    lines = [f"## {headline or 'Deploy'} {md_text(f'{bundle.namespace}/{bundle.name}', 'code')}", "",
+             f"**{md_text(c.model)}** ({md_text(c.weight_dtype)}) on **{c.replicas} replica(s) of {c.tp}x "
+             f"{md_text(c.gpu)}** (autoscaling {c.min_replicas}–{c.max_replicas} replicas), "
+             f"**${c.monthly_cost_usd:,.0f}/month** at {md_text(plan.provider)} on-demand prices. "
+             f"Plan {md_text(plan.id, 'code')}, knowledge base {md_text(plan.kb_version, 'code')}.", "",
              md_text(plan.rationale), "", "### SLO targets and predictions", "",
              "| metric | target | p50 | p90 | p95 | p99 |", "|---|---|---|---|---|---|"]
     for label, target, v in (("TTFT ms", s.ttft_p90_ms and f"p90 ≤ {s.ttft_p90_ms:g}", p.ttft_ms),
@@ -65,10 +67,13 @@ def pr_body(bundle: Bundle, headline: str = "") -> str:
         lines += ["", "### Alternatives considered", "", "| model | GPUs | $/month | why it lost |", "|---|---|---|---|"]
         for x in others:
             why = (f"${x.monthly_cost_usd - c.monthly_cost_usd:,.0f}/month more" if x.monthly_cost_usd > c.monthly_cost_usd
-                   else f"ranked lower under '{plan.spec.priority}' (TPOT p90 {x.predicted.tpot_ms.p90:.1f} ms, quality {x.quality or '—'})")
-            lines.append(f"| {md_text(x.model)} ({x.weight_dtype}) | {x.gpus_total}x {x.gpu} | {x.monthly_cost_usd:,.0f} | {why} |")
-    lines += ["", "### Files", "", *[f"- `{bundle.repo_path}/{f}`" for f in bundle.files], "",
-              "### Roll back", "", f"`servewise rollback {bundle.namespace}/{bundle.name}` opens a pull request restoring "
+                   else f"ranked lower under '{md_text(plan.spec.priority)}' (TPOT p90 {x.predicted.tpot_ms.p90:.1f} ms, "
+                        f"quality {x.quality or '—'})")
+            lines.append(f"| {md_text(x.model)} ({md_text(x.weight_dtype)}) | {x.gpus_total}x {md_text(x.gpu)} | "
+                         f"{x.monthly_cost_usd:,.0f} | {why} |")
+    lines += ["", "### Files", "", *[f"- {md_text(f'{bundle.repo_path}/{f}', 'code')}" for f in bundle.files], "",
+              "### Roll back", "", f"{md_text(f'servewise rollback {bundle.namespace}/{bundle.name}', 'code')} opens a "
+              "pull request restoring "
               "the previous plan; reverting this pull request's merge commit does the same by hand.",
               "", "<!-- servewise:propose -->"]
     return "\n".join(lines) + "\n"
@@ -149,7 +154,8 @@ def propose(bundle: Bundle, forge: Forge, *, base: str = "main", replace: bool =
         files.setdefault(stale, None)
     files.update(bootstrap_if_missing(forge, repo_url, base))
     c = bundle.plan.candidates[bundle.plan.chosen]
-    title = f"servewise: deploy {bundle.namespace}/{bundle.name} — {c.model.split('/')[-1]} on {c.gpus_total}x {c.gpu}"
+    title = md_text(f"servewise: deploy {bundle.namespace}/{bundle.name} — {c.model.split('/')[-1]} on {c.gpus_total}x "
+                    f"{c.gpu}", "title")
     return _open(forge, bundle, branch_name(bundle.namespace, bundle.name), files, title, pr_body(bundle),
                  f"Deploy {bundle.namespace}/{bundle.name} (plan {bundle.plan.id})")
 
@@ -195,7 +201,7 @@ def rollback(deployment: str, forge: Forge, *, default_namespace: str, gpu_label
     for stale in forge.list_files(bundle.repo_path):
         files.setdefault(stale, None)
     return _open(forge, bundle, branch_name(ns, name, "rollback"), files,
-                 f"servewise: roll back {ns}/{name} to plan {previous.id}", pr_body(bundle, "Roll back"),
+                 md_text(f"servewise: roll back {ns}/{name} to plan {previous.id}", "title"), pr_body(bundle, "Roll back"),
                  f"Roll back {ns}/{name} to plan {previous.id}")
 
 
@@ -213,9 +219,10 @@ def teardown(deployment: str, forge: Forge, *, default_namespace: str) -> Propos
     # Without the ApplicationSet nothing would delete the Application, so it comes along if main lacks it.
     files: dict[str, str | None] = {p: None for p in present} | bootstrap_if_missing(forge, repo_url)
     commit = forge.commit_files(branch, files, f"Tear down {ns}/{name}")
-    body = (f"## Tear down `{ns}/{name}`\n\nRemoves {len(present)} files under `{prefix}/`. When this merges, Argo CD's "
+    body = (f"## Tear down {md_text(f'{ns}/{name}', 'code')}\n\nRemoves {len(present)} files under "
+            f"{md_text(prefix + '/', 'code')}. When this merges, Argo CD's "
             f"ApplicationSet (`{APPSET_PATH}`) no longer generates the Application for this directory and deletes it; "
             "its resources finalizer makes Argo CD prune every object the deployment synced first. The namespace "
             "stays.\n\n<!-- servewise:teardown -->\n")
-    pr = forge.open_pr(branch, f"servewise: tear down {ns}/{name}", body, ["servewise", "teardown"])
+    pr = forge.open_pr(branch, md_text(f"servewise: tear down {ns}/{name}", "title"), body, ["servewise", "teardown"])
     return ProposeResult(pr=pr, created=existing is None, branch=branch, commit=commit)

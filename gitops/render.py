@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Literal
 
 import jinja2
 
 from gitops.bundle import Bundle
+from gitops.markdown import md_text
 from gitops.validate import SUPPORTED_K8S
 from planner import __version__
 from planner.contracts import Candidate, Plan, RenderOptions
@@ -62,15 +60,6 @@ def _as_json(value: object) -> str:
 
 _yaml_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), finalize=_as_json, autoescape=False,
                                undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-
-
-def md_text(value: object) -> str:
-    """Markdown text on one line, without HTML or template syntax a reviewer could be fooled by."""
-    text = re.sub(r"\s+", " ", str(value)).strip()
-    text = text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("{{", "{ {")
-    # a leading block marker would turn a paragraph into a heading, list or quote
-    text = re.sub(r"^(\d+)([.)])(?=\s|$)", r"\1\\\2", text)
-    return "\\" + text if re.match(r"[#*+=`~-]", text) else text
 
 
 _md_env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), finalize=md_text, autoescape=False,
@@ -576,28 +565,3 @@ def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, monitor: str, 
         rationale=plan.rationale, slo_rows=rows, binding=c.binding_constraint, assumptions=assumptions, files=files,
         kserve=f"KServe {ctx['kserve_version']} ({'InferenceService, ' + ctx['deployment_mode'] if target == 'isvc' else 'LLMInferenceService'})",
         hf_secret=ctx["hf_secret"], token=token, startup=startup["text"])
-
-
-def write_bundle(bundle: Bundle, out_dir: Path) -> list[Path]:
-    """Write atomically: everything goes to a temp dir beside `out_dir`, then one rename. An existing
-    `out_dir` is replaced only if it is a servewise bundle (holds plan.json), never another directory."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not (out_dir / "plan.json").exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise BadInput(f"{out_dir} exists and is not a servewise bundle; choose an empty or new directory")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        for rel, content in bundle.files.items():
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            (tmp / rel).write_text(content, encoding="utf-8")
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-        if old:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return [out_dir / rel for rel in bundle.files]

@@ -10,6 +10,7 @@ import math
 
 from pydantic import BaseModel, Field
 
+from gitops.markdown import md_text
 from gitops.prometheus import Observed
 from planner.capacity import headroom
 from planner.catalog import Catalog
@@ -21,6 +22,20 @@ from planner.recommend import HOURS_PER_MONTH, recommend
 
 MARKER = "<!-- servewise:slo-report -->"
 AT_RISK = 0.9  # observed above 90 % of a target is "at risk"
+# An outcome is stored only when every observed latency lies between these bounds, since one stored outcome
+# moves every later prediction for its model x GPU x TP:
+# - at least half the physics floor of one engine step (every prefill and decode step streams the weights at
+#   no more than datasheet bandwidth); half, because histogram_quantile interpolates linearly inside vLLM's
+#   buckets and can land below the true value by up to a bucket's width;
+# - at most a day: vLLM's largest histogram bucket is 7,680 s and histogram_quantile never returns more than
+#   the highest finite bucket bound, so more is not a measurement;
+# - at most MAX_OVER_PREDICTION x the prediction at the observed load. The base model's held-out error is a
+#   factor of about 1.2; a factor 20 is a broken deployment or measurement, not a calibration error (the
+#   report still shows it and its verdict, it just does not teach the planner).
+FLOOR_SHARE = 0.5
+_LEARNED = {("TTFT", "p90"), ("TPOT", "p90"), ("E2E", "p95")}
+CEILING_MS = 86_400_000.0
+MAX_OVER_PREDICTION = 20.0
 
 
 class SloCheck(BaseModel):
@@ -120,17 +135,54 @@ def build_report(plan: Plan, observed: Observed | None, catalog: Catalog, params
             report.checks.append(SloCheck(metric=label, target_ms=target, predicted_ms=pred, observed_ms=obs,
                                           status=_status(obs, target)))
     statuses = {ch.status for ch in report.checks}
-    # Outcomes calibrate every later prediction, so only complete data over a sound window makes one.
-    if "no data" in statuses or not observed.request_s or observed.window_too_short:
+    impossible, far_off = _implausible(plan, catalog, observed, fair)
+    report.missing += impossible
+    # Outcomes calibrate every later prediction, so only complete, plausible data over a sound window makes one.
+    if "no data" in statuses or not observed.request_s or observed.window_too_short or impossible:
         report.verdict = "insufficient data"
     else:
         report.verdict = "violated" if "violated" in statuses else "at risk" if "at risk" in statuses else "meets"
-        report.outcomes = [
-            Outcome(deployment=deployment, plan_id=plan.id, model=c.model, gpu=c.gpu, tp=c.tp, weight_dtype=c.weight_dtype,
-                    metric=metric, predicted=pred, observed=obs, window_s=observed.window_s, created_at=report.created_at)
-            for _, target, obs, pred, metric in rows if target and obs and pred]
         report.advice = _advice(plan, catalog, params, observed, replicas, report.verdict, correction)
+        report.missing += far_off
+        if not observed.missing and not far_off and fair is not None:
+            report.outcomes = [
+                Outcome(deployment=deployment, plan_id=plan.id, model=c.model, gpu=c.gpu, tp=c.tp,
+                        weight_dtype=c.weight_dtype, metric=metric, predicted=pred, observed=obs,
+                        window_s=observed.window_s, created_at=report.created_at)
+                for _, target, obs, pred, metric in rows if target and obs and pred]
     return report
+
+
+def _implausible(plan: Plan, catalog: Catalog, observed: Observed, fair) -> tuple[list[str], list[str]]:
+    """(values no deployment can produce, learned values too far from the prediction to learn from), each a
+    sentence. Every latency is checked against the floor and ceiling; the prediction bound applies to what an
+    outcome learns (TTFT p90, TPOT p90, E2E p95)."""
+    import numpy as np
+
+    from planner.steptime import features, physics_floor_tpot
+
+    c = plan.candidates[plan.chosen]
+    f = features(catalog.model(c.model), catalog.gpu(c.gpu), tp=c.tp, pp=c.pp, weight_dtype=c.weight_dtype,
+                 kv_dtype=c.vllm.kv_cache_dtype)
+    floor_ms = float(physics_floor_tpot(f, np.array([1.0]), np.array([0.0]))[0]) * 1e3 * FLOOR_SHARE
+    impossible, far_off = [], []
+    for name, values, predicted in (("TTFT", observed.ttft_ms, fair and fair.ttft_ms),
+                                    ("TPOT", observed.tpot_ms, fair and fair.tpot_ms),
+                                    ("E2E", observed.e2e_ms, fair and fair.e2e_ms),
+                                    ("ITL", {"p90": observed.itl_p90_ms}, None)):
+        for level, value in values.items():
+            if value is None:
+                continue
+            if not floor_ms <= value <= CEILING_MS:
+                impossible.append(f"{name} {level} of {value:.4g} ms is not a latency this deployment can have (one "
+                                  f"engine step streams the weights: at least {floor_ms:.3g} ms; at most a day); "
+                                  "Prometheus's answer is wrong, no outcome stored")
+            elif (predicted is not None and (name, level) in _LEARNED
+                  and value > MAX_OVER_PREDICTION * getattr(predicted, level)):
+                far_off.append(f"{name} {level} observed {value:,.0f} ms is more than {MAX_OVER_PREDICTION:g}x the "
+                               f"{getattr(predicted, level):,.1f} ms predicted at the observed load: a broken "
+                               "deployment or measurement, not a calibration error; no outcome stored")
+    return impossible, far_off
 
 
 def _advice(plan: Plan, catalog: Catalog, params: LatencyParams, observed: Observed, replicas: int, verdict: str,
@@ -183,15 +235,17 @@ def _other_gpu(plan: Plan, catalog: Catalog, params: LatencyParams, load: float,
 
 
 def comment_body(report: Report) -> str:
-    """The sticky pull-request comment; the hidden marker finds it again next run."""
+    """The sticky pull-request comment; the hidden marker finds it again next run. Every value that is not a
+    number goes through md_text: deployment names and plan ids come from files and command lines."""
     icon = {"meets": "✅", "at risk": "⚠️", "violated": "❌"}.get(report.verdict, "❔")
-    lines = [MARKER, f"## {icon} SLO report for `{report.deployment}`: {report.verdict}", "",
-             f"Plan `{report.plan_id}`, window {_duration(report.window_s)}, {report.created_at}.", ""]
+    lines = [MARKER, f"## {icon} SLO report for {md_text(report.deployment, 'code')}: {md_text(report.verdict)}", "",
+             f"Plan {md_text(report.plan_id, 'code')}, window {_duration(report.window_s)}, "
+             f"{md_text(report.created_at)}.", ""]
     if report.checks:
         lines += ["| SLO | target | predicted at observed load | observed | status |", "|---|---|---|---|---|"]
         fmt = lambda v: "—" if v is None else f"{v:,.1f} ms"
-        lines += [f"| {ch.metric} | {ch.target_ms:g} ms | {fmt(ch.predicted_ms)} | {fmt(ch.observed_ms)} | {ch.status} |"
-                  for ch in report.checks]
+        lines += [f"| {md_text(ch.metric)} | {ch.target_ms:g} ms | {fmt(ch.predicted_ms)} | {fmt(ch.observed_ms)} | "
+                  f"{md_text(ch.status)} |" for ch in report.checks]
         lines.append("")
     observed_qps = "—" if report.traffic_observed_qps is None else f"{report.traffic_observed_qps:.2f}"
     observed_cost = "—" if report.cost_observed_usd_month is None else f"${report.cost_observed_usd_month:,.0f}"
@@ -209,10 +263,11 @@ def comment_body(report: Report) -> str:
         if any(extras):
             lines.append("Also: " + ", ".join(e for e in extras if e) + ".")
     if report.advice:
-        lines += ["", f"**Right-sizing:** {report.advice}"]
+        lines += ["", f"**Right-sizing:** {md_text(report.advice)}"]
     if report.missing:
         stored = "" if report.outcomes else " (no outcome stored from this run)"
-        lines += ["", f"**Missing data**{stored}:", *[f"- {m}" for m in report.missing]]
+        lines += ["", f"**Missing data**{stored}:", *[f"- {md_text(m)}" for m in report.missing]]
     if report.history:
-        lines += ["", "Earlier reports: " + ", ".join(f"{h['created_at'][:16]} {h['verdict']}" for h in report.history)]
+        lines += ["", "Earlier reports: " + ", ".join(f"{md_text(h['created_at'][:16])} {md_text(h['verdict'])}"
+                                                      for h in report.history)]
     return "\n".join(lines) + "\n"

@@ -21,7 +21,36 @@ def store_report(kb: KnowledgeBase, deployment: str, pr_id: int | None, created_
 
 
 def load_outcomes(kb: KnowledgeBase) -> list[Outcome]:
-    return [Outcome.model_validate_json(r[0]) for r in kb.db.execute("SELECT data FROM outcomes ORDER BY id")]
+    return [o for _, o in outcome_rows(kb)]
+
+
+def outcome_rows(kb: KnowledgeBase) -> list[tuple[int, Outcome]]:
+    """Every stored outcome with its id (what `kb outcomes --delete ID` takes)."""
+    return [(r[0], Outcome.model_validate_json(r[1])) for r in kb.db.execute("SELECT id, data FROM outcomes ORDER BY id")]
+
+
+def delete_outcomes(kb: KnowledgeBase, ids: list[int], *, dry_run: bool = False) -> dict:
+    """Delete outcomes by id (or, with dry_run, only say what that would change): the rows and, per model x GPU x
+    TP they touch, the correction before and after. Unknown ids delete nothing."""
+    rows = outcome_rows(kb)
+    known = {i for i, _ in rows}
+    unknown = sorted(set(ids) - known)
+    if unknown:
+        from planner.errors import BadInput
+
+        raise BadInput(f"no outcome with id {', '.join(map(str, unknown))}; `servewise kb outcomes --json` lists them")
+    gone = [(i, o) for i, o in rows if i in set(ids)]
+    before = shrunk_corrections([o for _, o in rows])
+    after = shrunk_corrections([o for i, o in rows if i not in set(ids)])
+    touched = sorted({(o.model, o.gpu, o.tp) for _, o in gone})
+    changes = [{"model": k[0], "gpu": k[1], "tp": k[2],
+                "before": before[k].model_dump() if k in before else None,
+                "after": after[k].model_dump() if k in after else None} for k in touched]
+    if not dry_run:
+        with kb.transaction() as db:
+            db.execute(f"DELETE FROM outcomes WHERE id IN ({','.join('?' * len(gone))})", [i for i, _ in gone])
+    return {"deleted": [] if dry_run else [i for i, _ in gone], "dry_run": dry_run,
+            "outcomes": [{"id": i, **o.model_dump()} for i, o in gone], "corrections": changes}
 
 
 def corrections(kb: KnowledgeBase) -> dict[tuple[str, str, int], Correction]:

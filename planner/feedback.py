@@ -27,6 +27,11 @@ from pydantic import BaseModel, Field
 from planner.contracts import Correction
 
 SHRINKAGE_K = 3.0
+# Bound on a learned correction: more than a factor 3 says the base model does not describe the configuration
+# (its held-out error is a factor 1.2), and one bad report must not be able to move predictions further. The
+# report stores outcomes only within a factor 20 of the prediction (gitops/report.py); this bound also holds
+# for outcomes stored before that check existed.
+MAX_CORRECTION = 3.0
 _TTFT = ("ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms")
 _TPOT = ("tpot_p50_ms", "tpot_p90_ms", "tpot_p99_ms")
 
@@ -51,7 +56,7 @@ def _factor(values: list[float]) -> float:
     if not values:
         return 1.0
     w = len(values) / (len(values) + SHRINKAGE_K)
-    return math.exp(w * sum(values) / len(values))
+    return min(max(math.exp(w * sum(values) / len(values)), 1 / MAX_CORRECTION), MAX_CORRECTION)
 
 
 def corrections(outcomes: list[Outcome]) -> dict[tuple[str, str, int], Correction]:

@@ -40,9 +40,15 @@ def make_plan(ctx: AppContext, spec: DeploymentSpec, top: int = 5, gpu_budget: d
 
 def render_plan(ctx: AppContext, plan: Plan, **options) -> tuple[Bundle, list[ValidationIssue]]:
     """Render and validate a plan's chosen candidate; returns (bundle, issues)."""
+    from gitops.outbound import outbound_url, redact
     from gitops.render import render_bundle
     from gitops.validate import SUPPORTED_K8S, validate_bundle
 
+    if options.get("prometheus_url"):
+        url = outbound_url(options["prometheus_url"], "the bundle's Prometheus URL")
+        if redact(url) != url:
+            raise BadInput("the bundle's Prometheus URL carries credentials (user:password@); a bundle is committed to "
+                           "git, so give KEDA and the report job Prometheus credentials through a Secret instead")
     k8s = options.pop("k8s_version", "1.31")
     if k8s not in SUPPORTED_K8S:
         raise BadInput(f"k8s version {k8s} is not supported; choose one of {', '.join(SUPPORTED_K8S)}")
@@ -108,14 +114,29 @@ def valid_bundle(ctx: AppContext, plan: Plan, **options) -> Bundle:
     return bundle
 
 
+def workspace_dir(ctx: AppContext, bundle: Bundle) -> Path:
+    """Where a bundle written on a client's behalf goes: <workspace>/<namespace>/<name>, names derived (DNS-1123
+    labels), never a path a client chose, so no call reaches outside the workspace."""
+    root = ctx.settings.workspace
+    if root is None:
+        raise BadInput("this server writes no files: set the workspace setting (SERVEWISE_WORKSPACE) to a directory "
+                       "for rendered bundles")
+    root = root.expanduser().resolve()
+    target = (root / bundle.namespace / bundle.name).resolve()
+    if not target.is_relative_to(root) or target == root:
+        raise BadInput(f"bundle {bundle.namespace}/{bundle.name} would leave the workspace {root}")
+    return target
+
+
 def plan_from(ctx: AppContext, plan_file: Path | None = None, plan_id: str | None = None) -> Plan:
     from kb.plans import get_plan
+    from planner.plan_check import check_plan
     from server.files import load_plan
 
     if plan_file:
-        return load_plan(plan_file)
+        return load_plan(plan_file, ctx.catalog)
     if plan_id:
-        return get_plan(ctx.kb, plan_id)
+        return check_plan(get_plan(ctx.kb, plan_id), ctx.catalog)
     raise BadInput("give a plan: a plan file (--plan) or a plan id from `recommend`")
 
 
@@ -138,8 +159,9 @@ def slo_report(ctx: AppContext, plan: Plan, *, deployment: str, prometheus_url: 
     model_name = deployment if ns else c.model
     observed, unreachable = None, None
     try:
-        observed = observe(Prometheus(prometheus_url or ctx.settings.prometheus, ctx.settings.prometheus_token_env),
-                           model_name, ns, window)
+        prom = Prometheus(prometheus_url or ctx.settings.prometheus, ctx.settings.prometheus_token_env,
+                          token_url=ctx.settings.prometheus)
+        observed = observe(prom, model_name, ns, window)
     except Unreachable as exc:
         unreachable = exc.message
     report = build_report(plan, observed, ctx.catalog, load_latency_params(), deployment=deployment,

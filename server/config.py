@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from gitops.outbound import outbound_url, redact
 from planner.errors import BadInput
 
 
@@ -53,6 +54,19 @@ class Settings(BaseModel):
             return dict(p.split("=", 1) for p in pairs)
         return value
 
+    workspace: Path | None = Field(default=None, description="directory under which the MCP render tool may write "
+                                   "bundles (as <workspace>/<namespace>/<name>); unset: it writes nothing")
+
+    @field_validator("prometheus", "forge_url")
+    @classmethod
+    def _http_only(cls, url: str | None, info) -> str | None:
+        if url is None:
+            return None
+        try:
+            return outbound_url(url, info.field_name)
+        except BadInput as exc:
+            raise ValueError(exc.message) from None
+
 
 def config_path() -> Path:
     return Path(os.environ.get("SERVEWISE_CONFIG") or _xdg("XDG_CONFIG_HOME", ".config") / "servewise" / "config.toml")
@@ -86,4 +100,4 @@ def load_settings() -> tuple[Settings, dict[str, str]]:
 
 
 def settings_json(settings: Settings) -> str:
-    return json.dumps(settings.model_dump(mode="json"), indent=2)
+    return redact(json.dumps(settings.model_dump(mode="json"), indent=2))

@@ -40,7 +40,7 @@ class AppContext:
 
     def forge(self, kind: str | None = None, repo: str | None = None, url: str | None = None):
         """The configured forge (local bare repo, GitHub or GitLab); flags override settings."""
-        from gitops.forges import ForgeConfig, open_forge
+        from gitops.forges import DEFAULT_URLS, ForgeConfig, open_forge
 
         s = self.settings
         kind = kind or s.forge
@@ -48,7 +48,8 @@ class AppContext:
         # the local forge (forge setting local too), then the local_forge setting.
         path = repo or (s.repo if s.forge == "local" else None)
         local = Path(path).expanduser() if kind == "local" and path else s.local_forge
-        config = ForgeConfig(kind=kind, repo=repo or s.repo, url=url or s.forge_url, token_env=s.token_env,
+        config = ForgeConfig(kind=kind, repo=repo or s.repo, url=url or s.forge_url,
+                             token_url=s.forge_url or DEFAULT_URLS.get(kind), token_env=s.token_env,
                              token_file=s.token_file, local_path=local)
         return open_forge(config, self.kb)
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from planner.catalog import Catalog
 from planner.contracts import DeploymentSpec, Plan
 from planner.errors import BadInput
+from planner.plan_check import check_plan
 from server.output import validation_message
 
 
@@ -36,8 +38,9 @@ def _load(path: Path, model: type[BaseModel], what: str) -> BaseModel:
         raise BadInput(f"{path} is not a servewise {what}: {validation_message(exc)}") from None
 
 
-def load_plan(path: Path) -> Plan:
-    return _load(path, Plan, "plan")
+def load_plan(path: Path, catalog: Catalog) -> Plan:
+    """A plan file, parsed and checked again (planner.plan_check): it may have been edited by hand."""
+    return check_plan(_load(path, Plan, "plan"), catalog)
 
 
 def load_spec(path: Path) -> DeploymentSpec:

@@ -9,7 +9,6 @@ import functools
 import json
 import time
 import warnings
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -263,25 +262,28 @@ async def render(plan_id: PlanId, namespace: Annotated[str | None, Field(max_len
                  name: Annotated[str | None, Field(max_length=40)] = None,
                  autoscaler: Literal["keda", "hpa"] = "keda",
                  monitor: Literal["podmonitor", "servicemonitor"] = "podmonitor",
-                 out_dir: Annotated[str | None, Field(max_length=500, description="also write the bundle here")] = None,
+                 write: Annotated[bool, Field(description="also write the bundle to <workspace>/<namespace>/<name> "
+                                                          "(the server's workspace setting)")] = False,
                  target: Annotated[Literal["isvc", "llmisvc"], Field(
                      description="isvc: KServe InferenceService + ServingRuntime; llmisvc: LLMInferenceService")] = "isvc",
                  ) -> Rendered:
     """Render the plan's chosen deployment as KServe + vLLM manifests (ServingRuntime, InferenceService, KEDA or
     HPA, PodMonitor/ServiceMonitor, SLO PrometheusRule, Grafana dashboard, SLO-report CronJob; Argo CD's
     ApplicationSet makes the Application), validated against the real CRD schemas and Kubernetes 1.31. Returns the files' contents."""
-    args = dict(plan_id=plan_id, namespace=namespace, name=name, autoscaler=autoscaler, monitor=monitor, out_dir=out_dir,
+    args = dict(plan_id=plan_id, namespace=namespace, name=name, autoscaler=autoscaler, monitor=monitor, write=write,
                 target=target)
 
     def run(ctx: AppContext) -> Rendered:
-        from gitops.render import write_bundle
+        from gitops.bundle import write_bundle
 
         bundle = actions.valid_bundle(ctx, actions.plan_from(ctx, plan_id=plan_id), namespace=namespace, name=name,
                                       autoscaler=autoscaler, monitor=monitor, target=target)
-        if out_dir:
-            write_bundle(bundle, Path(out_dir))
-        return Rendered(namespace=bundle.namespace, name=bundle.name, files=bundle.files, written_to=out_dir,
-                        validated="CRD schemas + Kubernetes 1.31 (strict)")
+        written = None
+        if write:
+            written = actions.workspace_dir(ctx, bundle)
+            write_bundle(bundle, written)
+        return Rendered(namespace=bundle.namespace, name=bundle.name, files=bundle.files,
+                        written_to=str(written) if written else None, validated="CRD schemas + Kubernetes 1.31 (strict)")
 
     return await _bounded("render", run, args)
 
@@ -337,20 +339,21 @@ class Outcomes(BaseModel):
 async def slo_report(plan_id: PlanId,
                      deployment: Annotated[str | None, Field(max_length=120, description="NAMESPACE/NAME; default from the plan")] = None,
                      pr_number: Annotated[int | None, Field(ge=1, description="post/update the sticky comment on this pull request")] = None,
-                     window: Annotated[str, Field(max_length=10, description="Prometheus window: 30m, 1h, 1d")] = "1h",
-                     prometheus_url: Annotated[str | None, Field(max_length=500)] = None) -> Report:
+                     window: Annotated[str, Field(max_length=10, description="Prometheus window: 30m, 1h, 1d")] = "1h"
+                     ) -> Report:
     """Observed SLOs of a running deployment (from Prometheus: TTFT/TPOT/E2E percentiles, traffic, tokens/s, queue,
     KV cache, preemptions) beside what the plan predicted: verdict (meets, at risk, violated), cost observed vs
     planned, and right-sizing advice with its predicted effect. With pr_number the report is the pull request's
-    sticky comment. Complete reports store outcomes that correct later predictions."""
+    sticky comment. Complete reports store outcomes that correct later predictions. Prometheus is the server's
+    prometheus setting: a client cannot point it (or its token) elsewhere."""
     def run(ctx: AppContext) -> Report:
         plan = actions.plan_from(ctx, plan_id=plan_id)
         dep = deployment or f"{ctx.settings.namespace}/{plan.spec.name}"
-        return actions.slo_report(ctx, plan, deployment=dep, prometheus_url=prometheus_url, window=window,
+        return actions.slo_report(ctx, plan, deployment=dep, window=window,
                                   forge=ctx.forge() if pr_number else None, pr_number=pr_number)
 
     return await _bounded("slo_report", run, dict(plan_id=plan_id, deployment=deployment, pr_number=pr_number,
-                                                  window=window, prometheus_url=prometheus_url))
+                                                  window=window))
 
 
 @mcp.tool(annotations=READ_ONLY)

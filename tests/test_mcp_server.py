@@ -28,7 +28,7 @@ TOOLS = {"predict", "capacity", "build_spec", "recommend", "whatif", "render", "
 
 def _params(tmp: Path) -> StdioServerParameters:
     env = {**os.environ, "SERVEWISE_KB": str(tmp / "kb.sqlite"), "SERVEWISE_LOCAL_FORGE": str(tmp / "forge.git"),
-           "SERVEWISE_CONFIG": str(tmp / "config.toml")}
+           "SERVEWISE_CONFIG": str(tmp / "config.toml"), "SERVEWISE_PROMETHEUS": "http://127.0.0.1:9"}
     return StdioServerParameters(command=SERVEWISE, args=["serve"], env=env)
 
 
@@ -78,7 +78,7 @@ def test_stdio_lists_and_calls_every_tool(isolated_env):
             pr2 = await c.call_tool("propose_pr", {"plan_id": pid})
             assert pr1.structured_content["created"] and not pr2.structured_content["created"]
             assert pr1.structured_content["number"] == pr2.structured_content["number"]
-            rep = await c.call_tool("slo_report", {"plan_id": pid, "prometheus_url": "http://127.0.0.1:9", "window": "5m"})
+            rep = await c.call_tool("slo_report", {"plan_id": pid, "window": "5m"})
             assert not rep.is_error and rep.structured_content["verdict"] == "unreachable"
             rbad = await c.call_tool("slo_report", {"plan_id": pid, "window": "forever"})
             assert rbad.is_error and "window" in rbad.content[0].text

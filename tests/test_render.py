@@ -9,7 +9,8 @@ import re
 import pytest
 import yaml
 
-from gitops.render import render_bundle, write_bundle
+from gitops.bundle import write_bundle
+from gitops.render import render_bundle
 from gitops.validate import _CRD_SCHEMA, documents, validate_bundle
 from kb.latency import load_latency_params
 from planner.contracts import Assumption
@@ -140,13 +141,13 @@ def test_write_is_atomic_and_refuses_foreign_dirs(plans, tmp_path):
     bundle = render_bundle(plans["chatbot"])
     out = tmp_path / "bundle"
     paths = write_bundle(bundle, out)
-    assert {p.name for p in paths} == set(bundle.files) and (out / "plan.json").exists()
+    assert {p.name for p in paths} == {*bundle.files, ".servewise-bundle.json"} and (out / "plan.json").exists()
     write_bundle(bundle, out)  # replacing an earlier bundle is fine
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     foreign = tmp_path / "home"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    with pytest.raises(BadInput, match="not a servewise bundle"):
+    with pytest.raises(BadInput, match="not replaced"):
         write_bundle(bundle, foreign)
     assert (foreign / "notes.txt").read_text() == "mine"
 

@@ -13,7 +13,8 @@ import subprocess
 import pytest
 import yaml
 
-from gitops.render import render_bundle, write_bundle
+from gitops.bundle import write_bundle
+from gitops.render import render_bundle
 from gitops.validate import documents, validate_bundle
 from gitops.vllm_facts import check_args, facts
 from planner.errors import BadInput

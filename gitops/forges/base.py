@@ -94,4 +94,4 @@ def http_error(forge: str, repo_kind: str, repo: str, token_env: str, access: st
     if status == 404:
         return BadInput(f"{forge} {repo_kind} {repo} not found (404) while trying to {what}, or the token in "
                         f"${token_env} cannot see it")
-    return Unreachable(f"{forge} answered {status} while trying to {what}: {detail[:200]}")
+    return Unreachable(f"{forge} answered {status} while trying to {what}: {redact(detail)[:200]}")

@@ -1,37 +1,102 @@
 """GitHub (github.com or GitHub Enterprise) through PyGithub.
 
 Files are committed in one commit per change through the git data API (tree on top of the branch,
-commit, move the ref). Transient failures (5xx, 429, secondary rate limits, dropped connections) are
-retried with exponential backoff and jitter honouring Retry-After (PyGithub's GithubRetry, an urllib3
-Retry); 401/403/404 become one message naming the token variable or the repository, never the token.
+commit, move the ref). Reads and idempotent writes are retried on transient failures (5xx, 429, secondary
+rate limits, dropped connections) with exponential backoff and jitter honouring Retry-After (PyGithub's
+GithubRetry, an urllib3 Retry). A POST is retried there only when a rate limit refused it, since GitHub
+answers those before acting; after any other failure the POST may or may not have happened, so servewise
+looks for what it would have created and uses that, creating again only when it is absent. 401/403/404
+become one message naming the token variable or the repository, never the token.
 """
 
 from __future__ import annotations
 
 import base64
+import time
 
 from gitops.forges import ForgeConfig
 from gitops.forges.base import Comment, Forge, PrState, PullRequest, http_error
+from gitops.outbound import redact
 from planner.errors import BadInput, ServewiseError, Unreachable
 
 _TRANSIENT = [429, 500, 502, 503, 504]
+_REFUSED_BEFORE_ACTING = (403, 429)  # rate limits; GithubRetry retries a 403 only when it is one
+
+
+def _retry_class():
+    from github import GithubRetry
+
+    class NoBlindPostRetry(GithubRetry):
+        """GithubRetry that never repeats a POST the server may already have acted on."""
+
+        def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+            if method.upper() == "POST" and status_code not in _REFUSED_BEFORE_ACTING:
+                return False
+            return super().is_retry(method, status_code, has_retry_after)
+
+        def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+            if error is not None and (method or "").upper() == "POST" and self._is_read_error(error):
+                raise error  # sent, answer lost: the caller looks before trying again
+            return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    return NoBlindPostRetry
+
+
+def _ambiguous(exc: Exception) -> bool:
+    """A failure after which a POST may or may not have taken effect (server error, lost answer)."""
+    from github import GithubException
+
+    if isinstance(exc, GithubException):
+        return exc.status is None or exc.status >= 500
+    return not isinstance(exc, ServewiseError)
 
 
 class GitHubForge(Forge):
     name = "github"
 
     def __init__(self, config: ForgeConfig) -> None:
-        from github import Auth, Github, GithubRetry
+        from github import Auth, Github
 
         self.config = config
         self.repo_name = config.repo or ""
-        retry = GithubRetry(total=config.retries, backoff_factor=config.backoff_s, backoff_jitter=config.backoff_s,
+        retry = _retry_class()(total=config.retries, backoff_factor=config.backoff_s, backoff_jitter=config.backoff_s,
                             status_forcelist=_TRANSIENT, allowed_methods=None, respect_retry_after_header=True,
                             secondary_rate_wait=max(config.backoff_s, 0.01), raise_on_status=False)
-        self.gh = Github(base_url=(config.url or "https://api.github.com").rstrip("/"), auth=Auth.Token(config.token()),
+        self.gh = Github(base_url=config.base_url(), auth=Auth.Token(config.token()),
                          timeout=int(max(config.timeout_s, 1)), retry=retry, seconds_between_requests=None,
                          seconds_between_writes=None)
         self._repo = None
+        self._login: str | None = None
+
+    def _post(self, create, find):
+        """One POST; after an ambiguous failure, what `find` sees (the thing already made) or, when it finds
+        nothing, another try, up to the configured retries."""
+        for attempt in range(self.config.retries + 1):
+            try:
+                return create()
+            except Exception as exc:  # noqa: BLE001 - sorted by _ambiguous; the rest re-raised
+                if attempt == self.config.retries or not _ambiguous(exc):
+                    raise
+            time.sleep(self.config.backoff_s * 2 ** attempt)
+            found = find()
+            if found is not None:
+                return found
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _ours(self, comment) -> bool:
+        """Written by the account of our token (a Bot account when the token cannot read /user, as a GitHub
+        App or Actions token cannot)."""
+        from github import GithubException
+
+        if self._login is None:
+            try:
+                self._login = self.gh.get_user().login
+            except GithubException as exc:
+                if exc.status not in (401, 403, 404):
+                    raise
+                self._login = ""
+        user = comment.user
+        return user is not None and (user.login == self._login if self._login else user.type == "Bot")
 
     def _call(self, what: str, fn):
         from github import GithubException
@@ -44,7 +109,7 @@ class GitHubForge(Forge):
             raise http_error("GitHub", "repository", self.repo_name, self.config.token_env,
                              "contents and pull-requests write access", exc.status, what, str(exc.data)) from None
         except Exception as exc:  # noqa: BLE001 - requests/urllib3 failures after the retries ran out
-            raise Unreachable(f"GitHub at {self.gh.requester.base_url} did not answer while trying to {what} "
+            raise Unreachable(f"GitHub at {redact(self.gh.requester.base_url)} did not answer while trying to {what} "
                               f"({type(exc).__name__}) after {self.config.retries} retries") from None
 
     @property
@@ -73,18 +138,31 @@ class GitHubForge(Forge):
                 if exc.status != 404:
                     raise
                 base_sha = repo.get_git_ref(f"heads/{base}").object.sha
-                ref = repo.create_git_ref(f"refs/heads/{branch}", base_sha)
+                ref = self._post(lambda: repo.create_git_ref(f"refs/heads/{branch}", base_sha),
+                                 lambda: self._ref(branch))
             head = repo.get_git_commit(ref.object.sha)
             elements = [InputGitTreeElement(path, "100644", "blob", content=content) if content is not None
                         else InputGitTreeElement(path, "100644", "blob", sha=None) for path, content in files.items()]
-            tree = repo.create_git_tree(elements, base_tree=head.tree)
+            # Trees and commits are content-addressed and unreferenced until the ref moves: making one twice
+            # changes nothing anyone sees.
+            tree = self._post(lambda: repo.create_git_tree(elements, base_tree=head.tree), lambda: None)
             if tree.sha == head.tree.sha:
                 return head.sha
-            commit = repo.create_git_commit(message, tree, [head])
+            commit = self._post(lambda: repo.create_git_commit(message, tree, [head]), lambda: None)
             ref.edit(commit.sha)
             return commit.sha
 
         return self._call(f"commit to branch {branch}", run)
+
+    def _ref(self, branch: str):
+        from github import GithubException
+
+        try:
+            return self.repo.get_git_ref(f"heads/{branch}")
+        except GithubException as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     def find_pr(self, branch: str) -> PullRequest | None:
         owner = self.repo_name.split("/")[0]
@@ -100,8 +178,12 @@ class GitHubForge(Forge):
                 p = self.repo.get_pull(existing.number)
                 p.edit(title=title, body=body)
             else:
+                def again():
+                    pr = self.find_pr(branch)
+                    return self.repo.get_pull(pr.number) if pr else None
+
                 try:
-                    p = self.repo.create_pull(base=base, head=branch, title=title, body=body)
+                    p = self._post(lambda: self.repo.create_pull(base=base, head=branch, title=title, body=body), again)
                 except GithubException as exc:
                     # A retried POST whose first attempt went through: GitHub says the PR already exists.
                     again = self.find_pr(branch) if exc.status == 422 else None
@@ -109,7 +191,7 @@ class GitHubForge(Forge):
                         raise
                     p = self.repo.get_pull(again.number)
             if labels:
-                p.add_to_labels(*labels)
+                self._post(lambda: p.add_to_labels(*labels), lambda: None)  # adding labels twice is adding them
             return self._pr(self.repo.get_pull(p.number))
 
         return self._call("open a pull request", run)
@@ -140,13 +222,19 @@ class GitHubForge(Forge):
         return self._call(f"close pull request #{number}", run)
 
     def upsert_comment(self, number: int, marker: str, body: str) -> Comment:
+        """The sticky comment is ours only when it holds the marker AND our account wrote it: anyone can paste
+        the marker into a comment of their own."""
         def run() -> Comment:
             issue = self.repo.get_issue(number)
-            for c in issue.get_comments():
-                if marker in (c.body or ""):
-                    c.edit(body)
-                    return Comment(id=c.id, body=body)
-            c = issue.create_comment(body)
+
+            def sticky():
+                return next((c for c in issue.get_comments() if marker in (c.body or "") and self._ours(c)), None)
+
+            c = sticky()
+            if c is None:
+                c = self._post(lambda: issue.create_comment(body), sticky)
+            if c.body != body:
+                c.edit(body)
             return Comment(id=c.id, body=body)
 
         return self._call(f"comment on pull request #{number}", run)

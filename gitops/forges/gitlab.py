@@ -1,17 +1,32 @@
 """GitLab (gitlab.com or self-hosted) through python-gitlab: merge requests, notes, one commit per change.
 
 python-gitlab retries 5xx, 429 and dropped connections itself with exponential backoff and honours
-Retry-After (`retry_transient_errors`); 401/403/404 become one message naming the token variable or
-the project, never the token.
+Retry-After (`retry_transient_errors`), except where a repeated POST would duplicate what the first one
+made (a merge request, a note): those are sent once, and after an ambiguous failure servewise looks for
+what it would have created before trying again. 401/403/404 become one message naming the token variable
+or the project, never the token.
 """
 
 from __future__ import annotations
 
+import time
+
 from gitops.forges import ForgeConfig
 from gitops.forges.base import Comment, Forge, PrState, PullRequest, http_error
+from gitops.outbound import redact
 from planner.errors import BadInput, ServewiseError, Unreachable
 
 _STATE = {"opened": "open", "merged": "merged", "closed": "closed", "locked": "closed"}
+_ONCE = {"retry_transient_errors": False}  # 429 is still obeyed: GitLab refuses those before acting
+
+
+def _ambiguous(exc: Exception) -> bool:
+    """A failure after which a POST may or may not have taken effect (server error, lost answer)."""
+    import gitlab
+
+    if isinstance(exc, gitlab.exceptions.GitlabError):
+        return exc.response_code is None or exc.response_code >= 500
+    return not isinstance(exc, ServewiseError)
 
 
 class GitLabForge(Forge):
@@ -22,9 +37,41 @@ class GitLabForge(Forge):
 
         self.config = config
         self.repo_name = config.repo or ""
-        self.gl = gitlab.Gitlab((config.url or "https://gitlab.com").rstrip("/"), private_token=config.token(),
+        self.gl = gitlab.Gitlab(config.base_url(), private_token=config.token(),
                                 timeout=config.timeout_s, retry_transient_errors=True)
         self._project = None
+        self._username: str | None = None
+
+    def _post(self, create, find):
+        """One POST; after an ambiguous failure, what `find` sees (the thing already made) or, when it finds
+        nothing, another try, up to the configured retries."""
+        for attempt in range(self.config.retries + 1):
+            try:
+                return create()
+            except Exception as exc:  # noqa: BLE001 - sorted by _ambiguous; the rest re-raised
+                if attempt == self.config.retries or not _ambiguous(exc):
+                    raise
+            time.sleep(self.config.backoff_s * 2 ** attempt)
+            found = find()
+            if found is not None:
+                return found
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _ours(self, note) -> bool:
+        """Written by the account of our token (a bot user, as project and group access tokens have, when the
+        token cannot read /user)."""
+        import gitlab
+
+        if self._username is None:
+            try:
+                self.gl.auth()
+                self._username = self.gl.user.username
+            except gitlab.exceptions.GitlabError as exc:
+                if exc.response_code not in (401, 403, 404):
+                    raise
+                self._username = ""
+        author = (getattr(note, "author", None) or {}).get("username", "")
+        return author == self._username if self._username else "_bot_" in author or author.endswith("-bot")
 
     def _call(self, what: str, fn):
         import gitlab
@@ -37,7 +84,7 @@ class GitLabForge(Forge):
             raise http_error("GitLab", "project", self.repo_name, self.config.token_env,
                              "the api scope and Developer access", exc.response_code, what, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - connection failures after python-gitlab's own retries
-            raise Unreachable(f"GitLab at {self.gl.url} did not answer while trying to {what} ({type(exc).__name__})") from None
+            raise Unreachable(f"GitLab at {redact(self.gl.url)} did not answer while trying to {what} ({type(exc).__name__})") from None
 
     @property
     def project(self):
@@ -93,8 +140,13 @@ class GitLabForge(Forge):
                 mr.title, mr.description, mr.labels = title, body, labels
                 mr.save()
             else:
-                mr = self.project.mergerequests.create({"source_branch": branch, "target_branch": base, "title": title,
-                                                        "description": body, "labels": ",".join(labels)})
+                def again():
+                    found = self.find_pr(branch)
+                    return self.project.mergerequests.get(found.number) if found else None
+
+                mr = self._post(lambda: self.project.mergerequests.create(
+                    {"source_branch": branch, "target_branch": base, "title": title, "description": body,
+                     "labels": ",".join(labels)}, **_ONCE), again)
             return self._pr(self.project.mergerequests.get(mr.iid))
 
         return self._call("open a merge request", run)
@@ -126,14 +178,21 @@ class GitLabForge(Forge):
         return self._call(f"close merge request !{number}", run)
 
     def upsert_comment(self, number: int, marker: str, body: str) -> Comment:
+        """The sticky note is ours only when it holds the marker AND our account wrote it: anyone can paste
+        the marker into a note of their own."""
         def run() -> Comment:
             mr = self.project.mergerequests.get(number)
-            for note in mr.notes.list(get_all=True):
-                if marker in (note.body or ""):
-                    note.body = body
-                    note.save()
-                    return Comment(id=note.id, body=body)
-            note = mr.notes.create({"body": body})
+
+            def sticky():
+                return next((n for n in mr.notes.list(get_all=True) if marker in (n.body or "") and self._ours(n)),
+                            None)
+
+            note = sticky()
+            if note is None:
+                note = self._post(lambda: mr.notes.create({"body": body}, **_ONCE), sticky)
+            if note.body != body:
+                note.body = body
+                note.save()
             return Comment(id=note.id, body=body)
 
         return self._call(f"comment on merge request !{number}", run)

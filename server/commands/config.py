@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from gitops.outbound import redact
 from server.config import config_path, load_settings
 from server.output import JSON_OPTION, console, run, table
 
@@ -22,7 +23,7 @@ def show(json_out: bool = JSON_OPTION) -> None:
 
     def action() -> dict:
         settings, origin = load_settings()
-        values = settings.model_dump(mode="json")
+        values = {k: redact(v) if isinstance(v, str) else v for k, v in settings.model_dump(mode="json").items()}
         return {"config_file": str(config_path()),
                 "settings": {k: {"value": values[k], "from": origin[k]} for k in values}}
 

@@ -107,19 +107,45 @@ def import_benchmarks_cmd(
 
 
 @kb_app.command("outcomes")
-def outcomes(json_out: bool = JSON_OPTION) -> None:
+def outcomes(delete: list[int] = typer.Option(None, "--delete", help="Delete the outcome with this id (repeatable)."),
+             dry_run: bool = typer.Option(False, "--dry-run", help="With --delete: show what it would change, change "
+                                          "nothing."),
+             json_out: bool = JSON_OPTION) -> None:
     """Observed vs predicted outcomes from SLO reports, the prediction error over time, and the corrections the
     planner now applies per model x GPU x TP (shrunk toward the base model while there are few reports).
 
     Example:  servewise kb outcomes --json | jq '.corrections'
+
+    Example:  servewise kb outcomes --delete 7 --delete 8 --dry-run   (the corrections before and after)
     """
-    from kb.outcomes import load_outcomes
+    from kb.outcomes import delete_outcomes, outcome_rows
+    from planner.errors import BadInput
     from planner.feedback import error_over_time
+
+    if delete or dry_run:
+        def delete_action() -> dict:
+            if not delete:
+                raise BadInput("--dry-run goes with --delete ID (see the ids in `servewise kb outcomes --json`)")
+            return delete_outcomes(app_context().kb, delete, dry_run=dry_run)
+
+        def human_delete(r: dict) -> None:
+            verb = "would delete" if r["dry_run"] else "deleted"
+            console.print(f"{verb} {len(r['outcomes'])} outcome(s): " + ", ".join(
+                f"#{o['id']} {o['deployment']} {o['metric']} {o['observed']:g} vs {o['predicted']:g}" for o in r["outcomes"]),
+                markup=False)
+            fmt = lambda c: "none" if c is None else f"TTFT x{c['ttft_factor']:g}, TPOT x{c['tpot_factor']:g} ({c['n_outcomes']} report(s))"
+            for c in r["corrections"]:
+                console.print(f"  {c['model']} on {c['tp']}x {c['gpu']}: {fmt(c['before'])} -> {fmt(c['after'])}",
+                              markup=False)
+
+        run(json_out, delete_action, human_delete)
+        return
 
     def action() -> dict:
         ctx = app_context()
-        rows = load_outcomes(ctx.kb)
-        return {"outcomes": rows, "error_over_time": error_over_time(rows),
+        with_ids = outcome_rows(ctx.kb)
+        rows = [o for _, o in with_ids]
+        return {"outcomes": [{"id": i, **o.model_dump()} for i, o in with_ids], "error_over_time": error_over_time(rows),
                 "corrections": [{"model": k[0], "gpu": k[1], "tp": k[2], **v.model_dump()} for k, v in ctx.corrections.items()]}
 
     def human(r: dict) -> None:

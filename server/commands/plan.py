@@ -184,7 +184,7 @@ def whatif_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON fro
 
     def action():
         ctx = app_context()
-        return whatif(load_plan(plan_file), [parse_change(s) for s in set_], ctx.catalog, load_latency_params(),
+        return whatif(load_plan(plan_file, ctx.catalog), [parse_change(s) for s in set_], ctx.catalog, load_latency_params(),
                       provider=ctx.settings.provider, corrections=ctx.corrections)
 
     def human(w) -> None:

@@ -62,7 +62,7 @@ def propose_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON fr
 
     def action() -> dict:
         ctx = app_context()
-        plan = load_plan(plan_file)
+        plan = load_plan(plan_file, ctx.catalog)
         f = ctx.forge(forge, repo, forge_url)
         options = deployment_options(ctx, plan, namespace=namespace, name=name, k8s_version=k8s_version,
                                        autoscaler=autoscaler, monitor=monitor, repo_url=repo_url, storage_uri=storage_uri,

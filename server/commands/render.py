@@ -65,11 +65,11 @@ def render_cmd(
     Example:  servewise render --plan plan.json --out deploy/chatbot --autoscaler hpa --monitor servicemonitor
     --k8s-version 1.32
     """
-    from gitops.render import write_bundle
+    from gitops.bundle import write_bundle
 
     def action() -> dict:
         ctx = app_context()
-        plan = load_plan(plan_file)
+        plan = load_plan(plan_file, ctx.catalog)
         options = deployment_options(ctx, plan, namespace=namespace, name=name, k8s_version=k8s_version,
                                      autoscaler=autoscaler, monitor=monitor, repo_url=repo_url, storage_uri=storage_uri,
                                      storage_class=storage_class, pull_gb_s=pull_gb_s, target=target,

@@ -5,16 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from planner.contracts import Plan
 from planner.errors import BadInput, Unreachable
+from planner.plan_check import check_plan
 from server.actions import slo_report
 from server.context import app_context
 from server.files import load_plan
-from server.output import JSON_OPTION, console, run
+from server.output import JSON_OPTION, console, run, validation_message
 
 
-def _plan_of_pr(forge, pr) -> tuple[Plan, str]:
+def _plan_of_pr(forge, pr, catalog) -> tuple[Plan, str]:
     ref = pr.branch if pr.state == "open" else "main"
     parts = pr.branch.split("/")
     deployment = "/".join(parts[-2:])
@@ -22,7 +24,11 @@ def _plan_of_pr(forge, pr) -> tuple[Plan, str]:
         f"deployments/{deployment}/plan.json", pr.head_sha or ref)
     if not text:
         raise BadInput(f"pull request #{pr.number} carries no deployments/{deployment}/plan.json")
-    return Plan.model_validate_json(text), deployment
+    try:
+        plan = Plan.model_validate_json(text)
+    except ValidationError as exc:
+        raise BadInput(f"pull request #{pr.number}'s plan.json is not a servewise plan: {validation_message(exc)}") from None
+    return check_plan(plan, catalog), deployment
 
 
 def report_cmd(
@@ -56,7 +62,7 @@ def report_cmd(
             raise BadInput("give exactly one of --pr N, --plan FILE, --deployment NAMESPACE/NAME or --all")
         ctx = app_context()
         if plan_file:
-            plan = load_plan(plan_file)
+            plan = load_plan(plan_file, ctx.catalog)
             dep = deployment or f"{ctx.settings.namespace}/{plan.spec.name}"
             return {"reports": [slo_report(ctx, plan, deployment=dep, prometheus_url=prometheus, window=window)]}
         forge = ctx.forge()
@@ -64,11 +70,11 @@ def report_cmd(
             from gitops.propose import latest_merged_pr
 
             p = latest_merged_pr(forge, deployment, ctx.settings.namespace)
-            plan, dep = _plan_of_pr(forge, p)
+            plan, dep = _plan_of_pr(forge, p, ctx.catalog)
             return {"reports": [slo_report(ctx, plan, deployment=dep, prometheus_url=prometheus, window=window,
                                            forge=forge, pr_number=p.number)]}
         if pr:
-            plan, dep = _plan_of_pr(forge, forge.get_pr(pr))
+            plan, dep = _plan_of_pr(forge, forge.get_pr(pr), ctx.catalog)
             return {"reports": [slo_report(ctx, plan, deployment=dep, prometheus_url=prometheus, window=window,
                                            forge=forge, pr_number=pr)]}
         # One report per deployment, on the pull request of what runs: its latest merged one (an open one
@@ -80,7 +86,7 @@ def report_cmd(
         reports, skipped = [], []
         for p in latest.values():
             try:
-                plan, dep = _plan_of_pr(forge, p)
+                plan, dep = _plan_of_pr(forge, p, ctx.catalog)
             except BadInput as exc:
                 skipped.append(f"#{p.number}: {exc.message}")
                 continue

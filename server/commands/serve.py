@@ -16,10 +16,9 @@ TOKEN_ENV = "SERVEWISE_MCP_TOKEN"
 
 def _token(token_file: Path | None) -> str | None:
     if token_file:
-        try:
-            return token_file.read_text().strip() or None
-        except OSError as exc:
-            raise BadInput(f"cannot read --token-file {token_file}: {exc.strerror}") from None
+        from gitops.outbound import read_token_file
+
+        return read_token_file(token_file, "--token-file") or None
     return os.environ.get(TOKEN_ENV) or None
 
 

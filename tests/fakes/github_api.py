@@ -22,8 +22,9 @@ def _sha(*parts: object) -> str:
 
 
 class FakeGitHub(LoopbackRest):
-    def __init__(self, owner: str = "acme", repo: str = "deploys", token: str = "ghp_testtoken") -> None:
-        self.owner, self.name, self.token = owner, repo, token
+    def __init__(self, owner: str = "acme", repo: str = "deploys", token: str = "ghp_testtoken",
+                 login: str = "servewise-bot") -> None:
+        self.owner, self.name, self.token, self.login = owner, repo, token, login
         self.trees: dict[str, dict[str, str]] = {}
         self.commits: dict[str, dict] = {}
         self.refs: dict[str, str] = {}
@@ -93,11 +94,15 @@ class FakeGitHub(LoopbackRest):
                 "state": self.pulls[n]["state"], "comments_url": f"{self.repo_url}/issues/{n}/comments"}
 
     def _comment_json(self, cid: int) -> dict:
-        return {"id": cid, "body": self.comments[cid]["body"], "url": f"{self.repo_url}/issues/comments/{cid}"}
+        c = self.comments[cid]
+        return {"id": cid, "body": c["body"], "url": f"{self.repo_url}/issues/comments/{cid}",
+                "user": {"login": c.get("user", self.login), "type": "User"}}
 
     # -- routing --------------------------------------------------------------------------------
     def route(self, method: str, path: str, query: dict, body: dict):  # noqa: C901 - one table of endpoints
         path = unquote(path).removeprefix("/api/v3")
+        if method == "GET" and path == "/user":  # the token's own account
+            return 200, {"login": self.login, "id": 42, "type": "User", "url": f"{self.base}/user"}
         repo = f"/repos/{self.owner}/{self.name}"
         if not path.startswith(repo):
             return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
@@ -170,7 +175,7 @@ class FakeGitHub(LoopbackRest):
             n = int(m.group(1))
             if method == "POST":
                 cid = 1000 + len(self.comments) + 1
-                self.comments[cid] = {"issue": n, "body": body["body"]}
+                self.comments[cid] = {"issue": n, "body": body["body"], "user": self.login}
                 return 201, self._comment_json(cid)
             return 200, [self._comment_json(c) for c, v in sorted(self.comments.items()) if v["issue"] == n]
         if method == "PATCH" and (m := re.fullmatch(r"/issues/comments/(\d+)", rest)):

@@ -21,8 +21,9 @@ def _sha(*parts: object) -> str:
 
 
 class FakeGitLab(LoopbackRest):
-    def __init__(self, project: str = "platform/deploys", token: str = "glpat-testtoken") -> None:
-        self.path_with_namespace, self.token = project, token
+    def __init__(self, project: str = "platform/deploys", token: str = "glpat-testtoken",
+                 username: str = "servewise-bot") -> None:
+        self.path_with_namespace, self.token, self.username = project, token, username
         self.commits: dict[str, dict] = {}
         self.branches: dict[str, str] = {}
         self.mrs: dict[int, dict] = {}
@@ -53,6 +54,8 @@ class FakeGitLab(LoopbackRest):
                 "web_url": f"https://gitlab.example/{self.path_with_namespace}/-/merge_requests/{iid}"}
 
     def route(self, method: str, path: str, query: dict, body) -> tuple[int, object]:  # noqa: C901 - one endpoint table
+        if method == "GET" and path == "/api/v4/user":  # the token's own account
+            return 200, {"id": 42, "username": self.username, "name": "servewise"}
         m = re.fullmatch(r"/api/v4/projects/([^/]+)(/.*)?", path)
         if not m or unquote(m.group(1)) not in (self.path_with_namespace, "7"):
             return 404, {"message": "404 Project Not Found"}
@@ -125,14 +128,19 @@ class FakeGitLab(LoopbackRest):
             iid = int(nm.group(1))
             if method == "POST":
                 nid = 500 + len(self.notes) + 1
-                self.notes[nid] = {"mr": iid, "body": body["body"]}
-                return 201, {"id": nid, "body": body["body"]}
-            return 200, [{"id": n, "body": v["body"]} for n, v in sorted(self.notes.items()) if v["mr"] == iid]
+                self.notes[nid] = {"mr": iid, "body": body["body"], "author": self.username}
+                return 201, self._note_json(nid)
+            return 200, [self._note_json(n) for n, v in sorted(self.notes.items()) if v["mr"] == iid]
         if method == "PUT" and (nm := re.fullmatch(r"/merge_requests/(\d+)/notes/(\d+)", rest)):
             nid = int(nm.group(2))
             self.notes[nid]["body"] = body["body"]
-            return 200, {"id": nid, "body": body["body"]}
+            return 200, self._note_json(nid)
         return 404, {"message": f"404 Not Found: {method} {rest}"}
+
+    def _note_json(self, nid: int) -> dict:
+        n = self.notes[nid]
+        return {"id": nid, "body": n["body"], "author": {"id": 42, "username": n.get("author", self.username)},
+                "system": False}
 
     def _history(self, head: str | None, path: str | None) -> list[str]:
         out, sha = [], head

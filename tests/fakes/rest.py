@@ -3,6 +3,9 @@
 `fail(method, pattern, *actions)` makes the next requests matching method and path regex fail, one
 action each: "500", "429" (Retry-After: 0), "secondary" (GitHub's 403 secondary rate limit, with its
 documented message), "drop" (close the connection without answering), "slow" (answer after `slow_s`).
+The ambiguous ones, where the server did the work and the client cannot know: "502-after" (do it, then
+answer 502 as a proxy whose upstream answered too late would), "drop-after" (do it, then close the
+connection without answering), "slow-after" (do it, answer after `slow_s`).
 """
 
 from __future__ import annotations
@@ -62,6 +65,19 @@ class LoopbackRest:
                 raw = self.rfile.read(length) if length else b""
                 fake.requests.append((self.command, url.path))
                 action = fake._take_failure(self.command, url.path)
+                if action in ("502-after", "drop-after", "slow-after") and fake.authorized(self.headers):
+                    try:
+                        body = json.loads(raw) if raw else {}
+                    except json.JSONDecodeError:
+                        body = parse_qs(raw.decode())
+                    with fake.lock:
+                        fake.route(self.command, url.path, parse_qs(url.query), body)
+                    if action == "502-after":
+                        return self._send(502, {"message": "Bad Gateway"})
+                    if action == "slow-after":
+                        time.sleep(fake.slow_s)
+                        return self._send(504, {"message": "Gateway Timeout"})
+                    action = "drop"
                 if action == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)
