@@ -472,6 +472,9 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
                           f"{'scaledobject' if autoscaler == 'keda' else 'hpa'}.yaml.j2",
                       f"{monitor}.yaml": f"{monitor}.yaml.j2"}
     else:
+        # KServe merges this spec into its LLMInferenceServiceConfig with a strategic merge (mergeSpecs,
+        # pkg/controller/v1alpha2/llmisvc/config_merge.go at v0.20.0): the startup probe keeps the config's handler
+        # and HTTPS scheme and takes only the budget; env, volumes (dshm) merge by name.
         # LLMInferenceService runs its own workload (and its own scaling through llm-d's variant autoscaler): the plan's
         # replicas are fixed here. Its pods carry app.kubernetes.io/name=<name> and part-of=llminferenceservice
         # (singleNodeLabels, pkg/controller/v1alpha2/llmisvc/workload_single_node.go at v0.20.0) and serve on 8000.
@@ -553,6 +556,10 @@ def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, monitor: str, 
             assumptions.append(f"one replica spans {ctx['nodes']} nodes of {ctx['gpus_per_pod']} GPUs (pipeline "
                                f"parallelism {ctx['pp']} x tensor {ctx['tp']}): a LeaderWorkerSet, so the LWS "
                                "controller must be installed and the nodes need a fast interconnect")
+    if st["mode"] == "storage-initializer" and str(st["storage_uri"]).startswith("hf://") and not ctx["hf_token_optional"]:
+        assumptions.append("the storage initializer downloading a gated hf:// repo reads HF_TOKEN from a Secret attached "
+                           "to the pod's ServiceAccount (KServe docs/samples/storage/hf/hf_secret.yaml at v0.20.0); "
+                           "attach it to the namespace's default ServiceAccount or download into a claim (pvc://)")
     token = ("required: the model's repository is gated, so the pod does not start until the Secret exists"
              if not ctx["hf_token_optional"] else "optional: the model's repository is not gated")
     return _md_env.get_template("bundle-README.md.j2").render(

@@ -92,6 +92,21 @@ def test_github_marker_from_another_author_is_neither_edited_nor_trusted(gh, tmp
     assert [c["body"] for c in ours] == [f"{MARKER}\nreal again"]
 
 
+def test_github_actions_token_finds_its_bot_comment_and_ignores_a_person_s(tmp_path, monkeypatch, bundle):
+    gh = FakeGitHub(token=GH_TOKEN, login="github-actions[bot]")
+    gh.app_token = True
+    try:
+        forge = _github(gh, tmp_path, monkeypatch)
+        pr = propose(bundle, forge).pr.number
+        gh.comments[999] = {"issue": pr, "body": f"{MARKER}\nfake", "user": "mallory"}
+        forge.upsert_comment(pr, MARKER, f"{MARKER}\none")
+        forge.upsert_comment(pr, MARKER, f"{MARKER}\ntwo")
+        assert gh.comments[999]["body"] == f"{MARKER}\nfake"
+        assert [c["body"] for c in gh.comments.values() if c["user"] == gh.login] == [f"{MARKER}\ntwo"]
+    finally:
+        gh.close()
+
+
 @pytest.mark.parametrize("fault", AMBIGUOUS)
 def test_gitlab_ambiguous_note_and_mr_posts_give_exactly_one_of_each(gl, tmp_path, monkeypatch, bundle, fault):
     forge = _gitlab(gl, tmp_path, monkeypatch)

@@ -228,6 +228,8 @@ def test_a_replica_spanning_nodes_renders_the_llmisvc_worker_form(cat, plans, tm
     for part in ("template", "worker"):
         assert spec[part]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == c.tp
     assert "--pipeline-parallel-size" in spec["template"]["containers"][0]["args"]
+    probe = spec["template"]["containers"][0]["startupProbe"]
+    assert "httpGet" not in probe and probe["failureThreshold"] * probe["periodSeconds"] > 0  # merged onto KServe's
     if KUBECTL:
         _kustomize(bundle, tmp_path)
 

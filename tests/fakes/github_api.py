@@ -25,6 +25,8 @@ class FakeGitHub(LoopbackRest):
     def __init__(self, owner: str = "acme", repo: str = "deploys", token: str = "ghp_testtoken",
                  login: str = "servewise-bot") -> None:
         self.owner, self.name, self.token, self.login = owner, repo, token, login
+        # An Actions GITHUB_TOKEN or GitHub App token: /user is refused, comments are by a Bot account.
+        self.app_token = False
         self.trees: dict[str, dict[str, str]] = {}
         self.commits: dict[str, dict] = {}
         self.refs: dict[str, str] = {}
@@ -95,13 +97,18 @@ class FakeGitHub(LoopbackRest):
 
     def _comment_json(self, cid: int) -> dict:
         c = self.comments[cid]
+        login = c.get("user", self.login)
+        bot = login.endswith("[bot]")
         return {"id": cid, "body": c["body"], "url": f"{self.repo_url}/issues/comments/{cid}",
-                "user": {"login": c.get("user", self.login), "type": "User"}}
+                "user": {"login": login, "type": "Bot" if bot else "User"}}
 
     # -- routing --------------------------------------------------------------------------------
     def route(self, method: str, path: str, query: dict, body: dict):  # noqa: C901 - one table of endpoints
         path = unquote(path).removeprefix("/api/v3")
         if method == "GET" and path == "/user":  # the token's own account
+            if self.app_token:
+                return 403, {"message": "Resource not accessible by integration",
+                             "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user"}
             return 200, {"login": self.login, "id": 42, "type": "User", "url": f"{self.base}/user"}
         repo = f"/repos/{self.owner}/{self.name}"
         if not path.startswith(repo):
