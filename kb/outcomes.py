@@ -54,6 +54,7 @@ def delete_outcomes(kb: KnowledgeBase, ids: list[int], *, dry_run: bool = False)
 
 
 def corrections(kb: KnowledgeBase) -> dict[tuple[str, str, int], Correction]:
+    """From outcomes alone (kb.corrections adds the imported runs through the same mechanism)."""
     return shrunk_corrections(load_outcomes(kb))
 
 

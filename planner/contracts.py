@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from planner.catalog import KvDtype, SloTargets, TaskType, TokenDist, WeightDtype
 
@@ -70,6 +70,77 @@ class MemoryBreakdown(BaseModel):
     reason: str
 
 
+class EvidenceRef(BaseModel):
+    """One measured point behind a correction: an imported run or an SLO report."""
+
+    id: str
+    source: str = Field(description="the file a run was imported from, or 'slo report <deployment>'")
+    kind: Literal["run", "outcome"] = "run"
+
+
+class CorrectionTerm(BaseModel):
+    """One metric's correction for one model × GPU × weight dtype, fitted by `planner.feedback`: a Gaussian
+    process over log2 of TP, requests in flight, prompt and output tokens (a shared bias, a linear trend
+    and a smooth local part), given the measured log ratios `y` at `x`. `solve` is (K + noise)^-1, so that each point's
+    part in a prediction can be named."""
+
+    weight_dtype: str = Field(description="'' applies to every dtype (outcomes that did not record it)")
+    metric: Literal["ttft", "tpot", "throughput"]
+    dims: list[str]
+    lo: list[float]
+    hi: list[float]
+    x: list[list[float | None]]
+    y: list[float]
+    solve: list[list[float]]
+    sigma: float = Field(description="spread of the points around the fit (log)")
+    tau: list[float] = Field(description="prior sd of the bias, the slope per doubling and the local part")
+    length: float = Field(description="length scale of the local part, in doublings")
+    center: list[float]
+    refs: list[EvidenceRef]
+    # numpy copies of x, solve, y and center, made on first use by planner.feedback (a query evaluates many terms)
+    _arrays: list = PrivateAttr(default_factory=list)
+
+
+class Correction(BaseModel):
+    """A multiplicative correction learned from measured runs and observed outcomes of one model × GPU,
+    already shrunk toward 1.0 when there are few of them (see `planner.feedback`). The scalar factors are
+    the correction at the key's own TP and the runs' typical load; `terms`, when present, give it per weight
+    dtype and load."""
+
+    ttft_factor: float = Field(default=1.0, gt=0)
+    tpot_factor: float = Field(default=1.0, gt=0)
+    n_outcomes: int = Field(default=0, ge=0)
+    n_runs: int = Field(default=0, ge=0)
+    measured_tps: list[int] = Field(default_factory=list, description="TPs the runs and reports were taken at")
+    source: str = ""
+    terms: list[CorrectionTerm] = Field(default_factory=list, exclude=True)
+
+
+class RunInfluence(BaseModel):
+    """How far one measured run (or SLO report) moved one prediction."""
+
+    id: str
+    source: str
+    kind: Literal["run", "outcome"] = "run"
+    ttft_pct: float = Field(description="change of the predicted mean TTFT due to this run, %")
+    tpot_pct: float = Field(description="change of the predicted mean TPOT due to this run, %")
+
+
+class AppliedCorrection(BaseModel):
+    """The correction one prediction received and the measured points that made it."""
+
+    ttft_factor: float
+    tpot_factor: float
+    throughput_factor: float = 1.0
+    share: float = Field(description="1 inside the range the runs cover; halves per doubling outside it (TP, "
+                                     "requests in flight, prompt and output tokens), none beyond three doublings")
+    doublings_outside: float = 0.0
+    n_points: int = Field(description="runs and reports that informed it")
+    runs: list[RunInfluence] = Field(default_factory=list, description="the ones that moved it most, largest first")
+    uncertainty_pct: float | None = Field(default=None, description="± band where the points inform the query: "
+                                          "their spread around the fit, widening back to the base model's outside")
+
+
 class Prediction(BaseModel):
     """What vLLM is predicted to do for one PredictQuery, and where each number came from."""
 
@@ -84,6 +155,8 @@ class Prediction(BaseModel):
     calibration: str = Field(description="which fitted parameters (and data version) were used")
     in_calibrated_range: bool = True
     uncertainty_pct: float = Field(description="± band of the median prediction, from cross-validation")
+    correction: AppliedCorrection | None = Field(default=None, description="what measured runs and SLO reports "
+                                                 "changed, and which ones")
     assumptions: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
 
@@ -214,13 +287,3 @@ class Plan(BaseModel):
     servewise_version: str
     created_at: str
     render: RenderOptions | None = Field(default=None, description="set in a bundle's plan.json: how it was rendered")
-
-
-class Correction(BaseModel):
-    """A multiplicative correction learned from observed outcomes of one model × GPU × TP,
-    already shrunk toward 1.0 when there are few outcomes (see `planner.feedback`)."""
-
-    ttft_factor: float = Field(default=1.0, gt=0)
-    tpot_factor: float = Field(default=1.0, gt=0)
-    n_outcomes: int = Field(default=0, ge=0)
-    source: str = ""

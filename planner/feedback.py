@@ -1,37 +1,69 @@
-"""Learning from observed outcomes: per model x GPU x TP corrections, shrunk toward the base model.
+"""Learning from measurements: imported benchmark runs and SLO-report outcomes correct the base model.
 
-An outcome pairs what servewise predicted with what Prometheus observed for one metric of one
-deployment. The correction for a configuration is exp(w * mean(log(observed / predicted))) with
-w = n / (n + K): with few outcomes the base model (factor 1) dominates, with many the data does.
+Both sources become `Evidence`: the log of observed / base-predicted for one metric (TTFT, TPOT, or the
+throughput a closed-loop run reached beside what its own latencies imply) of one model x GPU x weight dtype,
+at a TP and, for runs, a load (requests in flight, prompt and output tokens). One code path fits them.
 
-K is the empirical-Bayes ratio sigma^2 / tau^2 of a normal prior on the log bias of one configuration:
-- tau, how far a configuration's true bias spreads: the base model's held-out error
-  (benchmarks/results/accuracy.md, vLLM rows: median |error| TTFT 17 %, TPOT 9 %, i.e. a log-normal
-  tau of about 0.24 and 0.13, since the median of |N(0, tau)| is 0.674 tau);
-- sigma, the noise of one report's log(observed / predicted): histogram_quantile interpolates inside
-  vLLM's buckets, which are a factor 1.3-2.5 wide around typical TTFT/TPOT (log(2)/sqrt(12) = 0.2 for a
-  factor-2 bucket), plus traffic and token lengths drifting from the plan's (a guess: 0.2-0.3), so
-  sigma is about 0.3-0.35.
-That gives K of about 2 for TTFT and 5-7 for TPOT. K = 3, one value for both, lies between: three
-agreeing reports move a prediction half way (w = 0.5), so one odd week cannot swing a plan, though for
-TPOT the estimate says the base model now deserves more weight than that.
+Per model x GPU x weight dtype and metric, the log correction is a Bayesian linear model in log2 of TP,
+requests in flight, prompt tokens and output tokens (centred on the points' mean), with a normal prior of
+mean 0, i.e. the base model:
+- intercept prior sd `PRIOR_TAU`, how far one configuration's bias spreads: the base model's held-out error
+  (benchmarks/results/accuracy.md, vLLM rows: median |error| TTFT 17 %, TPOT 9 %, i.e. a log-normal tau of
+  about 0.24 and 0.13, since the median of |N(0, tau)| is 0.674 tau);
+- slope prior sd `SLOPE_TAU` per doubling: the held-out error drifts by a few per cent per doubling of load;
+- the noise of a run is the spread of the runs around the fit (estimated per group, with a weak prior), so
+  a few agreeing runs move a prediction almost all the way and scattered ones move it less;
+- the noise of one SLO report is sqrt(K) tau, K = 3: histogram_quantile interpolates inside vLLM's buckets,
+  which are a factor 1.3-2.5 wide around typical TTFT/TPOT (log(2)/sqrt(12) = 0.2 for a factor-2 bucket), plus
+  traffic and token lengths drifting from the plan's (a guess: 0.2-0.3), so sigma is about 0.3-0.35, which
+  gives K of about 2 for TTFT and 5-7 for TPOT. K = 3 lies between: three agreeing reports move a prediction
+  half way, so one odd week cannot swing a plan. Reports carry no load, so they inform the intercept only.
+
+Where it applies (the stated share rule): inside the range of TP and load the points cover, fully; outside,
+the load terms are held at the edge of that range and the whole correction halves per doubling of distance
+(summed over TP, in-flight requests, prompt and output tokens), and nothing is left beyond three doublings.
+Another weight dtype or GPU gets nothing: different kernels, different errors. The factor is bounded to
+[1/MAX_FACTOR, MAX_FACTOR]: a run further off than that measured something else (wrong GPU, options or
+harness), and a plan should not follow it blindly; a correction from SLO reports alone stays within
+MAX_CORRECTION.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
 
-from planner.contracts import Correction
+from planner.contracts import AppliedCorrection, Correction, CorrectionTerm, EvidenceRef, RunInfluence
+
+Metric = Literal["ttft", "tpot", "throughput"]
 
 SHRINKAGE_K = 3.0
+PRIOR_TAU: dict[str, float] = {"ttft": 0.24, "tpot": 0.13, "throughput": 0.13}
+LENGTHS = (1.0, 2.0, 4.0)
+LOCAL_TAU_RATIOS = (0.0, 0.5, 1.0, 2.0, 4.0)
+SLOPE_TAUS = (0.0, 0.05, 0.15)
+DEFAULT_SHAPE = (2.0, 0.05, 1.0)  # (length, slope sd, local sd / bias sd) below MIN_RUNS_TO_SELECT runs
+MIN_RUNS_TO_SELECT = 6
 # Bound on a learned correction: more than a factor 3 says the base model does not describe the configuration
 # (its held-out error is a factor 1.2), and one bad report must not be able to move predictions further. The
 # report stores outcomes only within a factor 20 of the prediction (gitops/report.py); this bound also holds
 # for outcomes stored before that check existed.
 MAX_CORRECTION = 3.0
+# Measured runs may move a prediction further (MAX_FACTOR): a benchmark measures the configuration itself, and
+# the shared calibration holds whole families 2-7x off the base model (Llama-3.1-8B on vLLM 0.12).
+MAX_FACTOR = 8.0
+MAX_DOUBLINGS = 3.0
+DIMS = ("tp", "inflight", "isl", "osl")
+# Weak prior on a group's run-to-run spread (sd 0.1 in log, worth two runs) so two runs that happen to
+# agree do not claim a perfect fit.
+_RUN_SIGMA0, _RUN_NU0 = 0.1, 2.0
+_CAUCHY = 2.0
+_MAX_LISTED = 10
 _TTFT = ("ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms")
 _TPOT = ("tpot_p50_ms", "tpot_p90_ms", "tpot_p99_ms")
 
@@ -52,31 +84,229 @@ class Outcome(BaseModel):
     created_at: str = ""
 
 
-def _factor(values: list[float]) -> float:
-    if not values:
-        return 1.0
-    w = len(values) / (len(values) + SHRINKAGE_K)
-    return min(max(math.exp(w * sum(values) / len(values)), 1 / MAX_CORRECTION), MAX_CORRECTION)
+class Evidence(BaseModel):
+    """One measured point for one metric, relative to the base model's prediction of the same configuration."""
+
+    ref: EvidenceRef
+    model: str
+    gpu: str
+    weight_dtype: str = ""
+    tp: int
+    metric: Metric
+    log_ratio: float = Field(description="log(observed / base-predicted)")
+    inflight: float | None = Field(default=None, description="requests in flight per replica (runs only)")
+    isl: float | None = None
+    osl: float | None = None
+
+    def x(self, dim: str) -> float | None:
+        value = {"tp": self.tp, "inflight": self.inflight, "isl": self.isl, "osl": self.osl}[dim]
+        return math.log2(value) if value else None
 
 
-def corrections(outcomes: list[Outcome]) -> dict[tuple[str, str, int], Correction]:
-    """Shrunk TTFT/TPOT correction factors keyed by (model hf_id, GPU name, TP)."""
-    logs: dict[tuple[str, str, int], dict[str, list]] = defaultdict(lambda: {"ttft": [], "tpot": [], "reports": set()})
+def outcome_evidence(outcomes: Iterable[Outcome]) -> list[Evidence]:
+    """TTFT and TPOT percentiles of SLO reports as evidence (one report id per deployment and time)."""
+    out = []
     for o in outcomes:
-        key = (o.model, o.gpu, o.tp)
-        if o.metric in _TTFT:
-            logs[key]["ttft"].append(math.log(o.observed / o.predicted))
-        elif o.metric in _TPOT:
-            logs[key]["tpot"].append(math.log(o.observed / o.predicted))
-        logs[key]["reports"].add((o.deployment, o.created_at))
-    out = {}
-    for key, d in logs.items():
-        n = len(d["reports"])
-        out[key] = Correction(
-            ttft_factor=round(_factor(d["ttft"]), 4), tpot_factor=round(_factor(d["tpot"]), 4), n_outcomes=n,
-            source=f"{n} report(s) of {key[0]} on {key[2]}x {key[1]}, shrunk with K={SHRINKAGE_K:g}",
-        )
+        metric = "ttft" if o.metric in _TTFT else "tpot" if o.metric in _TPOT else None
+        if metric is None:
+            continue
+        ref = EvidenceRef(id=f"{o.deployment}@{o.created_at}", source=f"slo report {o.deployment}", kind="outcome")
+        out.append(Evidence(ref=ref, model=o.model, gpu=o.gpu, weight_dtype=o.weight_dtype, tp=o.tp, metric=metric,
+                            log_ratio=math.log(o.observed / o.predicted)))
     return out
+
+
+def _parts(a: np.ndarray, b: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(squared distance, linear product, both rows known) between points, for `_kernel`."""
+    d2 = np.nansum((a[:, None, :] - b[None, :, :]) ** 2, axis=2)
+    known = ~np.isnan(a).any(axis=1)[:, None] & ~np.isnan(b).any(axis=1)[None, :]
+    lin = np.nan_to_num(a - center) @ np.nan_to_num(b - center).T
+    return d2, lin, known
+
+
+def _kernel(parts: tuple[np.ndarray, np.ndarray, np.ndarray], tau: tuple[float, float, float], length: float
+            ) -> np.ndarray:
+    """Shared bias, a linear trend per doubling and a squared-exponential local part, with prior sds
+    tau = (bias, slope, local); rows with an unknown coordinate (NaN: a report without load) share only the bias."""
+    d2, lin, known = parts
+    bias, slope, local = tau
+    return bias**2 + np.where(known, slope**2 * lin + local**2 * np.exp(-d2 / (2 * length**2)), 0.0)
+
+
+def _fit_noise(k: np.ndarray, y: np.ndarray, is_run: np.ndarray, outcome_var: float) -> tuple[float, np.ndarray, float]:
+    """(median |leave-one-out residual| of the runs, (K + noise)^-1, run noise variance) for one kernel matrix."""
+    run_var = _RUN_SIGMA0**2
+    robust = np.ones(len(y))
+    score = 0.0
+    n = int(is_run.sum())
+    for _ in range(6):
+        solve = np.linalg.inv(k + np.diag(np.where(is_run, run_var / robust, outcome_var)))
+        if not n:
+            break
+        # Leave-one-out residuals: what the other points predict for each run. Their median absolute value
+        # (as a normal sd) is the runs' spread, so one odd run does not widen it; runs far beyond it count
+        # less (Cauchy weights), so a wrong or bimodal row cannot drag its neighbours.
+        loo = ((solve @ y) / np.diag(solve))[is_run]
+        score = float(np.median(np.abs(loo)))
+        previous, run_var = run_var, (n * (1.4826 * score) ** 2 + _RUN_NU0 * _RUN_SIGMA0**2) / (n + _RUN_NU0)
+        robust[is_run] = 1 / (1 + (loo / (_CAUCHY * math.sqrt(run_var))) ** 2)
+        if abs(run_var - previous) < 1e-3 * previous:
+            break
+    return score, solve, run_var
+
+
+def fit_term(points: Sequence[Evidence], metric: Metric, weight_dtype: str) -> CorrectionTerm:
+    """The shrunk load-dependent correction of one metric from the points of one model x GPU x dtype."""
+    dims = [d for d in DIMS if any(p.x(d) is not None for p in points)]
+    x = np.array([[np.nan if p.x(d) is None else p.x(d) for d in dims] for p in points], float).reshape(len(points), len(dims))
+    y = np.array([p.log_ratio for p in points])
+    bias = PRIOR_TAU[metric]
+    is_run = np.array([p.ref.kind == "run" for p in points])
+    known = [x[:, j][~np.isnan(x[:, j])] for j in range(len(dims))]
+    # A report carries no load: it informs the shared bias only (its TP still sets how far the correction reaches).
+    x = np.where(is_run[:, None], x, np.nan)
+    center = np.array([np.nanmean(x[:, j]) if is_run.any() else 0.0 for j in range(len(dims))])
+    # With enough runs the kernel's shape is chosen from a small grid by how well the runs predict each other
+    # (leave one out); with fewer, the prior's default shape stands and the prior alone does the shrinking.
+    # (A local part of size 0 has no length: one shape per slope is enough then.)
+    grid = sorted({(length if ratio else LENGTHS[0], slope, ratio)
+                   for length in LENGTHS for slope in SLOPE_TAUS for ratio in LOCAL_TAU_RATIOS})
+    select = int(is_run.sum()) >= MIN_RUNS_TO_SELECT
+    parts = _parts(x, x, center)
+    best = None
+    for length, slope, ratio in grid if select else [DEFAULT_SHAPE]:
+        tau = (bias, slope, ratio * bias)
+        fitted = _fit_noise(_kernel(parts, tau, length), y, is_run, SHRINKAGE_K * bias**2)
+        if best is None or fitted[0] < best[0]:
+            best = (*fitted, tau, length)
+    base_score = float(np.median(np.abs(y[is_run]))) if select else math.inf
+    if base_score < best[0] and is_run.all():
+        # The runs agree with the base model better than any correction predicts them from each other: keep
+        # it, and let their spread around it set the band.
+        best = (base_score, np.zeros_like(best[1]), (1.4826 * base_score) ** 2, (bias, 0.0, 0.0), best[4])
+    _, solve, run_var, tau, length = best
+    sigma = math.sqrt(run_var) if is_run.any() else math.sqrt(SHRINKAGE_K) * bias
+    return CorrectionTerm(weight_dtype=weight_dtype, metric=metric, dims=dims, lo=[float(v.min()) for v in known],
+                          hi=[float(v.max()) for v in known], x=[[None if np.isnan(v) else float(v) for v in r] for r in x],
+                          y=y.tolist(), solve=solve.tolist(), sigma=sigma, tau=list(tau), length=length,
+                          center=center.tolist(), refs=[p.ref for p in points])
+
+
+def corrections(outcomes: Iterable[Outcome] = (), evidence: Iterable[Evidence] = ()
+                ) -> dict[tuple[str, str, int], Correction]:
+    """Corrections keyed by (model hf_id, GPU name, TP) for every TP within reach of the share rule.
+
+    All TPs of one model x GPU share one Correction: which dtype and load a query has picks the terms."""
+    points = [*outcome_evidence(outcomes), *evidence]
+    groups: dict[tuple[str, str], dict[tuple[str, str], list[Evidence]]] = defaultdict(lambda: defaultdict(list))
+    for p in points:
+        groups[(p.model, p.gpu)][(p.weight_dtype, p.metric)].append(p)
+    out: dict[tuple[str, str, int], Correction] = {}
+    for (model, gpu), by_term in groups.items():
+        terms = [fit_term(pts, metric, dtype) for (dtype, metric), pts in sorted(by_term.items())]
+        refs = {(r.kind, r.id) for t in terms for r in t.refs}
+        n_runs = sum(1 for kind, _ in refs if kind == "run")
+        n_reports = len(refs) - n_runs
+        tps = {p.tp for pts in by_term.values() for p in pts}
+        reach = {t * 2**k for t in tps for k in range(-int(MAX_DOUBLINGS), int(MAX_DOUBLINGS) + 1)}
+        parts = [f"{n_runs} imported run(s)"] if n_runs else []
+        parts += [f"{n_reports} report(s)"] if n_reports else []
+        source = (f"{' and '.join(parts)} of {model} on {gpu} (TP {', '.join(map(str, sorted(tps)))}), "
+                  f"shrunk toward the base model (K={SHRINKAGE_K:g} for reports)")
+        for tp in sorted(t for t in reach if 1 <= t <= 64 and t == int(t)):
+            corr = Correction(n_outcomes=n_reports, n_runs=n_runs, measured_tps=sorted(tps), source=source, terms=terms)
+            dtype = next((t.weight_dtype for t in terms), "")
+            at = resolve(corr, weight_dtype=dtype, tp=tp)
+            if at is None:
+                continue
+            out[(model, gpu, int(tp))] = corr.model_copy(update={"ttft_factor": round(at.ttft_factor, 4),
+                                                                 "tpot_factor": round(at.tpot_factor, 4)})
+    return out
+
+
+def listed(table: dict[tuple[str, str, int], Correction]) -> list[dict]:
+    """One line per model x GPU x TP that was measured (the other TPs carry the same correction by share)."""
+    return [{"model": k[0], "gpu": k[1], "tp": k[2], **v.model_dump()} for k, v in table.items()
+            if not v.measured_tps or k[2] in v.measured_tps]
+
+
+def _arrays(term: CorrectionTerm) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The term's points, (K + noise)^-1, log ratios and centre as arrays, converted once per term."""
+    if not term._arrays:
+        x = np.array([[np.nan if v is None else v for v in r] for r in term.x], float).reshape(len(term.x), len(term.dims))
+        term._arrays.extend([x, np.array(term.solve), np.array(term.y), np.array(term.center)])
+    x, solve, y, center = term._arrays
+    return x, solve, y, center
+
+
+def _term_at(term: CorrectionTerm, query: dict[str, float | None]) -> tuple[np.ndarray, float, float] | None:
+    """(per-point log contributions, doublings outside the range, predictive sd at the clamped point), or None
+    beyond reach. The bias carries in full; the load-shaped part is held at the edge of the range and halves per
+    doubling outside it."""
+    q = [query.get(d) for d in term.dims]
+    xq = np.array([[math.log2(v) if v else np.nan for v in q]], float).reshape(1, len(term.dims))
+    clamped = np.clip(xq, term.lo, term.hi)
+    outside = float(np.nansum(np.abs(xq - clamped)))
+    if outside > MAX_DOUBLINGS:
+        return None
+    share = 0.5**outside
+    x, solve, y, center = _arrays(term)
+    tau = tuple(term.tau)
+    bias = tau[0] ** 2
+    kq = _kernel(_parts(clamped, x, center), tau, term.length)[0]
+    h = kq @ solve
+    h_bias = bias * solve.sum(axis=0)
+    contrib = (h_bias + share * (h - h_bias)) * y
+    prior = _kernel(_parts(clamped, clamped, center), tau, term.length)[0, 0]
+    sd = math.sqrt(max(prior - float(h @ kq), 0.0) + term.sigma**2)
+    return contrib, outside, sd
+
+
+def resolve(correction: Correction | None, *, weight_dtype: str, tp: int, inflight: float | None = None,
+            isl: float | None = None, osl: float | None = None, base_uncertainty_pct: float | None = None,
+            ) -> AppliedCorrection | None:
+    """The correction for one query, or None when nothing measured informs it (the prediction stays the base
+    model's to the last digit)."""
+    if correction is None:
+        return None
+    if not correction.terms:  # a plain factor pair (built by hand, or by a caller that has no load)
+        return AppliedCorrection(ttft_factor=correction.ttft_factor, tpot_factor=correction.tpot_factor, share=1.0,
+                                 n_points=correction.n_outcomes + correction.n_runs)
+    query = {"tp": tp, "inflight": inflight, "isl": isl, "osl": osl}
+    chosen: dict[str, CorrectionTerm] = {}
+    for term in correction.terms:
+        if term.weight_dtype == weight_dtype or (term.weight_dtype == "" and term.metric not in chosen):
+            chosen[term.metric] = term
+    logs, influence, uncertainty = {}, defaultdict(lambda: {"ttft": 0.0, "tpot": 0.0}), {}
+    refs: dict[str, EvidenceRef] = {}
+    outside_max = 0.0
+    for metric, term in chosen.items():
+        at = _term_at(term, query)
+        if at is None:
+            continue
+        contrib, outside, sd = at
+        share = 0.5**outside
+        outside_max = max(outside_max, outside)
+        bound = math.log(MAX_FACTOR if any(r.kind == "run" for r in term.refs) else MAX_CORRECTION)
+        logs[metric] = min(max(float(contrib.sum()), -bound), bound)
+        if metric in ("ttft", "tpot"):
+            for ref, c in zip(term.refs, contrib.tolist()):
+                influence[ref.id][metric] += c
+                refs[ref.id] = ref
+            if base_uncertainty_pct is not None:
+                own = (math.exp(0.674 * sd) - 1) * 100
+                uncertainty[metric] = share * own + (1 - share) * max(own, base_uncertainty_pct)
+    if not logs:
+        return None
+    top = sorted(influence.items(), key=lambda kv: -max(abs(kv[1]["ttft"]), abs(kv[1]["tpot"])))[:_MAX_LISTED]
+    runs = [RunInfluence(id=i, source=refs[i].source, kind=refs[i].kind, ttft_pct=round((math.exp(v["ttft"]) - 1) * 100, 2),
+                         tpot_pct=round((math.exp(v["tpot"]) - 1) * 100, 2)) for i, v in top]
+    return AppliedCorrection(
+        ttft_factor=math.exp(logs.get("ttft", 0.0)), tpot_factor=math.exp(logs.get("tpot", 0.0)),
+        throughput_factor=math.exp(logs.get("throughput", 0.0)), share=0.5**outside_max,
+        doublings_outside=round(outside_max, 3), n_points=len(influence), runs=runs,
+        uncertainty_pct=round(max(uncertainty.values()), 1) if uncertainty else None,
+    )
 
 
 class ErrorPoint(BaseModel):

@@ -18,6 +18,7 @@ from planner.batching import Load, sample, solve
 from planner.catalog import Gpu, ModelArch
 from planner.contracts import Correction, MemoryBreakdown, Prediction, PredictQuery
 from planner.errors import BadInput, Infeasible
+from planner.feedback import resolve
 from planner.memory import ASSUMPTIONS as MEMORY_ASSUMPTIONS
 from planner.memory import default_max_num_batched_tokens, memory_fit
 from planner.steptime import LatencyParams, StepFeatures, features, physics_floor_tpot, physics_floor_ttft
@@ -123,8 +124,15 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
     )
     state = solve(params, feats, load)
     draws = sample(state, load, np.array([x.isl_cv for x in q]), np.array([x.osl_cv for x in q]), n=n_samples)
-    ttft_f = np.array([c.ttft_factor if c else 1.0 for c in corrections])
-    tpot_f = np.array([c.tpot_factor if c else 1.0 for c in corrections])
+    base_unc = [_uncertainty(params, _in_range(params, p)) for p in items]
+    # Corrections depend on the requests in flight per replica: the clients of a closed loop, or Little's law on
+    # the base model's latency for Poisson arrivals.
+    inflight = np.where(np.isnan(load.clients), state.rate * (state.ttft + (osl - 1) * state.tpot), load.clients)
+    applied = [resolve(c, weight_dtype=p.query.weight_dtype or p.model.native_dtype, tp=p.query.tp,
+                       inflight=float(inflight[i]), isl=float(isl[i]), osl=float(osl[i]), base_uncertainty_pct=base_unc[i])
+               if c else None for i, (p, c) in enumerate(zip(items, corrections))]
+    ttft_f = np.array([a.ttft_factor if a else 1.0 for a in applied])
+    tpot_f = np.array([a.tpot_factor if a else 1.0 for a in applied])
     floor_tpot = physics_floor_tpot(feats, np.minimum(state.rate * (osl - 1) * state.tpot, load.max_running), isl + osl / 2)
     floor_ttft = physics_floor_ttft(feats, isl)
     ttft_s = np.maximum(draws.ttft * ttft_f[:, None], floor_ttft[:, None])
@@ -143,24 +151,31 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
     for i, prep in enumerate(items):
         x = prep.query
         in_range = _in_range(params, prep)
-        uncertainty = _uncertainty(params, in_range)
+        uncertainty = base_unc[i]
         assumptions = [*prep.assumptions, fixed_overhead]
         calibration = params.label
-        corr = corrections[i]
-        if corr:
-            calibration += f"; corrected by {corr.n_outcomes} observed outcome(s): {corr.source}"
+        corr, app = corrections[i], applied[i]
+        rate = float(state.rate[i]) * x.replicas
+        if app:
+            counts = [f"{corr.n_outcomes} observed outcome(s)"] if corr.n_outcomes or not corr.n_runs else []
+            counts += [f"{corr.n_runs} measured run(s)"] if corr.n_runs else []
+            calibration += f"; corrected by {' and '.join(counts)}"
+            calibration += f" (share {app.share:.2g}): {corr.source}" if app.share < 1 else f": {corr.source}"
+            uncertainty = app.uncertainty_pct if app.uncertainty_pct is not None else uncertainty
+            if x.concurrency:  # a closed loop completes requests as fast as the corrected latency allows
+                base_e2e = float(state.ttft[i] + (osl[i] - 1) * state.tpot[i])
+                rate *= base_e2e / float(ttft_mean[i] + (osl[i] - 1) * tpot_mean[i]) * app.throughput_factor
         if not in_range:
             assumptions.append(f"outside the calibrated range ({prep.gpu.name}, {prep.model.hf_id}, "
                                f"{x.weight_dtype or prep.model.native_dtype} not all measured): transferred through "
                                "datasheet bandwidth/FLOPs; the uncertainty is the error measured where the fit transfers "
                                "(an architecture class held out, published runs of other labs)")
-        rate = float(state.rate[i]) * x.replicas
         out.append(dict(
             ttft_ms=_percentiles(ttft_ms[i], ttft_q[i]), tpot_ms=_percentiles(tpot_ms[i], tpot_q[i]),
             e2e_ms=_percentiles(e2e_ms[i], e2e_q[i]),
             output_tok_s=round(rate * x.osl, 2), request_s=round(rate, 4), memory=prep.memory, fits=prep.memory.fits,
             saturated=bool(state.saturated[i]), calibration=calibration, in_calibrated_range=in_range,
-            uncertainty_pct=round(uncertainty, 1), assumptions=assumptions,
+            uncertainty_pct=round(uncertainty, 1), correction=app, assumptions=assumptions,
             sources=[f"{prep.gpu.name}: {prep.gpu.source}", f"{prep.model.hf_id}: {prep.model.source}"],
         ))
     return _PREDICTIONS.validate_python(out)

@@ -30,10 +30,11 @@ class AppContext:
 
     @cached_property
     def corrections(self) -> dict[tuple[str, str, int], Correction]:
-        """Corrections learned from observed outcomes, keyed by (model hf_id, GPU name, TP)."""
-        from kb.outcomes import corrections
+        """Corrections learned from imported runs and observed outcomes, keyed by (model hf_id, GPU name, TP)."""
+        from kb.corrections import corrections
+        from kb.latency import load_latency_params
 
-        return corrections(self.kb)
+        return corrections(self.kb, self.catalog, load_latency_params())
 
     def correction(self, model: str, gpu: str, tp: int) -> Correction | None:
         return self.corrections.get((model, gpu, tp))

@@ -22,7 +22,7 @@ from kb.audit import record_call
 from planner import __version__
 from planner.contracts import DeploymentSpec, MemoryBreakdown, Plan, Prediction, PredictQuery
 from planner.errors import ServewiseError
-from planner.feedback import ErrorPoint, Outcome, error_over_time
+from planner.feedback import ErrorPoint, Outcome, error_over_time, listed
 from planner.whatif import WhatIf
 from server import actions
 from server.context import AppContext, app_context
@@ -365,8 +365,7 @@ async def list_outcomes(limit: Annotated[int, Field(ge=1, le=500)] = 50) -> Outc
 
         outcomes = load_outcomes(ctx.kb)
         return Outcomes(outcomes=outcomes[-limit:], error_over_time=error_over_time(outcomes),
-                        corrections=[{"model": k[0], "gpu": k[1], "tp": k[2], **v.model_dump()}
-                                     for k, v in ctx.corrections.items()])
+                        corrections=listed(ctx.corrections))
 
     return await _bounded("list_outcomes", run, {"limit": limit})
 
@@ -418,6 +417,16 @@ def benchmarks_resource() -> str:
         return [dict(zip(cols, r)) for r in ctx.kb.db.execute(f"SELECT {', '.join(cols)} FROM benchmarks ORDER BY rowid")]
 
     return _json_resource(rows)
+
+
+@mcp.resource("kb://accuracy", mime_type="application/json",
+              description="Your imported runs, cross-validated: median error per model x GPU before and after their corrections")
+def accuracy_resource() -> str:
+    from kb.corrections import accuracy
+    from kb.latency import load_latency_params
+
+    return _json_resource(lambda ctx: {k: [x.model_dump(mode="json") for x in v] if isinstance(v, list) else v
+                                       for k, v in accuracy(ctx.kb, ctx.catalog, load_latency_params()).items()})
 
 
 @mcp.resource("kb://plans/{plan_id}", mime_type="application/json", description="A saved plan (from recommend)")

@@ -69,22 +69,41 @@ def use_cases(json_out: bool = JSON_OPTION) -> None:
 @kb_app.command("benchmarks")
 def benchmarks(
     engine: str = typer.Option(None, help="Only rows of this engine: vllm, trtllm or sglang."),
-    limit: int = typer.Option(0, help="Show at most this many rows (0 = all)."),
+    imported: bool = typer.Option(False, "--imported", help="Only your imported runs (not the seed rows)."),
+    limit: int = typer.Option(0, min=0, help="Show at most this many rows (0 = all)."),
+    delete: list[str] = typer.Option(None, "--delete", help="Take this imported run out (repeatable)."),
+    source: str = typer.Option(None, "--source", help="Take out every run imported from this file name."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Measured serving benchmarks used for calibration (closed-loop, mean TTFT/TPOT)."""
+    """Measured serving benchmarks: the seed rows the base model was fitted on, and your imported runs,
+    which correct predictions for the configurations they inform.
+
+    Example:  servewise kb benchmarks --imported;  servewise kb benchmarks --source run-c16.json
+    """
+
+    if delete or source:
+        def remove():
+            from kb.benchmarks import delete_benchmarks
+
+            ctx = app_context()
+            gone = delete_benchmarks(ctx.kb, delete, source)
+            return {"deleted": gone, "kb_version": ctx.kb.meta("kb_version")}
+
+        run(json_out, remove, lambda r: console.print(f"deleted {len(r['deleted'])} run(s): {', '.join(r['deleted'])} "
+                                                      f"(kb version now {r['kb_version']})"))
+        return
 
     def action():
-        rows = load_benchmarks(app_context().kb, engine)
+        rows = load_benchmarks(app_context().kb, engine, imported=imported)
         return rows[:limit] if limit else rows
 
     def human(rows):
         console.print(table(
             f"Benchmarks ({len(rows)} rows)",
-            ["id", "engine", "model", "gpu", "dtype", "tp", "isl/osl", "conc", "TTFT ms", "TPOT ms"],
+            ["id", "engine", "model", "gpu", "dtype", "tp", "isl/osl", "load", "TTFT ms", "TPOT ms"],
             [(r.id, f"{r.engine} {r.engine_version or ''}", r.model, r.gpu, r.weight_dtype, r.tp,
-              f"{r.isl}/{r.osl}", r.concurrency, f"{r.ttft_ms.get('mean', 0):.1f}",
-              f"{r.tpot_ms.get('mean', 0):.2f}") for r in rows],
+              f"{r.isl}/{r.osl}", f"{r.concurrency} clients" if r.concurrency else f"{r.request_rate:g} req/s",
+              f"{r.ttft_ms.get('mean', 0):.1f}", f"{r.tpot_ms.get('mean', 0):.2f}") for r in rows],
             caption="source: see `servewise kb benchmarks --json` (source_ref per row)",
         ))
 
@@ -93,17 +112,62 @@ def benchmarks(
 
 @kb_app.command("import-benchmarks")
 def import_benchmarks_cmd(
-    file: Path = typer.Argument(..., help="JSONL (one row per line) or .csv with the same field names."),
+    path: Path = typer.Argument(..., help="A `vllm bench serve --save-result` JSON file or a directory of them, or "
+                                          "servewise rows as JSONL / .csv."),
+    model: str = typer.Option(None, help="Model the vLLM results measured, when their model_id is a path or alias "
+                                         "servewise does not know."),
+    gpu: str = typer.Option(None, help="GPU the vLLM results were measured on (the files do not say)."),
+    tp: int = typer.Option(None, help="Tensor-parallel size of the measured server (the files do not say)."),
+    weight_dtype: str = typer.Option(None, help="Weight dtype of the measured server (default: the model's native)."),
+    engine_version: str = typer.Option(None, help="vLLM version of the measured server."),
     json_out: bool = JSON_OPTION,
 ) -> None:
-    """Import your own measured runs. All-or-nothing: a bad line rejects the file, naming line and reason."""
+    """Import your own measured runs; they correct predictions for the configurations they inform.
+    All-or-nothing: a bad file rejects the import, naming the file, line or field and the reason.
+
+    Example:  servewise kb import-benchmarks results/ --gpu h100 --tp 2 --engine-version 0.19.0
+    """
 
     def action():
-        n = import_benchmarks(app_context().kb, file)
-        return {"imported": n, "file": str(file), "kb_version": app_context().kb.meta("kb_version")}
+        from kb.benchmarks import RunOptions
+
+        opts = RunOptions.model_validate({k: v for k, v in dict(model=model, gpu=gpu, tp=tp, weight_dtype=weight_dtype,
+                                                                engine_version=engine_version).items() if v is not None})
+        ctx = app_context()
+        n = import_benchmarks(ctx.kb, path, opts)
+        return {"imported": n, "file": str(path), "kb_version": ctx.kb.meta("kb_version")}
 
     run(json_out, action, lambda r: console.print(f"imported {r['imported']} rows from {r['file']} "
                                                   f"(kb version now {r['kb_version']})"))
+
+
+@kb_app.command("accuracy")
+def accuracy_cmd(json_out: bool = JSON_OPTION) -> None:
+    """What your own runs did: for each model x GPU, the median error of the base model on your runs, and the
+    error once each run is predicted with the corrections the other runs give (ten folds; leave one out up to ten).
+
+    Example:  servewise kb accuracy --json | jq '.accuracy'
+    """
+    from kb.corrections import accuracy
+    from kb.latency import load_latency_params
+
+    def action() -> dict:
+        ctx = app_context()
+        return accuracy(ctx.kb, ctx.catalog, load_latency_params())
+
+    def human(r: dict) -> None:
+        if not r["accuracy"]:
+            console.print("no imported runs to score: `servewise kb import-benchmarks FILE` adds yours")
+        else:
+            pct = lambda v: "—" if v is None else f"{v:.1f}"  # noqa: E731
+            console.print(table("Your runs, cross-validated (median |error| %)",
+                                ["model", "GPU", "runs", "TTFT before", "TTFT after", "TPOT before", "TPOT after"],
+                                [(a.model, a.gpu, a.runs, pct(a.ttft_before_pct), pct(a.ttft_after_pct),
+                                  pct(a.tpot_before_pct), pct(a.tpot_after_pct)) for a in r["accuracy"]]))
+        for s in r["skipped"]:
+            console.print(f"  skipped {s.id}: {s.reason}")
+
+    run(json_out, action, human)
 
 
 @kb_app.command("outcomes")
@@ -120,7 +184,7 @@ def outcomes(delete: list[int] = typer.Option(None, "--delete", help="Delete the
     """
     from kb.outcomes import delete_outcomes, outcome_rows
     from planner.errors import BadInput
-    from planner.feedback import error_over_time
+    from planner.feedback import error_over_time, listed
 
     if delete or dry_run:
         def delete_action() -> dict:
@@ -146,7 +210,7 @@ def outcomes(delete: list[int] = typer.Option(None, "--delete", help="Delete the
         with_ids = outcome_rows(ctx.kb)
         rows = [o for _, o in with_ids]
         return {"outcomes": [{"id": i, **o.model_dump()} for i, o in with_ids], "error_over_time": error_over_time(rows),
-                "corrections": [{"model": k[0], "gpu": k[1], "tp": k[2], **v.model_dump()} for k, v in ctx.corrections.items()]}
+                "corrections": listed(ctx.corrections)}
 
     def human(r: dict) -> None:
         if not r["outcomes"]:

@@ -30,6 +30,13 @@ def _human(q: PredictQuery, p: Prediction) -> None:
                           f"{m.kv_cache_tokens:,}", m.max_batch_at_context)], caption=m.reason))
     console.print(f"[bold]calibration:[/] {p.calibration}  (±{p.uncertainty_pct:g} % typical error"
                   f"{'' if p.in_calibrated_range else ', outside calibrated range'})")
+    c = p.correction
+    if c:
+        console.print(f"[bold]corrected by your measurements:[/] TTFT x{c.ttft_factor:.3f}, TPOT x{c.tpot_factor:.3f} "
+                      f"from {c.n_points} run(s)/report(s)"
+                      + (f", {c.doublings_outside:g} doubling(s) outside their range (share {c.share:.2g})" if c.share < 1 else ""))
+        for r in c.runs:
+            console.print(f"  • {r.id} ({r.source}): TTFT {r.ttft_pct:+.1f} %, TPOT {r.tpot_pct:+.1f} %", highlight=False)
     console.print("[bold]assumptions:[/]")
     for a in p.assumptions:
         console.print(f"  • {a}")
