@@ -94,8 +94,10 @@ DEPLOYMENTS = Permission(verb="list", resource="deployments", group="apps", scop
                          why="ready replicas of the InferenceService")
 APPLICATIONS = Permission(verb="get", resource="applications", group="argoproj.io", scope="argocd",
                           why="Argo CD sync and health")
+PROMETHEUSES = Permission(verb="list", resource="prometheuses", group="monitoring.coreos.com", scope="cluster",
+                          why="the labels the installed Prometheus selects monitors and rules by (--monitor-label)")
 PERMISSIONS: tuple[Permission, ...] = (VERSION, NODES, PODS, CRDS, QUOTAS, LIMIT_RANGES, ISVCS, DEPLOYMENTS,
-                                       APPLICATIONS)
+                                       APPLICATIONS, PROMETHEUSES)
 
 RBAC_HINT = "run `servewise cluster rbac` for the read-only Role rules servewise needs"
 
@@ -211,6 +213,10 @@ class ClusterInventory(BaseModel):
     gpu_max_per_pod: int | None = Field(description="largest GPU count one pod may request (None: no limit)")
     installed: InstalledComponents
     assumptions: list[str]
+    monitor_labels: dict[str, str] | None = Field(default=None, description="labels that make the installed "
+                                                  "Prometheus select servewise's monitors and rules (None: unknown)")
+    monitor_labels_source: str = Field(default="", description="which Prometheus and selectors they come from, or why "
+                                                              "none could be suggested")
 
 
 class Condition(BaseModel):
@@ -422,6 +428,15 @@ def read_inventory(catalog: Catalog, *, context: str | None = None, kubeconfig: 
         crds = cl.list(CRDS, client.ApiextensionsV1Api(cl.api).list_custom_resource_definition,
                        _headers={"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
                                            "application/json"})
+        prometheuses, prometheus_note = None, "prometheus-operator is not installed"
+        if "podmonitors.monitoring.coreos.com" in {(c.get("metadata") or {}).get("name") for c in crds}:
+            try:
+                prometheuses = cl.list(PROMETHEUSES, client.CustomObjectsApi(cl.api).list_cluster_custom_object,
+                                       group="monitoring.coreos.com", version="v1", plural="prometheuses")
+            except Unreachable as exc:  # a suggestion only: a refused read says so and the rest stands
+                if (exc.details or {}).get("reason") != "forbidden":
+                    raise
+                prometheus_note = f"cannot read Prometheus objects ({PROMETHEUSES.rule()}); no label suggested"
     gpus = gpu_inventory(nodes, pods, catalog)
     quota_models = [_quota(q, cl.namespace) for q in quotas]
     lr_models = [_limit_range(lr, cl.namespace) for lr in limit_ranges]
@@ -435,7 +450,9 @@ def read_inventory(catalog: Catalog, *, context: str | None = None, kubeconfig: 
     for pool in gpus.pools:
         if pool.gpu:
             free[pool.gpu] = free.get(pool.gpu, 0) + pool.free
+    labels, source = monitor_label_suggestion(prometheuses) if prometheuses is not None else (None, prometheus_note)
     return ClusterInventory(
+        monitor_labels=labels, monitor_labels_source=source,
         context=cl.context, server=cl.server, namespace=cl.namespace,
         k8s_version=version.get("gitVersion") or f"{version.get('major', '?')}.{version.get('minor', '?')}",
         gpus=gpus, free_gpus=free, quotas=quota_models, limit_ranges=lr_models,
@@ -449,6 +466,31 @@ def read_inventory(catalog: Catalog, *, context: str | None = None, kubeconfig: 
             "a replica with tensor parallelism N needs N free GPUs on one node (see max_free_on_one_node)",
         ],
     )
+
+
+def monitor_label_suggestion(prometheuses: list[dict]) -> tuple[dict[str, str] | None, str]:
+    """Labels that put a PodMonitor, ServiceMonitor and PrometheusRule in view of the installed Prometheus: the
+    matchLabels its podMonitorSelector, serviceMonitorSelector and ruleSelector share (kube-prometheus-stack sets
+    all three to release=<release>). prometheus-operator reads an absent selector as "select none" and an empty
+    one as "select all"; a selector with matchExpressions is not turned into labels."""
+    if not prometheuses:
+        return None, "no Prometheus object found"
+    for prom in prometheuses:
+        meta, spec = prom.get("metadata") or {}, prom.get("spec") or {}
+        where = f"Prometheus {meta.get('namespace', '?')}/{meta.get('name', '?')}"
+        selectors = {k: spec.get(k) for k in ("podMonitorSelector", "serviceMonitorSelector", "ruleSelector")}
+        if any(v is None for v in selectors.values()):
+            continue
+        if any(v.get("matchExpressions") for v in selectors.values()):
+            return None, f"{where} selects by matchExpressions; choose --monitor-label by hand"
+        need: dict[str, str] = {}
+        for value in selectors.values():
+            for key, label in (value.get("matchLabels") or {}).items():
+                if need.get(key, label) != label:
+                    return None, f"{where} asks for {key}={need[key]} and {key}={label}; no one label set fits"
+                need[key] = label
+        return need, f"{where} ({', '.join(sorted(selectors))})"
+    return None, "no Prometheus selects PodMonitors, ServiceMonitors and PrometheusRules all at once"
 
 
 def gpu_inventory(nodes: list[dict], pods: list[dict], catalog: Catalog) -> GpuInventory:

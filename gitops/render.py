@@ -20,14 +20,15 @@ from gitops.bundle import Bundle
 from gitops.markdown import md_text
 from gitops.validate import SUPPORTED_K8S
 from planner import __version__
-from planner.contracts import Candidate, Plan
+from planner.contracts import Candidate, Plan, RenderOptions
 from planner.errors import BadInput
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 # The vLLM release the calibration rows were measured with (kb/data/benchmarks.jsonl: vllm/vllm-openai:v0.19.0-cu130).
 VLLM_IMAGE = "vllm/vllm-openai:v0.19.0"
-# servewise publishes no container image yet: the report CronJob's image is a parameter with this pinned default.
-SERVEWISE_IMAGE = "ghcr.io/servewise/servewise:0.1.0"
+# The image .github/workflows/release.yml builds from this repository's Dockerfile and pushes on a version tag;
+# --servewise-image (or the deployment record) names another registry.
+SERVEWISE_IMAGE = f"ghcr.io/servewise/servewise:{__version__}"
 # KServe releases render knows: "Standard" replaced "RawDeployment" in 0.16 (pkg/constants/constants.go at v0.20.0:
 # LegacyRawDeployment "deprecated: use Standard").
 KSERVE_VERSIONS = ("0.15", "0.16", "0.17", "0.18", "0.19", "0.20")
@@ -44,6 +45,10 @@ CACHE_MOUNT = "/models-cache"
 PLACEHOLDER_REPO = "https://git.example.com/platform/llm-deployments.git"
 DEFAULT_PROMETHEUS = "http://prometheus-operated.monitoring.svc:9090"
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Kubernetes label keys ([prefix/]name) and values (apimachinery validation.IsQualifiedName / IsValidLabelValue).
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_KEY = re.compile(rf"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{_LABEL_NAME}$")
+_LABEL_VALUE = re.compile(rf"^({_LABEL_NAME})?$")
 _MAX_NAME = 40  # leaves room for KServe's "-predictor" and our "-slo-report" suffixes within 63
 
 
@@ -115,6 +120,27 @@ def vllm_args(c: Candidate, model: str, served_name: str) -> list[str]:
     return [model, "--served-model-name", served_name, "--port", "8080", *engine_args(c)]
 
 
+def check_labels(pairs: list[str] | dict[str, str] | None) -> dict[str, str]:
+    """KEY=VALUE pairs (or a mapping) as Kubernetes labels, each checked: the labels a Prometheus selects
+    PodMonitors, ServiceMonitors and PrometheusRules by (kube-prometheus-stack: release=<helm release>)."""
+    items = list(pairs.items()) if isinstance(pairs, dict) else [
+        tuple(p.split("=", 1)) if "=" in p else (p, None) for p in pairs or []]
+    out: dict[str, str] = {}
+    for key, value in items:
+        if value is None:
+            raise BadInput(f"monitor label {str(key)[:80]!r} is not KEY=VALUE (e.g. release=kube-prometheus-stack)")
+        key, value = str(key).strip(), str(value).strip()
+        prefix, _, _ = key.rpartition("/")
+        if not _LABEL_KEY.match(key) or len(prefix) > 253:
+            raise BadInput(f"monitor label key {key[:80]!r} is not a Kubernetes label key ([prefix/]name, name at "
+                           "most 63 of letters, digits, '-', '_', '.')")
+        if not _LABEL_VALUE.match(value):
+            raise BadInput(f"monitor label value {value[:80]!r} (key {key}) is not a Kubernetes label value (at most 63 "
+                           "of letters, digits, '-', '_', '.', alphanumeric at both ends)")
+        out[key] = value
+    return out
+
+
 def _selector(model_name: str, namespace: str) -> str:
     """PromQL label matchers of one deployment: vLLM's model_name label is the deployment's --served-model-name."""
     return f'model_name={json.dumps(model_name)},namespace={json.dumps(namespace)}'
@@ -144,19 +170,36 @@ _LATENCY_SLOS = (("TTFT p90", "time_to_first_token_seconds", 0.9, "ttft_p90_ms")
                  ("TPOT p90", "request_time_per_output_token_seconds", 0.9, "tpot_p90_ms"),
                  ("E2E p95", "e2e_request_latency_seconds", 0.95, "e2e_p95_ms"))
 _WINDOW = "5m"
-_ERROR_RATIO_LIMIT = 0.01  # servewise's default: more than 1 % aborted or failed requests pages someone
+_ALERT_FOR = "10m"
+_ERROR_RATIO_LIMIT = 0.01  # servewise's default: more than 1 % failed requests pages someone
 
 
 def _quantile(q: float, metric: str, sel: str) -> str:
     return f"histogram_quantile({q}, sum by (le) (rate(vllm:{metric}_bucket{{{sel}}}[{_WINDOW}])))"
 
 
+def _pod_selector(deployment: str, namespace: str) -> str:
+    """The deployment's vLLM pods. The API server's own http_requests_total carries no model_name, only the
+    scrape target's labels; KServe names the pods of its Deployment <deployment>-<replicaset hash>-<pod hash>
+    (<isvc>-predictor for an InferenceService)."""
+    return f'namespace={json.dumps(namespace)},pod=~{json.dumps(deployment + "-[a-z0-9]+-[a-z0-9]+")}'
+
+
 def _error_ratio(sel: str) -> str:
-    return (f'sum(rate(vllm:request_success_total{{{sel},finished_reason=~"abort|error"}}[{_WINDOW}])) / '
+    """Requests the engine failed. vLLM's finished_reason "abort" means aborted by the client
+    (vllm/v1/engine/__init__.py FinishReason), which is no fault of the service."""
+    return (f'sum(rate(vllm:request_success_total{{{sel},finished_reason="error"}}[{_WINDOW}])) / '
             f"clamp_min(sum(rate(vllm:request_success_total{{{sel}}}[{_WINDOW}])), 1e-9)")
 
 
-def _alerts(plan: Plan, sel: str, name: str) -> list[dict]:
+def _http_5xx_ratio(pods: str) -> str:
+    """Server errors vLLM's API server answered (prometheus-fastapi-instrumentator, which vLLM mounts, groups
+    status codes into "5xx" by default; the pattern matches grouped and exact codes alike)."""
+    return (f'sum(rate(http_requests_total{{{pods},status=~"5.."}}[{_WINDOW}])) / '
+            f"clamp_min(sum(rate(http_requests_total{{{pods}}}[{_WINDOW}])), 1e-9)")
+
+
+def _alerts(plan: Plan, sel: str, pods: str, name: str) -> list[dict]:
     out = []
     for label, metric, q, slo_field in _LATENCY_SLOS:
         target = getattr(plan.spec.slos, slo_field)
@@ -170,14 +213,19 @@ def _alerts(plan: Plan, sel: str, name: str) -> list[dict]:
                     "expr": f"{_quantile(q, metric, sel)} > {target / 1000:g}",
                     "summary": f"{name}: {label} above {target:g} ms",
                     "description": f"{label} of vLLM over {_WINDOW} exceeds the SLO of plan {plan.id}. {sharpness}"})
-    out.append({"name": "ServewiseErrorRate", "severity": "critical",
+    out.append({"name": "ServewiseEngineErrors", "severity": "critical",
                 "expr": f"{_error_ratio(sel)} > {_ERROR_RATIO_LIMIT:g}",
-                "summary": f"{name}: more than {_ERROR_RATIO_LIMIT:.0%} of requests abort or fail",
-                "description": "finished_reason abort|error over all finished requests."})
+                "summary": f"{name}: more than {_ERROR_RATIO_LIMIT:.0%} of requests fail in the engine",
+                "description": ('finished_reason="error" over all finished requests; client aborts '
+                                '(finished_reason="abort") are not counted.')})
+    out.append({"name": "ServewiseHttpServerErrors", "severity": "critical",
+                "expr": f"{_http_5xx_ratio(pods)} > {_ERROR_RATIO_LIMIT:g}",
+                "summary": f"{name}: more than {_ERROR_RATIO_LIMIT:.0%} of HTTP requests answered 5xx",
+                "description": "HTTP 5xx answers of vLLM's API server over all its answers."})
     return out
 
 
-def _dashboard(name: str, sel: str) -> str:
+def _dashboard(name: str, sel: str, pods: str) -> str:
     def panel(i: int, title: str, unit: str, *exprs: str) -> dict:
         return {"id": i, "type": "timeseries", "title": title, "fieldConfig": {"defaults": {"unit": unit}},
                 "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i // 2) * 8},
@@ -188,7 +236,8 @@ def _dashboard(name: str, sel: str) -> str:
                      f"sum(vllm:num_requests_waiting{{{sel}}})"),
                panel(4, "Output tokens/s", "short", f"sum(rate(vllm:generation_tokens_total{{{sel}}}[{_WINDOW}]))"),
                panel(5, "KV-cache usage", "percentunit", f"avg(vllm:kv_cache_usage_perc{{{sel}}})"),
-               panel(6, "Aborted or failed requests", "percentunit", _error_ratio(sel)),
+               panel(6, "Failed requests (engine errors, HTTP 5xx)", "percentunit", _error_ratio(sel),
+                     _http_5xx_ratio(pods)),
                panel(7, "Preemptions/s", "short", f"sum(rate(vllm:num_preemptions_total{{{sel}}}[{_WINDOW}]))")]
     return json.dumps({"title": f"servewise: {name}", "uid": f"servewise-{name}"[:40], "schemaVersion": 39,
                        "panels": panels, "time": {"from": "now-6h", "to": "now"}}, indent=1)
@@ -268,21 +317,64 @@ def _check_storage_uri(uri: str | None) -> None:
                        "(hf, s3 and gs go through KServe's storage initializer, pvc mounts a claim, oci is a modelcar)")
 
 
+# The vLLM image a fresh node pulls before a new replica starts: guess, vllm/vllm-openai CUDA images are around
+# 10 GB compressed (stated in the bundle README).
+VLLM_IMAGE_GB = 10.0
+# autoscaling/v2 bounds (k8s.io/kubernetes pkg/apis/autoscaling/validation: MaxPeriodSeconds 1800,
+# MaxStabilizationWindowSeconds 3600).
+_MAX_PERIOD_S, _MAX_WINDOW_S = 1800, 3600
+
+
+def cold_start_s(c: Candidate, storage_uri: str | None = None, pull_gb_s: float = DEFAULT_PULL_GB_S) -> int:
+    """Seconds from a scale-up decision until a new replica serves, on a node that has neither the image nor the
+    weights: image pull, the weights fetch a new pod makes (none from a warm cache claim or a mounted PVC), loading
+    them onto the GPUs, compile and CUDA-graph warm-up (the startup probe's own figures, without its margin)."""
+    st = _storage(c, c.tp * c.pp, storage_uri, None, pull_gb_s, "x")
+    fetch = 0.0 if st["mode"] in ("pvc-cache", "pvc") else st["weights_gb"] / pull_gb_s
+    return round(VLLM_IMAGE_GB / pull_gb_s + fetch + st["weights_gb"] / LOAD_GB_S + WARMUP_S)
+
+
+def scaling_behavior(cold_start: int) -> dict:
+    """HPA behaviour (also KEDA's advanced.horizontalPodAutoscalerConfig.behavior) for replicas that take
+    `cold_start` seconds to serve. Scale up only on load that lasts a quarter of a cold start (a burst shorter than
+    that is over long before a new replica could help, and a real rise waits at most 25 % longer), and at most
+    double per cold start, so replicas still loading are not piled on while the queue they will drain persists.
+    Scale down one replica at a time, after load stayed low for twice a cold start: dropping a replica that is
+    needed again costs a whole cold start."""
+    up_window = min(max(60, cold_start // 4), 600)
+    return {"scaleUp": {"stabilizationWindowSeconds": up_window, "selectPolicy": "Max",
+                        "policies": [{"type": "Percent", "value": 100,
+                                      "periodSeconds": min(max(60, cold_start), _MAX_PERIOD_S)}]},
+            "scaleDown": {"stabilizationWindowSeconds": min(max(600, 2 * cold_start), _MAX_WINDOW_S),
+                          "selectPolicy": "Min", "policies": [{"type": "Pods", "value": 1, "periodSeconds": 300}]}}
+
+
+# The pod metric the HPA reads: prometheus-adapter's chart serves every non-counter series with namespace and pod
+# labels under its own name by default (gitops/facts/prometheus_adapter_default_rules.yaml), so vLLM's gauge keeps
+# its colon; no adapter rule has to be added. Its pods are the scale target's, so each deployment scales on its own.
+HPA_METRIC = "vllm:num_requests_running"
+
+
 def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | None = None, k8s_version: str = "1.31",
                   autoscaler: Literal["keda", "hpa"] = "keda",
                   monitor: Literal["podmonitor", "servicemonitor"] = "podmonitor", repo_url: str | None = None,
-                  prometheus_url: str = DEFAULT_PROMETHEUS, storage_uri: str | None = None,
-                  servewise_image: str = SERVEWISE_IMAGE, gpu_labels: list[str] | None = None,
+                  prometheus_url: str | None = None, storage_uri: str | None = None,
+                  servewise_image: str | None = None, gpu_labels: list[str] | None = None,
                   gpu_vendor: str = "nvidia", target: Literal["isvc", "llmisvc"] = "isvc",
                   kserve_version: str = DEFAULT_KSERVE, storage_class: str | None = None,
-                  pull_gb_s: float = DEFAULT_PULL_GB_S, gated: bool | None = None) -> Bundle:
+                  pull_gb_s: float = DEFAULT_PULL_GB_S, gated: bool | None = None,
+                  monitor_labels: list[str] | dict[str, str] | None = None, forge: str | None = None,
+                  forge_repo: str | None = None, forge_url: str | None = None) -> Bundle:
     """The bundle of files for the plan's chosen candidate (plan.json and a README included).
 
     `gpu_labels` and `gpu_vendor` come from the catalog's entry for the chosen GPU (`Gpu.k8s_product_labels`,
     `Gpu.vendor`), `gated` from the model's (`ModelArch.gated`; None, not recorded, requires the token).
     `storage_uri` (hf://, s3://, gs://, pvc://, oci://) is where KServe gets the weights; without it a
     PersistentVolumeClaim of `storage_class` holds the Hugging Face cache. `target` is a KServe InferenceService
-    (with its ServingRuntime) or an LLMInferenceService."""
+    (with its ServingRuntime) or an LLMInferenceService. `monitor_labels` go on the PodMonitor/ServiceMonitor/
+    PrometheusRule so the cluster's Prometheus selects them; `forge`, `forge_repo` and `forge_url` tell the report
+    CronJob where the deployment's pull requests are. Every option is recorded in plan.json (`Plan.render`), so a
+    rollback renders the deployment as it was."""
     if plan.chosen is None:
         raise BadInput(f"plan {plan.id} has no chosen candidate ({plan.infeasible or 'infeasible'}); nothing to render")
     if k8s_version not in SUPPORTED_K8S:
@@ -297,6 +389,8 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
         raise BadInput(f"target {target!r} is not supported: choose isvc (InferenceService) or llmisvc (LLMInferenceService)")
     if not (0.01 <= pull_gb_s <= 100):
         raise BadInput(f"pull bandwidth {pull_gb_s:g} GB/s is outside 0.01..100")
+    if forge not in (None, "local", "github", "gitlab"):
+        raise BadInput(f"forge {forge!r} is not supported: choose local, github or gitlab")
     _check_storage_uri(storage_uri)
     c = plan.candidates[plan.chosen]
     if gpu_vendor != "nvidia":
@@ -315,8 +409,22 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
     nm = dns_label(name, "name", explicit=True) if name else dns_label(plan.spec.name, "name", explicit=False)
     served = served_model_name(ns, nm)
     sel = _selector(served, ns)
+    workload = f"{nm}-predictor" if target == "isvc" else f"{nm}-kserve"
+    pods = _pod_selector(workload, ns)
     labels = {"app.kubernetes.io/name": nm, "app.kubernetes.io/managed-by": "servewise",
               "servewise.io/plan": label_value(plan.id)}
+    selected_by = check_labels(monitor_labels)
+    clash = sorted(set(selected_by) & set(labels))
+    if clash:
+        raise BadInput(f"monitor label {clash[0]} is set by servewise itself; choose another key")
+    prometheus_url = prometheus_url or DEFAULT_PROMETHEUS
+    servewise_image = servewise_image or SERVEWISE_IMAGE
+    record = RenderOptions(namespace=ns, name=nm, k8s_version=k8s_version, autoscaler=autoscaler, monitor=monitor,
+                           repo_url=repo_url, prometheus_url=prometheus_url, storage_uri=storage_uri,
+                           servewise_image=servewise_image, gpu_labels=gpu_labels or [], monitor_labels=selected_by,
+                           forge=forge, forge_repo=forge_repo, forge_url=forge_url, target=target,
+                           kserve_version=kserve_version, storage_class=storage_class, pull_gb_s=pull_gb_s)
+    plan = plan.model_copy(update={"render": record})
     gpus_per_replica = c.tp * c.pp
     gpus_per_pod = gpus_per_replica // nodes
     if target == "llmisvc" and storage_uri is None:
@@ -330,8 +438,18 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
     weights_per_pod_gib = c.predicted.memory.weights_gib * gpus_per_pod
     memory_gib = max(16, 8 * gpus_per_pod + _gib(0.25 * weights_per_pod_gib) + shm_gib)
     token_required = True if gated is None else gated
+    cold_start = cold_start_s(c, storage_uri, pull_gb_s)
+    report_env = [{"name": "SERVEWISE_PROMETHEUS", "value": prometheus_url},
+                  # the image's filesystem is read-only: the throwaway knowledge base lives on an emptyDir
+                  {"name": "SERVEWISE_KB", "value": "/var/lib/servewise/kb.sqlite"},
+                  {"name": "HOME", "value": "/var/lib/servewise"}]
+    report_env += [{"name": var, "value": value} for var, value in (("SERVEWISE_FORGE", forge), ("SERVEWISE_REPO", forge_repo),
+                                                                    ("SERVEWISE_FORGE_URL", forge_url)) if value]
+    report_env += [{"name": var, "valueFrom": {"secretKeyRef": {"name": "servewise-forge", "key": key, "optional": True}}}
+                   for var, key in (("SERVEWISE_FORGE_TOKEN", "token"), ("SERVEWISE_PROMETHEUS_TOKEN", "prometheus-token"))]
     ctx = {
-        "namespace": ns, "name": nm, "labels": labels, "plan_id": plan.id, "runtime_name": f"{nm}-vllm",
+        "namespace": ns, "name": nm, "labels": labels, "monitor_labels": {**labels, **selected_by}, "plan_id": plan.id,
+        "runtime_name": f"{nm}-vllm",
         "vllm_image": VLLM_IMAGE, "served_model_name": served, "serving_repo": serving_repo(c),
         "vllm_args": vllm_args(c, storage["model_path"], served),
         # KServe's LLMInferenceServiceConfig already passes the model, name, port and --tensor-parallel-size
@@ -346,22 +464,20 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
         "gpu_products": gpu_labels or [c.gpu],
         "min_replicas": c.min_replicas, "max_replicas": c.max_replicas, "replicas": c.replicas,
         "startup_checks": startup["checks"], "probe_period": PROBE_PERIOD_S,
-        "kserve_autoscaler_class": "external", "predictor_deployment": f"{nm}-predictor" if target == "isvc" else f"{nm}-kserve",
+        "kserve_autoscaler_class": "external", "predictor_deployment": workload,
         "prometheus_url": prometheus_url, "k8s_version": k8s_version,
         # KEDA's default AverageValue divides the query's value by the threshold to get replicas, so both
         # queries are totals over all pods and both thresholds are per replica.
         "queue_query": f"sum(vllm:num_requests_waiting{{{sel}}})", "queue_threshold": "4",
         "running_query": f"sum(vllm:num_requests_running{{{sel}}})",
         "running_threshold": str(max(1, int(c.vllm.max_num_seqs * 0.8))),
-        # prometheus-adapter's default rule turns ':' into '_' in exposed metric names
-        "hpa_metric": "vllm_num_requests_running",
-        "rule_group": f"servewise-{nm}", "alerts": _alerts(plan, sel, nm),
-        "dashboard_file": f"servewise-{nm}.json", "dashboard_json": _dashboard(nm, sel),
-        "repo_url": repo_url or PLACEHOLDER_REPO, "repo_path": f"deployments/{ns}/{nm}",
-        "servewise_image": servewise_image, "forge_secret": "servewise-forge",
-        "report_args": ["report", "--plan", "/plan/plan.json", "--deployment", f"{ns}/{nm}"], "plan_configmap": f"{nm}-plan",
+        "hpa_metric": HPA_METRIC, "cold_start_s": cold_start, "behavior": scaling_behavior(cold_start),
+        "rule_group": f"servewise-{nm}", "alerts": _alerts(plan, sel, pods, nm), "alert_for": _ALERT_FOR,
+        "dashboard_file": f"servewise-{nm}.json", "dashboard_json": _dashboard(nm, sel, pods),
+        "servewise_image": servewise_image, "forge_secret": "servewise-forge", "report_env": report_env,
+        "report_account": f"{nm}-slo-report", "report_args": ["report", "--deployment", f"{ns}/{nm}"],
     }
-    manifests = {"namespace.yaml": "namespace.yaml.j2"}
+    manifests: dict[str, str] = {}
     if target == "isvc":
         manifests |= {"servingruntime.yaml": "servingruntime.yaml.j2", "inferenceservice.yaml": "inferenceservice.yaml.j2",
                       f"{'scaledobject' if autoscaler == 'keda' else 'hpa'}.yaml":
@@ -378,13 +494,13 @@ def render_bundle(plan: Plan, *, namespace: str = "llm-serving", name: str | Non
     if storage["pvc"]:
         manifests["persistentvolumeclaim.yaml"] = "persistentvolumeclaim.yaml.j2"
     manifests |= {"prometheusrule.yaml": "prometheusrule.yaml.j2", "dashboard-configmap.yaml": "dashboard-configmap.yaml.j2",
-                  "cronjob-slo-report.yaml": "cronjob-slo-report.yaml.j2"}
+                  "cronjob-slo-report.yaml": "cronjob-slo-report.yaml.j2",
+                  "serviceaccount-slo-report.yaml": "serviceaccount-slo-report.yaml.j2"}
     ctx.update(_availability(plan, c, nm))
     if ctx["pdb_name"] and target == "isvc":
         manifests["pdb.yaml"] = "pdb.yaml.j2"
     files = {path: _yaml_env.get_template(t).render(ctx) for path, t in manifests.items()}
     files["kustomization.yaml"] = _yaml_env.get_template("kustomization.yaml.j2").render({**ctx, "resources": list(manifests)})
-    files["application.yaml"] = _yaml_env.get_template("application.yaml.j2").render(ctx)
     files["plan.json"] = plan.model_dump_json(indent=2) + "\n"
     files["README.md"] = _readme(plan, c, ctx, autoscaler, monitor, sorted([*files, "README.md"]), startup, target)
     return Bundle(namespace=ns, name=nm, plan=plan, files=dict(sorted(files.items())))
@@ -407,7 +523,8 @@ def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, monitor: str, 
         "and the SLO report select on that name",
         f"weights: {st['how']}",
         f"startup probe budget: {startup['text']} (pull bandwidth is the pull_gb_s setting; load speed and warm-up are guesses)",
-        f"report CronJob image {ctx['servewise_image']} (servewise publishes no image yet; build one from this repository)",
+        (f"report CronJob image {ctx['servewise_image']}: built from servewise's Dockerfile and pushed by its release "
+         "workflow on a version tag; it runs as a non-root user with a read-only root filesystem"),
         (f"forge and Prometheus tokens from Secret {ctx['forge_secret']} keys token and prometheus-token (optional, none "
          "rendered here)"),
         (f"memory {ctx['memory']} per pod is a guess: 8 GiB per GPU for vLLM's processes, a quarter of the pod's "
@@ -416,20 +533,33 @@ def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, monitor: str, 
          "CPU limit, so vLLM's busy loops are never throttled"),
         (f"GPU nodes carry label nvidia.com/gpu.product in {', '.join(ctx['gpu_products'])} (GPU feature discovery) "
          "and may carry the taint nvidia.com/gpu:NoSchedule"),
-        f"the Argo CD Application lives in namespace argocd, project default; apply application.yaml once",
+        ("Argo CD creates this deployment's Application from the repository's ApplicationSet (`servewise gitops init`) "
+         "and deletes it, pruning every object, when a pull request removes this directory"),
+        ("the namespace is created by Argo CD (CreateNamespace=true) and never deleted by it: other deployments may "
+         "share it"),
     ]
     if target == "isvc":
         assumptions += [
             (f"KServe {ctx['kserve_version']}, deploymentMode {ctx['deployment_mode']}; probes as KServe's own "
              "kserve-vllmserver.yaml at v0.20.0 (timeouts 10 s startup, 5 s readiness)"),
             (f"scale-out thresholds per replica are guesses: {ctx['queue_threshold']} waiting requests, or running requests "
-             f"at 80 % of max-num-seqs ({ctx['running_threshold']}); Prometheus at {ctx['prometheus_url']}")]
+             f"at 80 % of max-num-seqs ({ctx['running_threshold']}); Prometheus at {ctx['prometheus_url']}"),
+            (f"a new replica serves after about {ctx['cold_start_s']} s on a fresh node (the vLLM image, guessed at "
+             f"{VLLM_IMAGE_GB:g} GB, and any weights download at the pull bandwidth, then load and warm-up as for the "
+             f"startup probe), so scale-up waits for load lasting {ctx['behavior']['scaleUp']['stabilizationWindowSeconds']} s "
+             f"and at most doubles every {ctx['behavior']['scaleUp']['policies'][0]['periodSeconds']} s; scale-down "
+             f"removes one replica per 5 min after {ctx['behavior']['scaleDown']['stabilizationWindowSeconds']} s of "
+             "low load")]
+        if ctx["monitor_labels"] == ctx["labels"]:
+            assumptions.append("no monitor labels given: a Prometheus that selects monitors and rules by label "
+                               "(kube-prometheus-stack: release=<release>) ignores them; pass --monitor-label KEY=VALUE")
         if monitor == "servicemonitor":
             assumptions.append("the ServiceMonitor finds KServe's predictor Service by its label "
                                "serving.kserve.io/inferenceservice and scrapes the container port named http, whatever "
                                "KServe names the Service port")
         if autoscaler == "hpa":
-            assumptions.append(f"the HPA needs prometheus-adapter exposing vLLM's gauge as {ctx['hpa_metric']}")
+            assumptions.append(f"the HPA reads the pod metric {ctx['hpa_metric']} from prometheus-adapter, which its Helm "
+                               "chart serves under that name with its default rules (rules.default: true)")
     else:
         assumptions += [
             (f"LLMInferenceService (serving.kserve.io/v1alpha2, KServe {ctx['kserve_version']}) with KServe's default "
@@ -445,8 +575,6 @@ def _readme(plan: Plan, c: Candidate, ctx: dict, autoscaler: str, monitor: str, 
         assumptions.append("the storage initializer downloading a gated hf:// repo reads HF_TOKEN from a Secret attached "
                            "to the pod's ServiceAccount (KServe docs/samples/storage/hf/hf_secret.yaml at v0.20.0); "
                            "attach it to the namespace's default ServiceAccount or download into a claim (pvc://)")
-    if ctx["repo_url"] == PLACEHOLDER_REPO:
-        assumptions.append(f"repoURL {PLACEHOLDER_REPO} is a placeholder: pass --repo-url to render, or edit application.yaml")
     token = ("required: the model's repository is gated, so the pod does not start until the Secret exists"
              if not ctx["hf_token_optional"] else "optional: the model's repository is not gated")
     return _md_env.get_template("bundle-README.md.j2").render(

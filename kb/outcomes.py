@@ -62,3 +62,19 @@ def report_history(kb: KnowledgeBase, deployment: str, limit: int = 5) -> list[d
     rows = kb.db.execute("SELECT created_at, verdict FROM reports WHERE deployment = ? ORDER BY id DESC LIMIT ?",
                          [deployment, limit])
     return [{"created_at": r[0], "verdict": r[1]} for r in rows]
+
+
+def import_outcomes(kb: KnowledgeBase, outcomes: list[Outcome]) -> int:
+    """Store outcomes read from elsewhere (a forge's report comments), skipping those already here: one report's
+    metric is identified by deployment, plan, metric and the report's time. Returns how many were new."""
+    with kb.transaction() as db:
+        have = {tuple(r) for r in db.execute("SELECT deployment, plan_id, metric, created_at FROM outcomes")}
+        new = []
+        for o in outcomes:
+            key = (o.deployment, o.plan_id, o.metric, o.created_at)
+            if key not in have:
+                have.add(key)
+                new.append(o)
+        if new:
+            db["outcomes"].insert_all({**o.model_dump(), "data": o.model_dump_json()} for o in new)
+    return len(new)

@@ -291,6 +291,30 @@ class Candidate(BaseModel):
     explanation: str = ""
 
 
+class RenderOptions(BaseModel):
+    """How a plan was rendered into a deployment. The bundle's plan.json carries it, so a rollback, a teardown
+    or a re-proposal renders exactly what was deployed instead of today's defaults."""
+
+    namespace: str
+    name: str
+    k8s_version: str = "1.31"
+    autoscaler: str = "keda"
+    monitor: str = "podmonitor"
+    repo_url: str | None = None
+    prometheus_url: str | None = None
+    storage_uri: str | None = None
+    servewise_image: str | None = None
+    gpu_labels: list[str] = Field(default_factory=list)
+    monitor_labels: dict[str, str] = Field(default_factory=dict)
+    forge: str | None = Field(default=None, description="forge the report job posts on: local | github | gitlab")
+    forge_repo: str | None = None
+    forge_url: str | None = None
+    target: str = "isvc"
+    kserve_version: str | None = None
+    storage_class: str | None = None
+    pull_gb_s: float | None = None
+
+
 class Plan(BaseModel):
     """A spec, ranked candidates (best first) and the chosen one: what plan.json holds."""
 
@@ -304,3 +328,4 @@ class Plan(BaseModel):
     kb_version: str
     servewise_version: str
     created_at: str
+    render: RenderOptions | None = Field(default=None, description="set in a bundle's plan.json: how it was rendered")

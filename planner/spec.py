@@ -136,7 +136,27 @@ def extract(text: str, catalog: Catalog) -> _Extracted:
         out["streaming"] = True
     if uc := _use_case_from_words(t, catalog):
         out["use_case"] = uc
+    if name := _service_name(t):
+        out["name"] = name
     return out
+
+
+# Words that name what a service is; the word before one says which ("support chatbot", "HR assistant"), so two
+# services described in words get two deployment names instead of both becoming their use case's name.
+_SERVICE_NOUNS = ("chatbot", "bot", "assistant", "agent", "copilot", "helpdesk", "summarizer", "summariser",
+                  "classifier", "translator", "tutor", "search", "service", "api")
+_NOT_A_QUALIFIER = {"a", "an", "the", "our", "my", "your", "their", "we", "i", "need", "needs", "want", "serve",
+                    "deploy", "run", "host", "build", "for", "to", "of", "with", "new", "internal", "llm", "ai", "gpu"}
+
+
+def _service_name(t: str) -> str | None:
+    """The service the first clause of the words names, as qualifier-noun ("support-chatbot"), or None."""
+    words = re.findall(r"[a-z][a-z0-9]*", re.split(r"[,.;:()\n]", t, maxsplit=1)[0])
+    for i, word in enumerate(words):
+        if word in _SERVICE_NOUNS:
+            qualifiers = [w for w in words[:i] if w not in _NOT_A_QUALIFIER and w not in _SERVICE_NOUNS]
+            return "-".join([*qualifiers[-1:], word])
+    return None
 
 
 def _use_case_from_words(t: str, catalog: Catalog) -> str | None:

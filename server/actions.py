@@ -63,6 +63,49 @@ def render_plan(ctx: AppContext, plan: Plan, **options) -> tuple[Bundle, list[Va
     return bundle, validate_bundle(bundle, k8s)
 
 
+def deployment_options(ctx: AppContext, plan: Plan, *, namespace: str | None = None, name: str | None = None,
+                       k8s_version: str | None = None, autoscaler: str | None = None, monitor: str | None = None,
+                       repo_url: str | None = None, storage_uri: str | None = None, storage_class: str | None = None,
+                       pull_gb_s: float | None = None, target: str | None = None, kserve_version: str | None = None,
+                       prometheus_url: str | None = None, servewise_image: str | None = None,
+                       monitor_label: list[str] | None = None,
+                       cluster: bool = False, context: str | None = None, forge: str | None = None,
+                       forge_repo: str | None = None, forge_url: str | None = None) -> dict:
+    """render_bundle's options: what was given, else the plan's deployment record (a bundle's plan.json says how
+    it was deployed), else the settings and defaults."""
+    from gitops.bootstrap import clone_url
+    from gitops.render import check_labels
+
+    s = ctx.settings
+    record = {k: v for k, v in (plan.render.model_dump() if plan.render else {}).items() if v not in (None, [], {})}
+    given = {k: v for k, v in dict(namespace=namespace, name=name, k8s_version=k8s_version, autoscaler=autoscaler,
+                                   monitor=monitor, repo_url=repo_url, storage_uri=storage_uri,
+                                   storage_class=storage_class, pull_gb_s=pull_gb_s, target=target,
+                                   kserve_version=kserve_version, prometheus_url=prometheus_url,
+                                   servewise_image=servewise_image).items() if v}
+    if monitor_label:
+        given["monitor_labels"] = check_labels(monitor_label)
+    if cluster or context:
+        from gitops.cluster import read_inventory, render_choices
+
+        inventory = read_inventory(ctx.catalog, context=context or s.kube_context,
+                                   namespace=namespace or record.get("namespace") or s.namespace)
+        given["autoscaler"], given["monitor"] = render_choices(inventory)
+        if not monitor_label and inventory.monitor_labels:
+            given["monitor_labels"] = inventory.monitor_labels
+    kind = forge or s.forge
+    if kind in ("github", "gitlab"):  # where the report CronJob finds the pull requests; a local path means nothing there
+        given.update({k: v for k, v in (("forge", kind), ("forge_repo", forge_repo or s.repo),
+                                        ("forge_url", forge_url or s.forge_url)) if v})
+    options = {**record, **given}
+    options.setdefault("namespace", s.namespace)
+    options.setdefault("monitor_labels", s.monitor_labels)
+    if "repo_url" not in options and (url := clone_url(options.get("forge"), options.get("forge_repo"),
+                                                       options.get("forge_url"))):
+        options["repo_url"] = url
+    return options
+
+
 def valid_bundle(ctx: AppContext, plan: Plan, **options) -> Bundle:
     bundle, issues = render_plan(ctx, plan, **options)
     if issues:
@@ -127,5 +170,8 @@ def slo_report(ctx: AppContext, plan: Plan, *, deployment: str, prometheus_url: 
     store_report(ctx.kb, deployment, pr_number, report.created_at, report.verdict,
                  report.model_dump(mode="json", exclude={"history"}), report.outcomes)
     if forge is not None and pr_number is not None:
-        forge.upsert_comment(pr_number, MARKER, comment_body(report))
+        from gitops.outcome_sync import sticky_comment
+
+        forge.upsert_comment(pr_number, MARKER, sticky_comment(forge, pr_number, MARKER, comment_body(report),
+                                                               report.outcomes))
     return report

@@ -38,6 +38,22 @@ class Settings(BaseModel):
                                       description="variable holding a Prometheus bearer token, if any")
     namespace: str = Field(default="llm-serving", description="Kubernetes namespace of deployments")
     kube_context: str | None = Field(default=None, description="kubeconfig context to read")
+    monitor_labels: dict[str, str] = Field(default_factory=dict,
+                                           description="labels the cluster's Prometheus selects monitors and rules by "
+                                                       "(kube-prometheus-stack: release=<release>); as KEY=VALUE,KEY=VALUE "
+                                                       "in SERVEWISE_MONITOR_LABELS")
+
+    @field_validator("monitor_labels", mode="before")
+    @classmethod
+    def _pairs(cls, value: object) -> object:
+        """KEY=VALUE,KEY=VALUE (an environment variable) as a mapping; each label is checked where it is used."""
+        if isinstance(value, str):
+            pairs = [p.strip() for p in value.split(",") if p.strip()]
+            if any("=" not in p for p in pairs):
+                raise ValueError("give KEY=VALUE pairs separated by commas, e.g. release=kube-prometheus-stack")
+            return dict(p.split("=", 1) for p in pairs)
+        return value
+
     workspace: Path | None = Field(default=None, description="directory under which the MCP render tool may write "
                                    "bundles (as <workspace>/<namespace>/<name>); unset: it writes nothing")
 

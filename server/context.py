@@ -6,6 +6,7 @@ Shared by the CLI and the MCP server so both open the same file the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from functools import cached_property
 
 from kb.catalog import load_catalog, open_kb
@@ -51,9 +52,13 @@ class AppContext:
 
         s = self.settings
         kind = kind or s.forge
+        # For the local forge the repository is a path: --repo wins, then the repo setting when it is meant for
+        # the local forge (forge setting local too), then the local_forge setting.
+        path = repo or (s.repo if s.forge == "local" else None)
+        local = Path(path).expanduser() if kind == "local" and path else s.local_forge
         config = ForgeConfig(kind=kind, repo=repo or s.repo, url=url or s.forge_url,
                              token_url=s.forge_url or DEFAULT_URLS.get(kind), token_env=s.token_env,
-                             token_file=s.token_file, local_path=s.local_forge)
+                             token_file=s.token_file, local_path=local)
         return open_forge(config, self.kb)
 
 

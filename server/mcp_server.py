@@ -512,8 +512,8 @@ async def render(plan_id: PlanId, namespace: Annotated[str | None, Field(max_len
                      description="isvc: KServe InferenceService + ServingRuntime; llmisvc: LLMInferenceService")] = "isvc",
                  detail: Detail = False) -> Annotated[CallToolResult, RenderView]:
     """Render the plan's chosen deployment as KServe + vLLM manifests (ServingRuntime, InferenceService, KEDA or
-    HPA, PodMonitor/ServiceMonitor, SLO PrometheusRule, Grafana dashboard, Argo CD Application, SLO-report
-    CronJob), validated against the real CRD schemas and Kubernetes 1.31. Returns the file list with sizes, the
+    HPA, PodMonitor/ServiceMonitor, SLO PrometheusRule, Grafana dashboard, SLO-report CronJob;
+    Argo CD's ApplicationSet makes the Application), validated against the real CRD schemas and Kubernetes 1.31. Returns the file list with sizes, the
     validation summary and one resource link per file (detail=true embeds the files)."""
     args = dict(plan_id=plan_id, namespace=namespace, name=name, autoscaler=autoscaler, monitor=monitor, write=write,
                 target=target)
@@ -549,30 +549,41 @@ def _mime(file: str) -> str:
 
 
 class Proposed(BaseModel):
-    number: int
-    url: str
+    number: int | None = Field(description="None when an empty repository's main was initialized instead")
+    url: str | None
     branch: str
     commit: str
     created: bool = Field(description="false when an open pull request for this deployment was updated")
     forge: str
+    deployment: str = Field(default="", description="NAMESPACE/NAME the pull request deploys")
+    service: str = Field(default="", description="the service (spec name) the deployment now carries")
+    replace_allowed: bool = Field(default=False, description="whether replacing another service was permitted")
 
 
-@mcp.tool(title="Open a GitOps pull request for a plan",
-          annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True))
+# replace=true overwrites another service's deployment of the same name, so the tool is marked destructive.
+@mcp.tool(title="Open a GitOps pull request (refuses to replace another service unless replace=true)",
+          annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=True))
 async def propose_pr(plan_id: PlanId, namespace: Annotated[str | None, Field(max_length=63)] = None,
-                     name: Annotated[str | None, Field(max_length=40)] = None) -> Proposed:
+                     name: Annotated[str | None, Field(max_length=40)] = None,
+                     replace: Annotated[bool, Field(description="replace the different service a deployment of this "
+                                                                "name carries; ask the person first")] = False) -> Proposed:
     """Render, validate and open a GitOps pull request for the plan on the configured forge (local git by
-    default). Calling it again for the same deployment updates the same branch and pull request."""
+    default). Calling it again for the same service updates the same branch and pull request. The deployment
+    name defaults to the spec's name; if that deployment already carries a different service (open pull request or
+    main), the call is refused and names both, unless replace=true."""
     def run(ctx: AppContext) -> Proposed:
         from gitops.propose import propose
 
-        bundle = actions.valid_bundle(ctx, actions.plan_from(ctx, plan_id=plan_id), namespace=namespace, name=name)
+        plan = actions.plan_from(ctx, plan_id=plan_id)
+        bundle = actions.valid_bundle(ctx, plan, **actions.deployment_options(ctx, plan, namespace=namespace, name=name))
         forge = ctx.forge()
-        r = propose(bundle, forge)
+        r = propose(bundle, forge, replace=replace)
         return Proposed(number=r.pr.number, url=r.pr.url, branch=r.branch, commit=r.commit, created=r.created,
-                        forge=forge.name)
+                        forge=forge.name, deployment=f"{bundle.namespace}/{bundle.name}", service=plan.spec.name,
+                        replace_allowed=replace)
 
-    return await _bounded("propose_pr", run, {"plan_id": plan_id, "namespace": namespace, "name": name})
+    return await _bounded("propose_pr", run, {"plan_id": plan_id, "namespace": namespace, "name": name,
+                                              "replace": replace})
 
 
 @mcp.tool(title="Observed SLOs of a deployment against its plan",

@@ -141,7 +141,9 @@ def test_rbac_manifest_grants_exactly_the_reads_made(catalog, tmp_path):
 
     isvc = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
             "metadata": {"name": "chat", "namespace": "llm"}, "status": {}}
-    with FakeKubeApi(objects={("serving.kserve.io", "llm", "inferenceservices", "chat"): isvc}) as api:
+    # prometheus-operator installed, so the inventory also reads the Prometheus objects (monitor-label suggestion)
+    with FakeKubeApi(objects={("serving.kserve.io", "llm", "inferenceservices", "chat"): isvc},
+                     crds=["podmonitors.monitoring.coreos.com"]) as api:
         kc = write_kubeconfig(tmp_path / "kc", api.url, api.token)
         read_inventory(catalog, kubeconfig=kc, namespace="llm")
         deployment_status("llm", "chat", kubeconfig=kc)

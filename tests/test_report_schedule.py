@@ -22,14 +22,16 @@ def test_the_cronjob_command_runs_here_and_reports_on_its_own_deployment(cli, is
     plan = recommend(build_spec(cat, use_case="chatbot", qps=5), cat, load_latency_params(), provider="aws")
     bundle = render_bundle(plan, namespace="team-a", name="bot")
     cron = yaml.safe_load(bundle.files["cronjob-slo-report.yaml"])
-    container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    args = container["args"]
-    assert args[:3] == ["report", "--plan", "/plan/plan.json"]
-    # The plan the CronJob mounts is the bundle's own plan.json.
+    args = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["report", "--deployment", "team-a/bot"]
+    # Nothing merged yet: one clear error, not a traceback.
+    early = cli(*args, "--json")
+    assert early.exit_code == 2 and "no merged" in json.loads(early.stdout)["error"]["message"]
     plan_file = isolated_env / "plan.json"
-    plan_file.write_text(bundle.files["plan.json"])
-    r = cli(*[str(plan_file) if a == "/plan/plan.json" else a for a in args],
-            "--prometheus", "http://127.0.0.1:9", "--json")
+    plan_file.write_text(plan.model_dump_json())
+    pr = json.loads(cli("propose", "--plan", str(plan_file), "--namespace", "team-a", "--name", "bot", "--json").stdout)
+    assert cli("pr", "merge", str(pr["number"]), "--json").exit_code == 0
+    r = cli(*args, "--prometheus", "http://127.0.0.1:9", "--json")
     assert r.exit_code == 4
     rep = json.loads(r.stdout)["reports"][0]
     assert rep["deployment"] == "team-a/bot" and rep["plan_id"] == plan.id and rep["verdict"] == "unreachable"

@@ -43,8 +43,8 @@ def test_an_unknown_field_in_a_custom_resource_names_it(bundle):
 
 
 def test_a_wrong_type_in_a_custom_resource_names_the_field(bundle):
-    issues = _issues(_edit(bundle, "scaledobject.yaml", "cooldownPeriod: 300", "cooldownPeriod: soon"))
-    assert any(i.kind == "ScaledObject" and i.field == "spec.cooldownPeriod" for i in issues)
+    issues = _issues(_edit(bundle, "scaledobject.yaml", "  triggers:", "  pollingInterval: soon\n  triggers:"))
+    assert any(i.kind == "ScaledObject" and i.field == "spec.pollingInterval" for i in issues)
 
 
 def test_core_kinds_are_checked_strictly_against_the_kubernetes_openapi(bundle):
@@ -93,7 +93,7 @@ def test_names_must_be_dns_labels_and_unique(bundle):
     issues = _issues(_edit(bundle, "dashboard-configmap.yaml", f'name: "{bundle.name}-dashboard"', 'name: "Dash_Board"'))
     assert any(i.kind == "ConfigMap" and i.field == "metadata.name" and "DNS-1123" in i.reason for i in issues)
     twice = bundle.model_copy(deep=True)
-    twice.files["namespace.yaml"] += "---\n" + bundle.files["namespace.yaml"]
+    twice.files["serviceaccount-slo-report.yaml"] += "---\n" + bundle.files["serviceaccount-slo-report.yaml"]
     assert any("duplicate" in i.reason for i in _issues(twice))
 
 
@@ -113,8 +113,8 @@ def test_kustomization_lists_exactly_the_manifests(bundle):
 
 
 def test_a_file_that_does_not_parse_is_an_issue_not_a_crash(bundle):
-    issues = _issues(_edit(bundle, "namespace.yaml", "kind: Namespace", "kind: [Namespace"))
-    assert issues[0].field == "(yaml)" and issues[0].file == "namespace.yaml"
+    issues = _issues(_edit(bundle, "serviceaccount-slo-report.yaml", "kind: ServiceAccount", "kind: [ServiceAccount"))
+    assert issues[0].field == "(yaml)" and issues[0].file == "serviceaccount-slo-report.yaml"
 
 
 def test_an_unsupported_kubernetes_version_is_bad_input(bundle):

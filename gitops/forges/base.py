@@ -39,6 +39,11 @@ class Forge(ABC):
         """Create or update `branch` from `base` so that each path holds its content (None deletes it).
         Returns the new head commit sha. A no-change commit is skipped."""
 
+    def has_branch(self, name: str) -> bool:
+        """Whether the repository has branch `name`. Hosted repositories are assumed to have their base branch
+        (GitHub and GitLab create it with the first file); the local forge checks."""
+        return True
+
     @abstractmethod
     def find_pr(self, branch: str) -> PullRequest | None:
         """The open pull request whose head is `branch`, if any."""

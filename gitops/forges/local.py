@@ -236,8 +236,12 @@ class LocalForge(Forge):
             repo_path(rel)
         with self._lock(branch), self._clone() as work:
             expected = self._head(branch)
-            start = f"origin/{branch}" if expected and not self._merged(branch, base) else f"origin/{base}"
-            git("checkout", "-q", "-B", branch, start, cwd=work)
+            empty = not self.has_branch(base)
+            if empty:  # an empty repository: the first commit starts history
+                git("checkout", "-q", "--orphan", branch, cwd=work)
+            else:
+                start = f"origin/{branch}" if expected and not self._merged(branch, base) else f"origin/{base}"
+                git("checkout", "-q", "-B", branch, start, cwd=work)
             for rel, content in files.items():
                 target = work / rel
                 if content is None:
@@ -250,7 +254,12 @@ class LocalForge(Forge):
             if git("status", "--porcelain", cwd=work).strip():
                 git("commit", "-q", "-m", message, cwd=work)
                 self._push(work, branch, expected)
+                if empty and branch == base:  # so that a clone checks out the branch history now starts on
+                    git("--git-dir", str(self.path), "symbolic-ref", "HEAD", f"refs/heads/{base}")
             return git("rev-parse", "HEAD", cwd=work).strip()
+
+    def has_branch(self, name: str) -> bool:
+        return bool(git("--git-dir", str(self.path), "branch", "--list", name).strip())
 
     def find_pr(self, branch: str) -> PullRequest | None:
         return prs.find_open(self.kb, self.name, self.repo, branch)

@@ -96,6 +96,13 @@ def _show_inventory(inv: ClusterInventory) -> None:
     if inv.gpus.unknown_products:
         console.print(f"GPU products not in the catalog (not counted as free): {', '.join(inv.gpus.unknown_products)}",
                       highlight=False)
+    if inv.monitor_labels:
+        flags = " ".join(f"--monitor-label {k}={v}" for k, v in sorted(inv.monitor_labels.items()))
+        console.print(f"monitor labels: {flags}  (from {inv.monitor_labels_source})", highlight=False)
+    elif inv.monitor_labels == {}:
+        console.print(f"monitor labels: none needed ({inv.monitor_labels_source} selects everything)", highlight=False)
+    else:
+        console.print(f"monitor labels: not suggested: {inv.monitor_labels_source}", highlight=False)
     for note in inv.assumptions:
         console.print(f"[dim]assumed: {note}[/]", highlight=False)
 

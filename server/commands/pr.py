@@ -9,14 +9,16 @@ from urllib.parse import urlsplit
 import typer
 
 from planner.errors import BadInput
-from server.actions import valid_bundle
+from server.actions import deployment_options, valid_bundle
+from server.commands import render as R
 from server.files import load_plan
 from server.context import app_context
 from server.limits import bounded, one_of
 from server.output import JSON_OPTION, console, run, table
 
 FORGE = typer.Option(None, "--forge", callback=one_of("local", "github", "gitlab"), help="local (default: a bare git repo), github or gitlab.")
-REPO = typer.Option(None, "--repo", help="owner/name on GitHub, group/project on GitLab.")
+REPO = typer.Option(None, "--repo", help="owner/name on GitHub, group/project on GitLab, the bare repository's path "
+                                         "for the local forge (wins over the settings).")
 def url_arg(value: str | None) -> str | None:
     """An http(s) URL with a host, or a usage error (before any forge client sees it)."""
     if value is None:
@@ -52,11 +54,17 @@ pr_app = typer.Typer(help="List, show, merge or close servewise pull requests.",
 
 
 def _result(r) -> dict:
+    if r.pr is None:  # an empty repository's main, committed directly
+        return {"number": None, "url": None, "branch": r.branch, "commit": r.commit, "created": True,
+                "state": "committed", "title": f"initialized {r.branch} with a README and the Argo CD bootstrap"}
     return {"number": r.pr.number, "url": r.pr.url, "branch": r.branch, "commit": r.commit, "created": r.created,
             "state": r.pr.state, "title": r.pr.title}
 
 
 def _say(r: dict) -> None:
+    if r["number"] is None:
+        console.print(f"[green]✔[/] {r['title']} (commit {r['commit'][:10]})")
+        return
     verb = "opened" if r["created"] else "updated"
     console.print(f"[green]✔[/] {verb} pull request #{r['number']}: {r['title']}\n  {r['url']}  (branch {r['branch']}, "
                   f"commit {r['commit'][:10]})")
@@ -64,26 +72,72 @@ def _say(r: dict) -> None:
 
 
 def propose_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON from `servewise recommend --out`."),
-                namespace: str = typer.Option(None, help="Kubernetes namespace (default: the namespace setting)."),
-                name: str = typer.Option(None, help="Deployment name (default: from the spec)."),
-                forge: str = FORGE, repo: str = REPO, forge_url: str = URL,
-                repo_url: str = typer.Option(None, "--repo-url", help="Clone URL Argo CD syncs from (for application.yaml)."),
-                autoscaler: str = typer.Option("keda", help="keda or hpa."),
+                namespace: str = R.NAMESPACE, name: str = R.NAME, forge: str = FORGE, repo: str = REPO,
+                forge_url: str = URL, k8s_version: str = R.K8S, autoscaler: str = R.AUTOSCALER,
+                monitor: str = R.MONITOR, repo_url: str = R.REPO_URL, storage_uri: str = R.STORAGE,
+                storage_class: str = R.STORAGE_CLASS, pull_gb_s: float = R.PULL_GB_S, target: str = R.TARGET,
+                kserve_version: str = R.KSERVE, prometheus_url: str = R.PROMETHEUS, servewise_image: str = R.IMAGE,
+                monitor_label: list[str] = R.MONITOR_LABEL, cluster: bool = R.CLUSTER, context: str = R.CONTEXT,
+                replace: bool = typer.Option(False, "--replace", help="Replace the service a deployment of the same "
+                                             "name already carries (otherwise refused, exit 2)."),
                 json_out: bool = JSON_OPTION) -> None:
-    """Render the plan, validate it, commit it under deployments/<namespace>/<name>/ and open a pull request.
-    Running it again for the same deployment updates the same branch and pull request.
+    """Render the plan with every option `render` takes, validate it, commit it under deployments/<namespace>/<name>/
+    and open a pull request. Running it again for the same service updates the same branch and pull request; a
+    different service whose name collides is refused (exit 2, naming both) unless --replace. The first pull request
+    to a repository carries Argo CD's ApplicationSet (an empty repository gets main with it first).
 
-    Example:  servewise propose --plan plan.json
+    Example:  servewise propose --plan plan.json --monitor-label release=kube-prometheus-stack
+
+    Example:  servewise propose --plan plan.json --forge local --repo ~/gitops.git
     """
     from gitops.propose import propose
 
     def action() -> dict:
         ctx = app_context()
-        bundle = valid_bundle(ctx, load_plan(plan_file, ctx.catalog), namespace=namespace, name=name, autoscaler=autoscaler,
-                              repo_url=repo_url)
-        return _result(propose(bundle, ctx.forge(forge, repo, forge_url)))
+        plan = load_plan(plan_file, ctx.catalog)
+        f = ctx.forge(forge, repo, forge_url)
+        options = deployment_options(ctx, plan, namespace=namespace, name=name, k8s_version=k8s_version,
+                                       autoscaler=autoscaler, monitor=monitor, repo_url=repo_url, storage_uri=storage_uri,
+                                       storage_class=storage_class, pull_gb_s=pull_gb_s, target=target,
+                                       kserve_version=kserve_version, prometheus_url=prometheus_url,
+                                       servewise_image=servewise_image,
+                                       monitor_label=monitor_label, cluster=cluster, context=context, forge=forge,
+                                       forge_repo=repo, forge_url=forge_url)
+        return _result(propose(valid_bundle(ctx, plan, **options), f, replace=replace))
 
     run(json_out, action, _say)
+
+
+def gitops_init_cmd(forge: str = FORGE, repo: str = REPO, forge_url: str = URL, repo_url: str = R.REPO_URL,
+                    json_out: bool = JSON_OPTION) -> None:
+    """Propose the Argo CD bootstrap: an ApplicationSet whose git directory generator makes one Application per
+    deployments/<namespace>/<name>/ on main and deletes it (pruning its objects) when the directory is removed.
+    An empty repository gets main with a README and the bootstrap directly. Apply it once per cluster after merging:
+    kubectl apply -n argocd -k bootstrap/
+
+    Example:  servewise gitops init --forge github --repo acme/deployments
+    """
+    from gitops.bootstrap import clone_url
+    from gitops.propose import gitops_init
+
+    def action() -> dict:
+        ctx = app_context()
+        s = ctx.settings
+        f = ctx.forge(forge, repo, forge_url)
+        url = repo_url or clone_url(forge or s.forge, repo or s.repo, forge_url or s.forge_url)
+        r = gitops_init(f, url)
+        if r is None:
+            return {"number": None, "url": None, "branch": "main", "commit": "", "created": False, "state": "present",
+                    "title": "main already holds the Argo CD bootstrap; nothing to propose"}
+        return _result(r)
+
+    def human(r: dict) -> None:
+        if r["state"] == "present":
+            console.print(r["title"])
+        else:
+            _say(r)
+
+    run(json_out, action, human)
 
 
 def rollback_cmd(deployment: str = DEPLOYMENT, forge: str = FORGE,
@@ -157,8 +211,13 @@ def pr_close(number: int = PR_NUMBER, forge: str = FORGE, repo: str = REPO, forg
         lambda p: console.print(f"closed #{p.number}"))
 
 
+gitops_app = typer.Typer(help="The GitOps repository's Argo CD bootstrap.", no_args_is_help=True)
+gitops_app.command("init")(gitops_init_cmd)
+
+
 def register(app: typer.Typer) -> None:
     app.command("propose")(propose_cmd)
+    app.add_typer(gitops_app, name="gitops")
     app.add_typer(pr_app, name="pr")
     app.command("rollback")(rollback_cmd)
     app.command("teardown")(teardown_cmd)

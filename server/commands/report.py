@@ -35,7 +35,9 @@ def report_cmd(
     pr: int = typer.Option(None, "--pr", help="Report on this pull request's deployment and post/update its sticky comment."),
     plan_file: Path = typer.Option(None, "--plan", help="Report on the deployment of this plan.json and print it (no comment)."),
     all_: bool = typer.Option(False, "--all", help="Every open or merged servewise deployment pull request."),
-    deployment: str = typer.Option(None, help="NAMESPACE/NAME of a --plan deployment (default: from the settings and spec)."),
+    deployment: str = typer.Option(None, help="NAMESPACE/NAME: alone, report on what runs (the plan on main) and post on "
+                                              "the deployment's latest merged pull request; with --plan, the "
+                                              "deployment that plan describes (default: from the settings and spec)."),
     prometheus: str = typer.Option(None, "--prometheus", help="Prometheus base URL (default: the prometheus setting)."),
     window: str = typer.Option("1h", help="Window to observe: 30m, 1h, 1d…"),
     json_out: bool = JSON_OPTION,
@@ -49,19 +51,28 @@ def report_cmd(
     Examples:
       servewise report --plan /plan/plan.json --prometheus http://prom:9090
       servewise report --pr 3 --window 6h      (post/update PR 3's comment)
-      servewise report --all                   (what the scheduled job runs)
+      servewise report --deployment llm-serving/chatbot   (what the bundle's CronJob runs)
+      servewise report --all                   (what the copyable GitHub workflow runs)
 
     The Prometheus bearer token, if any, is read from the variable the prometheus_token_env setting names (default SERVEWISE_PROMETHEUS_TOKEN) and never printed. Partial data or a window shorter than two scrape intervals gives "insufficient data" and stores no outcome. Exit 4 when Prometheus (or the forge) is unreachable; the report then says what is missing.
     """
     def action() -> dict:
-        if sum(bool(x) for x in (pr, plan_file, all_)) != 1:
-            raise BadInput("give exactly one of --pr N, --plan FILE or --all")
+        alone = bool(deployment) and not plan_file
+        if sum(bool(x) for x in (pr, plan_file, all_, alone)) != 1:
+            raise BadInput("give exactly one of --pr N, --plan FILE, --deployment NAMESPACE/NAME or --all")
         ctx = app_context()
         if plan_file:
             plan = load_plan(plan_file, ctx.catalog)
             dep = deployment or f"{ctx.settings.namespace}/{plan.spec.name}"
             return {"reports": [slo_report(ctx, plan, deployment=dep, prometheus_url=prometheus, window=window)]}
         forge = ctx.forge()
+        if alone:
+            from gitops.propose import latest_merged_pr
+
+            p = latest_merged_pr(forge, deployment, ctx.settings.namespace)
+            plan, dep = _plan_of_pr(forge, p, ctx.catalog)
+            return {"reports": [slo_report(ctx, plan, deployment=dep, prometheus_url=prometheus, window=window,
+                                           forge=forge, pr_number=p.number)]}
         if pr:
             plan, dep = _plan_of_pr(forge, forge.get_pr(pr), ctx.catalog)
             return {"reports": [slo_report(ctx, plan, deployment=dep, prometheus_url=prometheus, window=window,
@@ -104,5 +115,33 @@ def report_cmd(
         raise typer.Exit(Unreachable.exit_code)
 
 
+def sync_outcomes_cmd(forge: str = typer.Option(None, "--forge", help="local, github or gitlab (default: the setting)."),
+                      repo: str = typer.Option(None, "--repo", help="Repository (default: the setting)."),
+                      forge_url: str = typer.Option(None, "--forge-url", help="GitHub Enterprise / GitLab URL."),
+                      json_out: bool = JSON_OPTION) -> None:
+    """Import the observed outcomes the SLO reports left on the forge (a hidden block in each sticky comment) into
+    this knowledge base; ones already here are skipped. The report CronJob's own knowledge base is thrown away
+    with its container, so this is how its outcomes reach the predictions.
+
+    Example:  servewise kb sync-outcomes --forge github --repo acme/deployments
+    """
+    from gitops.outcome_sync import collect
+    from gitops.report import MARKER
+    from kb.outcomes import import_outcomes
+
+    def action() -> dict:
+        ctx = app_context()
+        found, comments, skipped = collect(ctx.forge(forge, repo, forge_url), MARKER)
+        return {"found": len(found), "imported": import_outcomes(ctx.kb, found), "comments": comments,
+                "skipped": skipped}
+
+    run(json_out, action, lambda r: console.print(
+        f"imported {r['imported']} of {r['found']} outcomes from {r['comments']} report comment(s)"
+        + (f"; {r['skipped']} unreadable row(s) skipped" if r["skipped"] else "")))
+
+
 def register(app: typer.Typer) -> None:
+    from server.commands.kb import kb_app
+
     app.command("report")(report_cmd)
+    kb_app.command("sync-outcomes")(sync_outcomes_cmd)

@@ -33,6 +33,8 @@ CLUSTER_LISTS = {
     "/api/v1/pods": ("pods", "", "PodList", "v1"),
     "/apis/apiextensions.k8s.io/v1/customresourcedefinitions": (
         "customresourcedefinitions", "apiextensions.k8s.io", "CustomResourceDefinitionList", "apiextensions.k8s.io/v1"),
+    "/apis/monitoring.coreos.com/v1/prometheuses": ("prometheuses", "monitoring.coreos.com", "PrometheusList",
+                                                    "monitoring.coreos.com/v1"),
 }
 NAMESPACED_LISTS = {
     ("api", "v1", "resourcequotas"): ("", "ResourceQuotaList", "v1"),
@@ -59,6 +61,7 @@ class FakeKubeApi:
     nodes: list[dict] = field(default_factory=list)
     pods: list[dict] = field(default_factory=list)
     crds: list[str] = field(default_factory=list)
+    prometheuses: list[dict] = field(default_factory=list)  # monitoring.coreos.com/v1 Prometheus objects
     namespaced: dict[tuple[str, str], list[dict]] = field(default_factory=dict)  # (namespace, resource) -> items
     objects: dict[tuple[str, str, str, str], dict] = field(default_factory=dict)  # (group, ns, plural, name) -> obj
     forbidden: set[str] = field(default_factory=set)  # resources this user may not read
@@ -124,7 +127,7 @@ class FakeKubeApi:
             resource, group, kind, api_version = CLUSTER_LISTS[path]
             if resource in self.forbidden:
                 return _forbidden(resource, group, "list")
-            items = {"nodes": self.nodes, "pods": self.pods,
+            items = {"nodes": self.nodes, "pods": self.pods, "prometheuses": self.prometheuses,
                      "customresourcedefinitions": [_crd(n) for n in self.crds]}[resource]
             if resource == "pods" and "fieldSelector" in query:
                 try:
