@@ -340,7 +340,8 @@ def test_every_tool_result_fits_a_models_context(isolated_env):
 
     _run(go())
     assert all(size < 16_000 for name, size in sizes.items() if name != "tools/list"), sizes
-    assert sizes["tools/list"] < 40_000, sizes
+    # 55,449 before issue 17; issue 20 and 16 add spec, candidate and propose options (46,010 when measured)
+    assert sizes["tools/list"] < 48_000, sizes
 
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
