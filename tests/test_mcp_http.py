@@ -64,7 +64,8 @@ def _post(url: str, host_header: str | None = None, **headers: str) -> httpx.Res
     return httpx.post(url, json=INIT, headers=h, timeout=10)
 
 
-def test_fifty_concurrent_calls_all_succeed(isolated_env):
+def test_a_hundred_concurrent_calls_all_succeed(isolated_env):
+    """Issue 14 asks for 100 concurrent calls over HTTP without a failure (issue 17 for 50)."""
     proc, url = _start(isolated_env)
     try:
         async def one_client(i: int) -> list:
@@ -76,10 +77,10 @@ def test_fifty_concurrent_calls_all_succeed(isolated_env):
                 return await asyncio.gather(*calls)
 
         async def go():
-            return [r for batch in await asyncio.gather(*(one_client(i) for i in range(5))) for r in batch]
+            return [r for batch in await asyncio.gather(*(one_client(i) for i in range(10))) for r in batch]
 
         results = asyncio.run(go())
-        assert len(results) == 50
+        assert len(results) == 100
         failed = [r.content[0].text for r in results if r.is_error]
         assert not failed, failed
         assert all(r.structured_content["output_tok_s"] > 0 for r in results)
