@@ -135,13 +135,9 @@ def _open(path: Path) -> sqlite_utils.Database:
                 raise BadInput(f"{path} is a directory, not a knowledge-base file; set SERVEWISE_KB to a file path")
             if not stat.S_ISREG(st.st_mode):
                 raise BadInput(f"{path} is not a regular file; set SERVEWISE_KB to a file path")
-            if st.st_size > 0:
-                with path.open("rb") as fh:
-                    if fh.read(16) != b"SQLite format 3\x00":
-                        raise BadInput(
-                            f"{path} is not a servewise knowledge base (not a SQLite file); it was left untouched. "
-                            "Move it away or set SERVEWISE_KB to another path."
-                        )
+            # No header read of our own here: closing any descriptor of the file drops every POSIX lock this
+            # process's SQLite connections hold on it, and another process may then delete the WAL under them
+            # (sqlite.org/howtocorrupt.html, 2.2). SQLite's own first read says "file is not a database" instead.
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInput(f"cannot use {path} as the knowledge base: {exc.strerror}") from None
@@ -160,5 +156,8 @@ def _open(path: Path) -> sqlite_utils.Database:
         db.close()
         if is_busy(exc):
             raise KnowledgeBaseBusy(f"the knowledge base {path} is locked by another process; try again") from None
+        if "file is not a database" in str(exc):
+            raise BadInput(f"{path} is not a servewise knowledge base (not a SQLite file); it was left untouched. "
+                           "Move it away or set SERVEWISE_KB to another path.") from None
         raise BadInput(f"{path} is a corrupt SQLite file ({exc}); it was left untouched.") from None
     return db

@@ -153,9 +153,9 @@ class LocalForge(Forge):
         self._ensure()
 
     def _ready(self) -> bool:
-        return (self.path / "HEAD").exists() and subprocess.run(
-            ["git", "--git-dir", str(self.path), "rev-parse", "--verify", "-q", "refs/heads/main"],
-            capture_output=True).returncode == 0
+        # An existing empty repository is ready too: the first propose commits main (README + Argo CD bootstrap,
+        # see gitops.propose) under the branch lock and a lease, so concurrent first runs make it once.
+        return (self.path / "HEAD").exists()
 
     def _ensure(self) -> None:
         if self._ready():
@@ -172,12 +172,12 @@ class LocalForge(Forge):
                 return
             if self.path.exists() and not self.path.is_dir():
                 raise BadInput(f"{self.path} exists and is not a bare git repository; set local_forge elsewhere")
-            if not (self.path / "HEAD").exists():
-                if self.path.exists() and any(self.path.iterdir()):
-                    raise BadInput(f"{self.path} exists and is not a bare git repository; set local_forge elsewhere")
-                self.path.mkdir(parents=True, exist_ok=True)
-                git("init", "--bare", "-q", "-b", "main", str(self.path))
-            # A run killed between `init` and the first push left a repository without main: finish it.
+            if self.path.exists() and any(self.path.iterdir()):
+                raise BadInput(f"{self.path} exists and is not a bare git repository; set local_forge elsewhere")
+            self.path.mkdir(parents=True, exist_ok=True)
+            git("init", "--bare", "-q", "-b", "main", str(self.path))
+            # The repository servewise makes for itself starts with main; a run killed before this push leaves an
+            # empty repository, which the first propose starts like any empty one.
             with self._clone() as work:
                 (work / "README.md").write_text("# GitOps deployments\n\nManaged by servewise: one directory per "
                                                 "deployment under deployments/<namespace>/<name>/, synced by Argo CD.\n")

@@ -9,15 +9,17 @@ from pathlib import Path
 import typer
 from rich.tree import Tree
 
+from gitops.validate import SUPPORTED_K8S
 from server.actions import deployment_options, valid_bundle
 from server.context import app_context
 from server.files import load_plan
+from server.limits import one_of
 from server.output import JSON_OPTION, console, run
 
 NAMESPACE = typer.Option(None, help="Kubernetes namespace (default: the plan's deployment record, else the namespace setting).")
 NAME = typer.Option(None, help="Deployment name, a DNS-1123 label (default: the plan's deployment record, else from the "
                                "spec's name).")
-K8S = typer.Option(None, "--k8s-version", help="Kubernetes version core kinds are validated for (default 1.31).")
+K8S = typer.Option(None, "--k8s-version", callback=one_of(*SUPPORTED_K8S), help="Kubernetes version core kinds are validated for (default 1.31).")
 AUTOSCALER = typer.Option(None, help="keda (ScaledObject on vLLM queue metrics) or hpa (default keda).")
 MONITOR = typer.Option(None, help="podmonitor or servicemonitor (prometheus-operator; default podmonitor).")
 REPO_URL = typer.Option(None, "--repo-url", help="Git repository Argo CD syncs from, for the ApplicationSet (default: "
