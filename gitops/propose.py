@@ -20,6 +20,8 @@ from gitops.forges.base import Forge, PullRequest
 from gitops.markdown import md_text
 from gitops.render import render_bundle
 from planner.contracts import Plan, RenderOptions
+from planner.catalog import Catalog
+from planner.plan_check import check_plan
 from planner.errors import BadInput
 
 LABELS = ["servewise", "deploy"]
@@ -176,8 +178,8 @@ def render_options(plan: Plan, fallback: RenderOptions | None = None) -> dict:
     return record.model_dump() if record else {}
 
 
-def rollback(deployment: str, forge: Forge, *, default_namespace: str, gpu_labels: list[str] | None = None,
-             repo_url: str | None = None) -> ProposeResult:
+def rollback(deployment: str, forge: Forge, *, default_namespace: str, catalog: Catalog,
+             gpu_labels: list[str] | None = None, repo_url: str | None = None) -> ProposeResult:
     """Open a pull request restoring the plan that main held before the current one, rendered with the options it
     was deployed with (a plan from before servewise recorded them gets those of the current deployment)."""
     ns, name = parse_deployment(deployment, default_namespace)
@@ -190,6 +192,8 @@ def rollback(deployment: str, forge: Forge, *, default_namespace: str, gpu_label
     except ValidationError:
         raise BadInput(f"the previous {path} (commit {versions[1][:10]}) is not a servewise plan; roll back by "
                        "reverting its pull request instead") from None
+    # a plan on main was checked when proposed, but main can be edited by hand: it is re-checked like any plan.json
+    previous = check_plan(previous, catalog)
     current = _plan_at(forge, path, "main")
     options = {**render_options(previous, current.render if current else None), "namespace": ns, "name": name}
     if gpu_labels and not options.get("gpu_labels"):

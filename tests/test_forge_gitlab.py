@@ -35,7 +35,7 @@ def _forge(fake, tmp_path, monkeypatch):
     return open_forge(cfg, open_kb(tmp_path / "kb.sqlite"))
 
 
-def test_propose_update_merge_comment_rollback(fake, tmp_path, monkeypatch, plans):
+def test_propose_update_merge_comment_rollback(fake, tmp_path, monkeypatch, plans, cat):
     forge = _forge(fake, tmp_path, monkeypatch)
     first = propose(render_bundle(plans[0]), forge)
     again = propose(render_bundle(plans[0]), forge)
@@ -50,7 +50,7 @@ def test_propose_update_merge_comment_rollback(fake, tmp_path, monkeypatch, plan
     second = propose(render_bundle(plans[1]), forge)
     assert second.created and second.pr.number == 2
     forge.merge_pr(2)
-    back = rollback("llm-serving/chatbot", forge, default_namespace="llm-serving")
+    back = rollback("llm-serving/chatbot", forge, default_namespace="llm-serving", catalog=cat)
     restored = json.loads(fake.files_at(back.branch)["deployments/llm-serving/chatbot/plan.json"])
     assert restored["id"] == plans[0].id
 

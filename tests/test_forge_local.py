@@ -58,18 +58,29 @@ def test_merge_really_merges_and_files_validate(forge, plans):
         forge.merge_pr(pr.number)
 
 
-def test_rollback_restores_previous_plan_and_teardown_removes(forge, plans):
+def test_rollback_restores_previous_plan_and_teardown_removes(forge, plans, cat):
     forge.merge_pr(propose(render_bundle(plans[0]), forge).pr.number)
     second = propose(render_bundle(plans[1]), forge)
     assert second.created and second.pr.number == 2
     forge.merge_pr(2)
-    back = rollback("llm-serving/chatbot", forge, default_namespace="llm-serving")
+    back = rollback("llm-serving/chatbot", forge, default_namespace="llm-serving", catalog=cat)
     restored = json.loads(forge.read_file("deployments/llm-serving/chatbot/plan.json", back.branch))
     assert restored["id"] == plans[0].id
     down = teardown("chatbot", forge, default_namespace="llm-serving")
     assert forge.list_files("deployments/llm-serving/chatbot", down.branch) == []
     with pytest.raises(BadInput, match="not deployed"):
         teardown("other", forge, default_namespace="llm-serving")
+
+
+def test_rollback_rechecks_a_previous_plan_edited_by_hand_on_main(forge, plans, cat):
+    forge.merge_pr(propose(render_bundle(plans[0]), forge).pr.number)
+    path = "deployments/llm-serving/chatbot/plan.json"
+    edited = json.loads(forge.read_file(path, "main"))
+    edited["chosen"] = 99  # issue 14 finding 6: no index into nothing, on main either
+    forge.commit_files("main", {path: json.dumps(edited)}, "hand edit")
+    forge.merge_pr(propose(render_bundle(plans[1]), forge).pr.number)
+    with pytest.raises(BadInput, match="chosen"):
+        rollback("llm-serving/chatbot", forge, default_namespace="llm-serving", catalog=cat)
 
 
 def test_sticky_comment_is_never_duplicated(forge, plans):

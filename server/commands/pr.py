@@ -151,7 +151,7 @@ def rollback_cmd(deployment: str = DEPLOYMENT, forge: str = FORGE,
     def action() -> dict:
         ctx = app_context()
         f = ctx.forge(forge, repo, forge_url)
-        return _result(rollback(deployment, f, default_namespace=ctx.settings.namespace))
+        return _result(rollback(deployment, f, default_namespace=ctx.settings.namespace, catalog=ctx.catalog))
 
     run(json_out, action, _say)
 
