@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -27,6 +29,25 @@ class PullRequest(BaseModel):
 class Comment(BaseModel):
     id: int
     body: str
+
+T = TypeVar("T")
+
+
+def post_once(create: Callable[[], T], find: Callable[[], T | None], ambiguous: Callable[[Exception], bool],
+              retries: int, backoff_s: float) -> T:
+    """One POST; after an ambiguous failure (the forge may have acted), what `find` sees (the thing already
+    made) or, when it finds nothing, another try, up to `retries`."""
+    for attempt in range(retries + 1):
+        try:
+            return create()
+        except Exception as exc:  # noqa: BLE001 - sorted by `ambiguous`; the rest re-raised
+            if attempt == retries or not ambiguous(exc):
+                raise
+        time.sleep(backoff_s * 2 ** attempt)
+        found = find()
+        if found is not None:
+            return found
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 class Forge(ABC):

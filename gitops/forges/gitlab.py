@@ -9,10 +9,9 @@ or the project, never the token.
 
 from __future__ import annotations
 
-import time
 
 from gitops.forges import ForgeConfig
-from gitops.forges.base import Comment, Forge, PrState, PullRequest, http_error
+from gitops.forges.base import Comment, Forge, PrState, PullRequest, http_error, post_once
 from gitops.outbound import redact
 from planner.errors import BadInput, ServewiseError, Unreachable
 
@@ -43,19 +42,7 @@ class GitLabForge(Forge):
         self._username: str | None = None
 
     def _post(self, create, find):
-        """One POST; after an ambiguous failure, what `find` sees (the thing already made) or, when it finds
-        nothing, another try, up to the configured retries."""
-        for attempt in range(self.config.retries + 1):
-            try:
-                return create()
-            except Exception as exc:  # noqa: BLE001 - sorted by _ambiguous; the rest re-raised
-                if attempt == self.config.retries or not _ambiguous(exc):
-                    raise
-            time.sleep(self.config.backoff_s * 2 ** attempt)
-            found = find()
-            if found is not None:
-                return found
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        return post_once(create, find, _ambiguous, self.config.retries, self.config.backoff_s)
 
     def _ours(self, note) -> bool:
         """Written by the account of our token (a bot user, as project and group access tokens have, when the
