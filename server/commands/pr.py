@@ -71,7 +71,7 @@ def _say(r: dict) -> None:
     console.print(f"next: servewise pr show {r['number']}   ·   servewise pr merge {r['number']}")
 
 
-def propose_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON from `servewise recommend --out`."),
+def propose_cmd(plan_file: Path = R.PLAN,
                 namespace: str = R.NAMESPACE, name: str = R.NAME, forge: str = FORGE, repo: str = REPO,
                 forge_url: str = URL, k8s_version: str = R.K8S, autoscaler: str = R.AUTOSCALER,
                 monitor: str = R.MONITOR, repo_url: str = R.REPO_URL, storage_uri: str = R.STORAGE,
