@@ -99,8 +99,11 @@ class VllmExporter(LoopbackServer):
     def _generate(self) -> None:
         t = self.truth
         lab = {"model_name": self.model_name, "engine": "0"}
+        started = time.monotonic()
         while not self._stop.is_set():
-            n = max(1, round(t.rate_per_s * 0.1))
+            # The requests the rate gives for the time elapsed, not a fixed number a tick: a tick that comes
+            # late on a loaded machine catches up, so the observed rate is the true one, not this thread's speed.
+            n = max(1, round(t.rate_per_s * (time.monotonic() - started)) - self._k)
             k = np.arange(self._k + 1, self._k + n + 1)
             ttft, tpot = t.sample(k)
             gaps = np.arange(self._k * t.itl_per_request + 1, (self._k + n) * t.itl_per_request + 1)
