@@ -89,7 +89,7 @@ app = typer.Typer(
         "Plan LLM serving on Kubernetes: from a workload description to a recommended model × GPU × "
         "parallelism × replicas with predicted latency and cost, KServe + vLLM manifests, a GitOps pull "
         "request, and observed-vs-predicted SLO reports.\n\n"
-        "Every command takes --json for scripts. Exit codes: 0 ok, 2 bad input, 3 does not fit or "
+        "Every command but serve takes --json for scripts. Exit codes: 0 ok, 2 bad input, 3 does not fit or "
         "infeasible, 4 an outside service unreachable. --debug (anywhere) adds the traceback of an "
         "unexpected error.\n\n"
         "Start with:  servewise kb models   ·   servewise predict --help"
