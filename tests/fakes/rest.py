@@ -22,6 +22,14 @@ _FAILURE = {"500": (500, "Server Error"), "429": (429, "API rate limit exceeded"
             "secondary": (403, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.")}
 
 
+def _body(raw: bytes):
+    """A request body: JSON, else form fields."""
+    try:
+        return json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        return parse_qs(raw.decode())
+
+
 class LoopbackRest(LoopbackServer):
     """Subclasses implement `authorized(headers)` and `route(method, path, query, body) -> (status, json)`."""
 
@@ -63,12 +71,8 @@ class LoopbackRest(LoopbackServer):
                 fake.requests.append((self.command, url.path))
                 action = fake._take_failure(self.command, url.path)
                 if action in ("502-after", "drop-after", "slow-after") and fake.authorized(self.headers):
-                    try:
-                        body = json.loads(raw) if raw else {}
-                    except json.JSONDecodeError:
-                        body = parse_qs(raw.decode())
                     with fake.lock:
-                        fake.route(self.command, url.path, parse_qs(url.query), body)
+                        fake.route(self.command, url.path, parse_qs(url.query), _body(raw))
                     if action == "502-after":
                         return self._send(502, {"message": "Bad Gateway"})
                     if action == "slow-after":
@@ -86,12 +90,8 @@ class LoopbackRest(LoopbackServer):
                     return self._send(status, {"message": message}, {"Retry-After": "0"} if status != 500 else {})
                 if not fake.authorized(self.headers):
                     return self._send(401, {"message": "Bad credentials"})
-                try:
-                    body = json.loads(raw) if raw else {}
-                except json.JSONDecodeError:
-                    body = parse_qs(raw.decode())
                 with fake.lock:
-                    status, payload = fake.route(self.command, url.path, parse_qs(url.query), body)
+                    status, payload = fake.route(self.command, url.path, parse_qs(url.query), _body(raw))
                 self._send(status, payload)
 
             def _send(self, status: int, payload, headers: dict | None = None) -> None:
