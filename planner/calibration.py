@@ -115,20 +115,20 @@ def data_version(rows: Sequence[BenchmarkRow]) -> str:
     return hashlib.sha256("\n".join(sorted(r.id for r in rows)).encode()).hexdigest()[:12]
 
 
-def _to_params(theta: np.ndarray, base: LatencyParams) -> LatencyParams:
+def _to_params(theta: np.ndarray, base: LatencyParams, free: Sequence[str] = FREE) -> LatencyParams:
     values = {}
     # Clipped: a parameter pressed against its bound (e.g. an overhead the data says is nil) must not overflow.
-    for name, t in zip(FREE, np.clip(theta, -40.0, 40.0)):
+    for name, t in zip(free, np.clip(theta, -40.0, 40.0)):
         values[name] = float(_BOUNDED[name] / (1 + np.exp(-t))) if name in _BOUNDED else float(np.exp(t))
     return base.model_copy(update=values)
 
 
-def _from_params(p: LatencyParams) -> np.ndarray:
+def _from_params(p: LatencyParams, free: Sequence[str] = FREE) -> np.ndarray:
     def logit(name: str) -> float:
         x = min(getattr(p, name) / _BOUNDED[name], 0.999)
         return float(np.log(x / (1 - x)))
 
-    return np.array([logit(n) if n in _BOUNDED else np.log(getattr(p, n)) for n in FREE], float)
+    return np.array([logit(n) if n in _BOUNDED else np.log(getattr(p, n)) for n in free], float)
 
 
 def predict_means(p: LatencyParams, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -137,40 +137,42 @@ def predict_means(p: LatencyParams, data: Dataset) -> tuple[np.ndarray, np.ndarr
     return state.ttft, state.tpot
 
 
-def _residuals(theta: np.ndarray, base: LatencyParams, data: Dataset) -> np.ndarray:
-    ttft, tpot = predict_means(_to_params(theta, base), data)
+def _residuals(theta: np.ndarray, base: LatencyParams, data: Dataset, free: Sequence[str] = FREE) -> np.ndarray:
+    ttft, tpot = predict_means(_to_params(theta, base, free), data)
     r = np.concatenate([np.log(ttft / data.ttft), np.log(tpot / data.tpot)])
     return np.where(np.isfinite(r), r, 10.0)
 
 
-def fit(data: Dataset, start: LatencyParams | None = None, iterations: int = 60) -> LatencyParams:
-    """Levenberg-Marquardt on soft-L1-weighted log residuals of the rows that may be fitted."""
+def fit(data: Dataset, start: LatencyParams | None = None, iterations: int = 60,
+        free: Sequence[str] = FREE) -> LatencyParams:
+    """Levenberg-Marquardt on soft-L1-weighted log residuals of the rows that may be fitted; `free` names the
+    parameters fitted (the others keep their values in `start`)."""
     data = data.subset(data.fitted)
     base = start or LatencyParams()
-    theta = _from_params(base)
+    theta = _from_params(base, free)
     lam = 1e-2
-    r = _residuals(theta, base, data)
+    r = _residuals(theta, base, data, free)
     for _ in range(iterations):
         w = 1 / np.sqrt(1 + (r / 0.25) ** 2)  # soft-L1: rows far off count less
         jac = np.empty((r.size, theta.size))
         for j in range(theta.size):
             step = np.zeros_like(theta)
             step[j] = 1e-4
-            jac[:, j] = (_residuals(theta + step, base, data) - r) / 1e-4
+            jac[:, j] = (_residuals(theta + step, base, data, free) - r) / 1e-4
         jw, rw = jac * w[:, None], r * w
         g = jw.T @ rw
         h = jw.T @ jw
         improved = False
         for _ in range(8):
             delta = np.linalg.solve(h + lam * np.diag(np.diag(h) + 1e-9), -g)
-            cand = _residuals(theta + delta, base, data)
+            cand = _residuals(theta + delta, base, data, free)
             if np.sum((cand * (1 / np.sqrt(1 + (cand / 0.25) ** 2))) ** 2) < np.sum(rw**2):
                 theta, r, lam, improved = theta + delta, cand, max(lam / 3, 1e-7), True
                 break
             lam *= 4
         if not improved or np.max(np.abs(delta)) < 1e-5:
             break
-    return _to_params(theta, base)
+    return _to_params(theta, base, free)
 
 
 def ape(pred: np.ndarray, meas: np.ndarray) -> np.ndarray:
@@ -192,21 +194,23 @@ class HeldOut:
     tpot: np.ndarray
 
 
-def _held_out(data: Dataset, groups: np.ndarray, start: LatencyParams | None, iterations: int) -> HeldOut:
+def _held_out(data: Dataset, groups: np.ndarray, start: LatencyParams | None, iterations: int,
+              free: Sequence[str] = FREE) -> HeldOut:
     ttft = np.empty_like(data.ttft)
     tpot = np.empty_like(data.tpot)
     for group in sorted(set(groups)):
         test = groups == group
-        params = fit(data.subset(~test), start, iterations)
+        params = fit(data.subset(~test), start, iterations, free)
         t1, t2 = predict_means(params, data.subset(test))
         ttft[test], tpot[test] = t1, t2
     return HeldOut(data, ttft, tpot)
 
 
-def leave_one_model_out(data: Dataset, start: LatencyParams | None = None, iterations: int = 40) -> HeldOut:
+def leave_one_model_out(data: Dataset, start: LatencyParams | None = None, iterations: int = 40,
+                        free: Sequence[str] = FREE) -> HeldOut:
     """Each model family predicted by a fit that never saw it. Checkpoints of one family (e.g. Llama-3.1-8B and
     its FP8 copy, DeepSeek V3/R1) are held out together."""
-    return _held_out(data, np.array([family(r.model) for r in data.rows]), start, iterations)
+    return _held_out(data, np.array([family(r.model) for r in data.rows]), start, iterations, free)
 
 
 def leave_one_class_out(data: Dataset, catalog: Catalog, start: LatencyParams | None = None,

@@ -109,7 +109,7 @@ _PREDICTIONS = TypeAdapter(list[Prediction])
 
 def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: Sequence[Correction | None],
                     n_samples: int) -> list[Prediction]:
-    feats = StepFeatures.stack([p.features for p in items])
+    feats = _stack_shared([p.features for p in items])
     q = [p.query for p in items]
     nan = float("nan")
     isl = np.array([x.isl for x in q], float)
@@ -124,7 +124,8 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
     )
     state = solve(params, feats, load)
     draws = sample(state, load, np.array([x.isl_cv for x in q]), np.array([x.osl_cv for x in q]), n=n_samples)
-    base_unc = [_uncertainty(params, _in_range(params, p)) for p in items]
+    in_ranges = [_in_range(params, p) for p in items]
+    base_unc = [_uncertainty(params, r) for r in in_ranges]
     # Corrections depend on the requests in flight per replica: the clients of a closed loop, or Little's law on
     # the base model's latency for Poisson arrivals.
     inflight = np.where(np.isnan(load.clients), state.rate * (state.ttft + (osl - 1) * state.tpot), load.clients)
@@ -139,18 +140,20 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
     tpot_s = np.maximum(draws.tpot * tpot_f[:, None], floor_tpot[:, None])
     e2e_s = ttft_s + (draws.e2e - draws.ttft) / np.maximum(draws.tpot, 1e-12) * tpot_s
     levels = [50, 90, 95, 99]
-    ttft_q, tpot_q, e2e_q = (np.round(np.percentile(x * 1e3, levels, axis=1).T, 3).tolist() for x in (ttft_s, tpot_s, e2e_s))
+    ttft_q, tpot_q, e2e_q = (np.round(_percentiles_rows(x * 1e3, levels), 3).tolist() for x in (ttft_s, tpot_s, e2e_s))
     ttft_mean = np.maximum(state.ttft * ttft_f, floor_ttft)
     tpot_mean = np.maximum(state.tpot * tpot_f, floor_tpot)
     e2e_mean = ttft_mean + (osl - 1) * tpot_mean
     ttft_ms, tpot_ms, e2e_ms = (np.round(x * 1e3, 3).tolist() for x in (ttft_mean, tpot_mean, e2e_mean))
-    fixed_overhead = (f"engine step overhead {params.step_overhead_s * 1e3:g} ms, set not fitted: the calibration models "
-                      "all have 61-80 layers, so per-step and per-layer costs cannot be told apart there; chosen as the "
-                      "value whose fit best predicts published runs of 32-36-layer models")
+    fixed_overhead = (f"engine step overhead {params.step_overhead_s * 1e3:g} ms and per-request overhead "
+                      f"{params.request_overhead_s * 1e3:g} ms + {params.request_token_s * 1e6:g} µs per prompt token, set "
+                      "not fitted: the calibration models (61-80 layers, campaigns whose TTFTs differ 2-3x) cannot tell "
+                      "them apart from per-layer costs and from each other; chosen as the values whose fits best predict "
+                      "held-out model families and published runs (benchmarks/results/accuracy.md)")
     out = []
     for i, prep in enumerate(items):
         x = prep.query
-        in_range = _in_range(params, prep)
+        in_range = in_ranges[i]
         uncertainty = base_unc[i]
         assumptions = [*prep.assumptions, fixed_overhead]
         calibration = params.label
@@ -179,6 +182,35 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
             sources=[f"{prep.gpu.name}: {prep.gpu.source}", f"{prep.model.hf_id}: {prep.model.source}"],
         ))
     return _PREDICTIONS.validate_python(out)
+
+
+def _stack_shared(per_item: list[StepFeatures]) -> StepFeatures:
+    """Stack per-configuration features; items that share one features object (same model, GPU, TP, PP, dtypes:
+    `_prepare` caches them) are stacked once and repeated by index, which is much cheaper than stacking each."""
+    slots: dict[int, int] = {}
+    unique: list[StepFeatures] = []
+    index = []
+    for feats in per_item:
+        slot = slots.get(id(feats))
+        if slot is None:
+            slot = slots[id(feats)] = len(unique)
+            unique.append(feats)
+        index.append(slot)
+    return StepFeatures.stack(unique).take(np.array(index))
+
+
+def _percentiles_rows(x: np.ndarray, levels: list[int]) -> np.ndarray:
+    """Per row of `x`, the given percentiles, as numpy's default (linear) np.percentile computes them, from one sort
+    (several times faster than np.percentile's partitions over many short rows); shape (rows, len(levels))."""
+    ordered = np.sort(x, axis=1)
+    position = np.asarray(levels, float) / 100 * (x.shape[1] - 1)
+    below = np.floor(position).astype(int)
+    above = np.minimum(below + 1, x.shape[1] - 1)
+    t = position - below
+    low, high = ordered[:, below], ordered[:, above]
+    diff = high - low
+    # numpy's _lerp: from the lower neighbour below the midpoint, from the upper one above it (same rounding).
+    return np.where(t >= 0.5, high - diff * (1 - t), low + diff * t)
 
 
 def _uncertainty(params: LatencyParams, in_range: bool) -> float:

@@ -28,11 +28,15 @@ class LatencyParams(BaseModel):
 
     bw_eff: float = Field(0.75, description="achieved / datasheet memory bandwidth (weights and KV streaming)")
     flops_eff: float = Field(0.55, description="achieved / datasheet tensor FLOPs in dense GEMMs and attention")
-    moe_flops_eff: float = Field(0.3, description="achieved / datasheet tensor FLOPs of routed-expert (grouped) GEMMs "
-                                 "whose tiles are full (many rows per expert)")
+    moe_flops_eff: float = Field(0.5, description="achieved / datasheet tensor FLOPs of routed-expert (grouped) GEMMs "
+                                 "with many rows per expert and wide experts")
     moe_half_rows: float = Field(16.0, description="rows (tokens) per touched expert at which a grouped GEMM reaches half "
-                                 "of moe_flops_eff: below it tile fill and per-tile fixed work (loading the expert's weight "
+                                 "its efficiency: below it tile fill and per-tile fixed work (loading the expert's weight "
                                  "tiles and scales, the epilogue) dominate")
+    moe_half_width: float = Field(256.0, description="expert intermediate size per GPU (moe_intermediate_size / tp) at "
+                                  "which a grouped GEMM reaches half its efficiency: thin experts give each tile a short "
+                                  "reduction (down projection) and few output columns (gate/up), so per-tile fixed work "
+                                  "dominates")
     overlap: float = Field(0.3, description="share of the smaller of an operation's memory and compute time not hidden")
     step_overhead_s: float = Field(1e-3, description="fixed per-step cost: scheduler, input preparation, sampling; set, "
                                    "not fitted: the calibration models all have 61-80 layers, so per-step and per-layer "
@@ -42,14 +46,20 @@ class LatencyParams(BaseModel):
     seq_overhead_s: float = Field(2e-5, description="per-sequence per-step cost: scheduling, sampling, detokenizing")
     allreduce_latency_s: float = Field(5e-6, description="fixed latency of one TP all-reduce call (launch and the flag "
                                        "exchange between ranks, done with all peers at once), whatever the TP size")
-    request_overhead_s: float = Field(0.02, description="per-request time outside engine steps before the first "
-                                      "token that does not grow with the prompt: HTTP, queue hand-off, first detokenize")
-    request_token_s: float = Field(5e-6, description="per prompt token time outside engine steps: tokenizing, "
-                                   "moving the token ids from the API server to the engine")
+    request_overhead_s: float = Field(0.01, description="per-request time outside engine steps before the first "
+                                      "token that does not grow with the prompt: HTTP, queue hand-off, first detokenize; "
+                                      "set, not fitted: the calibration runs span campaigns whose TTFT at the same "
+                                      "configuration differs by 2-3x, and a fitted constant settles near 30 ms although "
+                                      "the lowest measured TTFTs (42 ms in calibration, 32 ms in the unseen runs issue 18 reports) "
+                                      "leave at most 10-15 ms for it; 10 ms is chosen by transfer (benchmarks/accuracy.py)")
+    request_token_s: float = Field(2e-6, description="per prompt token time outside engine steps: tokenizing, "
+                                   "hashing the prompt's KV blocks, moving the token ids from the API server to the "
+                                   "engine; set with request_overhead_s, chosen by transfer (fitted it takes 8 us, "
+                                   "standing in for prefill time of long prompts)")
     output_steps: float = Field(1.0, description="engine steps after a request's prefill step before its first token "
-                                "leaves the server (the sampled token is processed and streamed while the next step runs); "
-                                "set, not fitted: fitted freely it runs to 5 steps and the per-request overhead falls to "
-                                "9 ms, which no server achieves. Async scheduling adds one step (planner.batching)")
+                                "leaves the server: the sampled token is processed, detokenized and streamed by the API "
+                                "server together with every running sequence's tokens, at the pace of engine steps; "
+                                "fitted. Async scheduling adds one step (planner.batching)")
     sync: float = Field(0.1, description="closed loop: mean share of the other clients' prefills a request waits "
                         "behind (0 = arrivals perfectly spread, 0.5 = all arrive at once)")
     queue_factor: float = Field(1.0, description="Kingman's (1 + cs^2)/2 for Poisson prefill queueing: 0.5 for fixed "
@@ -75,8 +85,8 @@ class LatencyParams(BaseModel):
 MOE_TILE_ROWS = 8
 
 # Order of the free parameters when fitting (each mapped to its valid range by _to_params).
-FREE = ("bw_eff", "flops_eff", "moe_flops_eff", "moe_half_rows", "overlap", "layer_overhead_s", "seq_overhead_s",
-        "allreduce_latency_s", "request_overhead_s", "request_token_s", "sync")
+FREE = ("bw_eff", "flops_eff", "moe_flops_eff", "moe_half_rows", "moe_half_width", "overlap", "layer_overhead_s", "seq_overhead_s",
+        "allreduce_latency_s", "output_steps", "sync")
 
 
 @dataclass
@@ -100,6 +110,7 @@ class StepFeatures:
     experts_per_token: np.ndarray
     flops_per_token: np.ndarray  # 2 x active params
     expert_row_flops: np.ndarray  # FLOPs of one token through one routed expert (2 x its params, all layers)
+    expert_width: np.ndarray  # intermediate size of one routed expert on one GPU (TP shards it)
     attn_flops: np.ndarray  # FLOPs per (query token x context token), all layers
     kv_full: np.ndarray  # KV bytes per token of context in unbounded layers (whole replica)
     kv_window: np.ndarray  # KV bytes per token in windowed layers
@@ -145,6 +156,7 @@ def features(model: ModelArch, gpu: Gpu, *, tp: int, pp: int, weight_dtype: Weig
         experts=np.array([split.experts], float), experts_per_token=np.array([split.experts_per_token], float),
         flops_per_token=np.array([2 * model.params_active_b * 1e9]),
         expert_row_flops=np.array([2.0 * split.expert_each]),
+        expert_width=np.array([(model.moe_intermediate_size or 0) / tp], float),
         attn_flops=np.array([4.0 * q_dim * (full + sliding)]),
         kv_full=np.array([per_layer * full]), kv_window=np.array([per_layer * sliding]),
         window=np.array([float(window) if window else np.inf]),
@@ -208,17 +220,22 @@ def _stage_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: 
 def _expert_compute(p: LatencyParams, f: StepFeatures, tokens: np.ndarray, touched: np.ndarray) -> np.ndarray:
     """Seconds of tensor work in the routed-expert grouped GEMMs of a step over `tokens` tokens.
 
-    Each touched expert gets rows = tokens x top-k / touched, at least one MMA tile. A grouped GEMM's efficiency
-    rises with the rows each expert gets, eff = moe_flops_eff x rows / (rows + moe_half_rows): few rows leave its
-    tiles part empty and the fixed work of each tile (loading the expert's weights and scales, the epilogue) is
-    spread over few rows; many rows approach the kernel's full-tile efficiency. Equivalently each touched expert
-    costs moe_half_rows rows of work on top of its own. The peak is that of the experts'
+    A grouped GEMM's efficiency is the product of two saturating fills, each from the fixed work of a tile
+    (loading the expert's weight tiles and scales, the epilogue) against the work it amortises over:
+    - rows: each touched expert gets rows = tokens x top-k / touched (at least one MMA tile), and
+      eff_rows = rows / (rows + moe_half_rows): few rows leave tiles part empty; equivalently each touched expert
+      costs moe_half_rows rows of work on top of its own;
+    - width: TP shards each expert's intermediate dimension, so a GPU holds width = moe_intermediate_size / tp
+      columns of gate/up and a reduction of that length in the down projection, and
+      eff_width = width / (width + moe_half_width): MiniMax-M2.5 at TP 8 keeps 192 columns, gpt-oss at TP 1 2,880.
+    eff = moe_flops_eff x eff_rows x eff_width. The peak is that of the experts'
     weight format on this GPU (planner.steptime.compute_flops), so fp8/fp4 experts run on fp8/fp4 tensor cores where
     the GPU has them and weight-only int4 dequantises to bf16.
     """
     rows = np.maximum(tokens * f.experts_per_token, touched * MOE_TILE_ROWS)
     # rows / eff = (rows + moe_half_rows x touched) / moe_flops_eff: zero, not 0/0, for dense models.
-    return f.expert_row_flops * (rows + p.moe_half_rows * touched) / (f.gpus * f.flops * p.moe_flops_eff)
+    width_fill = f.expert_width / np.maximum(f.expert_width + p.moe_half_width, 1e-9)
+    return f.expert_row_flops * (rows + p.moe_half_rows * touched) / (f.gpus * f.flops * p.moe_flops_eff * np.maximum(width_fill, 1e-9))
 
 
 def allreduce_time(p: LatencyParams, f: StepFeatures, tokens: np.ndarray) -> np.ndarray:

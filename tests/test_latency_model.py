@@ -176,3 +176,43 @@ def test_published_runs_are_seed_rows_with_their_source_and_importable(tmp_path)
     seed = {json.loads(x)["id"] for x in (DATA_DIR / "benchmarks.jsonl").read_text().splitlines() if x.strip()}
     assert rows and all(r.id in seed for r in rows)
     assert all(r.source_ref.startswith("https://") and r.engine_version and r.extra.get("server_flags") for r in rows)
+
+
+def test_allreduce_latency_does_not_grow_with_tp(cat, params):
+    """vLLM's one-stage custom all-reduce signals all peers at once: a decode-sized message costs the same
+    latency per call at TP 2 and TP 8 (no log2(tp) rounds); only the bytes term scales, by 2(tp-1)/tp."""
+    from planner.steptime import allreduce_time, features
+
+    model = cat.model("openai/gpt-oss-120b")
+    two, eight = (features(model, cat.gpu("H200-141GB"), tp=tp, pp=1, weight_dtype="mxfp4") for tp in (2, 8))
+    calls = model.num_layers * 2
+    tiny = np.array([1e-9])
+    assert allreduce_time(params, two, tiny)[0] == pytest.approx(calls * params.allreduce_latency_s)
+    assert allreduce_time(params, eight, tiny)[0] == pytest.approx(calls * params.allreduce_latency_s)
+    tokens = np.array([8192.0])
+    bytes_two = allreduce_time(params, two, tokens)[0] - calls * params.allreduce_latency_s
+    bytes_eight = allreduce_time(params, eight, tokens)[0] - calls * params.allreduce_latency_s
+    assert bytes_eight / bytes_two == pytest.approx((2 * 7 / 8) / (2 * 1 / 2))
+
+
+def test_grouped_gemm_efficiency_rises_with_rows_per_expert_and_expert_width(cat, params):
+    """Per FLOP, routed experts cost more when each touched expert gets few rows (tile fill) and when TP leaves
+    each GPU a thin slice of every expert (width = moe_intermediate_size / tp)."""
+    from planner.steptime import _expert_compute, expert_fraction, features
+
+    model = cat.model("MiniMaxAI/MiniMax-M2.5")
+
+    def seconds_per_row_flop(tp: int, tokens: float) -> float:
+        f = features(model, cat.gpu("B200-180GB"), tp=tp, pp=1, weight_dtype="fp8")
+        t = np.array([tokens])
+        touched = f.experts * expert_fraction(f, t)
+        flops = f.expert_row_flops * t * f.experts_per_token / (f.gpus * f.flops)
+        return float(_expert_compute(params, f, t, touched)[0] / flops[0])
+
+    # more rows per touched expert: closer to the full-tile efficiency
+    assert seconds_per_row_flop(2, 8192) < seconds_per_row_flop(2, 256) < seconds_per_row_flop(2, 32)
+    # a thinner slice of each expert per GPU (TP 8: 192 columns) runs at a lower efficiency than TP 2 (768)
+    assert seconds_per_row_flop(8, 8192) > seconds_per_row_flop(2, 8192)
+    width = model.moe_intermediate_size
+    ratio = (1 + params.moe_half_width / (width / 8)) / (1 + params.moe_half_width / (width / 2))
+    assert seconds_per_row_flop(8, 8192) / seconds_per_row_flop(2, 8192) == pytest.approx(ratio, rel=1e-6)
