@@ -11,20 +11,15 @@ import pytest
 
 from gitops.prometheus import Observed
 from gitops.report import MARKER, build_report, comment_body
-from kb.catalog import load_catalog, open_kb
-from kb.latency import load_latency_params
+from kb.catalog import open_kb
 from kb.outcomes import corrections, load_outcomes, report_history, store_report
 from planner.contracts import Correction
-from planner.recommend import recommend
-from planner.spec import build_spec, peak_qps
+from planner.spec import peak_qps
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    cat = load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
-    params = load_latency_params()
-    plan = recommend(build_spec(cat, use_case="chatbot", qps=20, streaming=False), cat, params, provider="aws")
-    return plan, cat, params
+def setup(chatbot_plans, cat, params):
+    return chatbot_plans[0], cat, params
 
 
 def _spread(p90: float | None, p95: bool = False) -> dict[str, float | None]:
@@ -116,10 +111,11 @@ def test_partial_data_or_a_too_short_window_stores_no_outcome(setup, observed, m
 def test_unreachable_prometheus_report_says_what_is_missing(setup):
     plan, cat, params = setup
     rep = build_report(plan, None, cat, params, deployment="llm/chat",
-                       unreachable="Prometheus at http://127.0.0.1:9 did not answer (ConnectionError)")
+                       unreachable="Prometheus at http://127.0.0.1:9 did not answer (ConnectionError)", window_s=3600)
     assert rep.verdict == "unreachable" and rep.outcomes == [] and rep.traffic_observed_qps is None
     body = comment_body(rep)
     assert body.startswith(MARKER) and "did not answer" in body and "no outcome stored" in body
+    assert "window 1 h" in body  # the window asked for, though nothing answered in it
 
 
 def test_report_and_its_outcomes_land_together_and_feed_shrunk_corrections(setup, tmp_path):
