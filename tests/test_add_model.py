@@ -36,11 +36,14 @@ def _arch(name: str):
     ("deepseek-ai--DeepSeek-R1.json", 671, 37, "mla"),  # MLA, shared expert, leading dense layers
     ("Qwen--Qwen3.5-35B-A3B.json", 35, 3, "hybrid_linear"),  # Gated DeltaNet + full attention
     ("openai--gpt-oss-20b.json", 21, 3.6, "sliding_window"),  # mxfp4 experts, alternating windows
+    ("microsoft--phi-4.json", 14, 14, "gqa"),  # arXiv 2412.08905 abstract: "a 14-billion parameter language model"
+    # keras-hub gemma3_presets.py@46f3b4a000be58c092fe2f1acf87d2fb620aefd0, text-only presets: 3,880,099,328 params
+    ("google--gemma-3-4b-it.json", 3.880, 3.880, "sliding_window"),  # multimodal wrapper, text_config
 ])
 def test_real_configs_of_each_kind_give_the_published_sizes(file, total, active, kind):
     m = _arch(file)
     assert m.attention.kind == kind
-    assert m.params_total_b == pytest.approx(total, rel=0.03)
+    assert m.params_total_b == pytest.approx(total, rel=0.05 if file == "microsoft--phi-4.json" else 0.03)
     # Active counts differ by whether publishers count embeddings: within 20 %, and never above the total.
     assert m.params_active_b == pytest.approx(active, rel=0.2) and m.params_active_b <= m.params_total_b
 
@@ -115,6 +118,25 @@ def test_every_listed_catalog_model_is_what_its_config_json_gives(cat):
                        src["upstreams"])
         have = cat.model(entry["hf_id"])
         assert have.params_total_b == pytest.approx(want["params_total_b"], rel=0.01), entry["hf_id"]
+
+
+def test_gemma3_sparse_config_and_restored_fields_give_the_published_27b():
+    """The Gemma 3 27B copy lists only what differs from Gemma3TextConfig's defaults and was cut to 6 layers for a
+    test; with the class defaults and the two restored fields it gives keras-hub's published text-only count
+    (gemma3_presets.py@46f3b4a000be58c092fe2f1acf87d2fb620aefd0: 27,009,002,240) and MaxText's shapes."""
+    from kb.tools.catalog_models import config_of, listing
+
+    entry = next(e for e in listing()["models"] if e["hf_id"] == "google/gemma-3-27b-it")
+    raw = _cfg(entry["file"])
+    assert "vocab_size" not in raw["text_config"] and raw["text_config"]["num_hidden_layers"] == 6
+    m = arch_from_config(config_of(entry), hf_id="google/gemma-3-27b-it", source="t")
+    assert m.params_total_b == pytest.approx(27.009, rel=0.002)
+    assert (m.num_layers, m.hidden_size, m.num_attention_heads, m.num_key_value_heads, m.head_dim) == (62, 5376, 32, 16, 128)
+    assert m.vocab_size == 262208 and m.max_position_embeddings == 131072 and m.tie_word_embeddings
+    assert m.attention.window == 1024 and m.attention.num_sliding_layers == 52  # every 6th of 62 layers global
+    # Without the restored fields the copy is the 6-layer test model, not the published one.
+    small = arch_from_config(raw, hf_id="t/t", source="t")
+    assert small.num_layers == 6 and small.params_total_b < 5
 
 
 def _dir_with(tmp_path: Path, config: str) -> Path:
