@@ -139,6 +139,25 @@ def test_gemma3_sparse_config_and_restored_fields_give_the_published_27b():
     assert small.num_layers == 6 and small.params_total_b < 5
 
 
+# Published sizes of models whose row comes from a sibling's config.json (`config_of`), billions. Qwen2.5 and
+# Qwen2.5-Coder: the model tables of github:QwenLM/qwenlm.github.io@1f89f8c81adb85e3808f9cc15180ab1fdacbb900
+# (content/blog/qwen2.5-llm and qwen2.5-coder-family); DeepSeek-R1 distills: their base models', the layer shapes of
+# a fine-tune being its base's (github:deepseek-ai/DeepSeek-R1 README.md@0cf78561f1d51c84a21b2190626b21116d5c68bb).
+@pytest.mark.parametrize("hf_id,published,layers,heads,kv_heads", [
+    ("Qwen/Qwen2.5-Coder-7B-Instruct", 7.61, 28, 28, 4),
+    ("Qwen/Qwen2.5-Coder-32B-Instruct", 32.5, 64, 40, 8),
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-14B", 14.7, 48, 40, 8),  # Qwen2.5-14B
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", 32.5, 64, 40, 8),  # Qwen2.5-32B
+    ("deepseek-ai/DeepSeek-R1-Distill-Llama-8B", 8.03, 32, 32, 8),  # Llama-3.1-8B
+    ("deepseek-ai/DeepSeek-R1-Distill-Llama-70B", 70.55, 80, 64, 8),  # Llama-3.3-70B-Instruct, as the catalog's row
+])
+def test_models_sized_from_a_sibling_config_match_their_published_tables(cat, hf_id, published, layers, heads, kv_heads):
+    m = cat.model(hf_id)
+    assert (m.num_layers, m.num_attention_heads, m.num_key_value_heads) == (layers, heads, kv_heads)
+    assert m.params_total_b == pytest.approx(published, rel=0.01)
+    assert "config of" in m.source and "@" in m.source
+
+
 def _dir_with(tmp_path: Path, config: str) -> Path:
     d = tmp_path / "my-finetune"
     d.mkdir()
@@ -201,3 +220,16 @@ def test_hf_cache_hub_and_offline(servewise_bin, tmp_path, monkeypatch):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     nemotron = servewise_bin("kb", "add-model", str(CONFIGS / "nvidia--Nemotron-H-56B-Base-8K.json"), "--name", "a/b")
     assert nemotron.returncode == 2 and "hybrid_override_pattern" in nemotron.stderr
+
+
+def test_kb_models_at_80_columns_tells_every_model_apart(servewise_bin, monkeypatch, cat):
+    """Names are cut in the middle (the size is at the end), so 14B/32B/70B siblings stay distinct in 80 columns."""
+    monkeypatch.setenv("COLUMNS", "80")
+    r = servewise_bin("kb", "models")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rule = next(i for i, line in enumerate(lines) if "───" in line)
+    names = [line.split()[0] for line in lines[rule + 1:] if line.strip()]
+    assert len(names) == len(cat.models) and len(set(names)) == len(names), names
+    assert "Qwen2.5-Coder-7B" in names, "a name that fits is shown whole, without its -Instruct suffix"

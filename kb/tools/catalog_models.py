@@ -61,6 +61,8 @@ def derived(entry: dict[str, Any], upstreams: dict[str, str]) -> dict[str, Any]:
 
 def gated(entry: dict[str, Any]) -> dict[str, Any]:
     """Whether the Hub repo asks for terms to be accepted, and why servewise thinks so."""
+    if entry.get("gated_source"):
+        return {"value": entry["gated"], "source": entry["gated_source"]}
     if entry["gated"]:
         return {"value": True, "source": f"{entry['license']} licence: the publisher's Hugging Face repos ask each user "
                                          "to accept it (as for the catalog's other models of this publisher)"}
