@@ -88,6 +88,11 @@ def _dtype(native: str) -> tuple[str, str | None]:
     raise ValueError(f"unknown native dtype {native!r}")
 
 
+# The chat-tuning suffix of a model name ('-Instruct', '-it', '-Instruct-v0.3', '-Instruct-2503'), dropped in the
+# short names people type and in narrow tables.
+CHAT_SUFFIX = re.compile(r"-(instruct|it)(-v[0-9.]+|-\d{4})?$", re.IGNORECASE)
+
+
 def _aliases(hf_id: str, given: list[str]) -> list[str]:
     """Given aliases plus short lower-case names with and without the chat-tuning suffix,
     so `llama-3.1-8b` and `mistral-7b` resolve the way people type them."""
@@ -95,7 +100,7 @@ def _aliases(hf_id: str, given: list[str]) -> list[str]:
     for name in (hf_id, *given):
         short = name.split("/")[-1].lower()
         out.add(short)
-        out.add(re.sub(r"-(instruct|it)(-v[0-9.]+)?$", "", short))
+        out.add(re.sub(CHAT_SUFFIX, "", short))
     return sorted(out - {hf_id})
 
 

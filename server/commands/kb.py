@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import typer
 
 from kb.benchmarks import import_benchmarks, load_benchmarks
+from kb.tools.import_shared import CHAT_SUFFIX
 from server.context import app_context
 from server.limits import bounded, input_file
 from server.output import JSON_OPTION, console, run, table
@@ -50,7 +50,7 @@ def _short(text: str, n: int) -> str:
 def _fit_name(name: str, width: int) -> str:
     """A model name in `width` characters that still tells sizes apart: the chat-tuning suffix goes first (as in the
     aliases), then the middle, because the size ('-14B', '-70B') is at the end of the name."""
-    short = re.sub(r"-(instruct|it)(-v[0-9.]+)?$", "", name, flags=re.IGNORECASE)
+    short = CHAT_SUFFIX.sub("", name)
     if len(short) <= width:
         return short
     head = max(1, (width - 1) // 3)
