@@ -2,13 +2,16 @@
 repository), against a REAL Prometheus (Debian's) scraping a vLLM-format exporter and the local forge,
 posting the sticky comment on the deployment's latest merged pull request with a machine-readable outcomes
 block that any knowledge base imports with `servewise kb sync-outcomes`. Plus the image it runs: the
-Dockerfile's entrypoint is the installed `servewise`, as a non-root user, and the release workflow pushes it."""
+Dockerfile's entrypoint is the installed `servewise`, as a non-root user, what the Dockerfile installs is
+complete, and the release workflow pushes it."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
+import site
 import subprocess
 import sys
 import time
@@ -164,3 +167,27 @@ def test_the_release_workflow_builds_and_pushes_the_image_on_tags():
     push = next(s for s in steps if "docker/build-push-action" in s.get("uses", ""))
     assert push["with"]["push"] is True and "ghcr.io" in push["with"]["tags"]
     assert wf["jobs"][next(iter(wf["jobs"]))]["permissions"]["packages"] == "write"
+
+
+def test_what_the_image_installs_renders_a_bundle_without_the_source_tree(tmp_path, chatbot_plans, isolated_env):
+    """The files the Dockerfile copies, built as `pip install .` builds them (setuptools' build_py: only the packages
+    and package data pyproject.toml names), then servewise run from that build alone (`python -S`: no editable
+    install of this checkout on the path) renders and validates a bundle: no module or data file is missing."""
+    src, lib = tmp_path / "src", tmp_path / "lib"
+    src.mkdir()
+    for line in re.findall(r"^COPY\s+(.+)$", (ROOT / "Dockerfile").read_text(), re.M):
+        for name in line.split()[:-1]:
+            (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, src / name)
+    built = subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py",
+                            "--build-lib", str(lib)], cwd=src, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    plan = tmp_path / "plan.json"
+    plan.write_text(chatbot_plans[0].model_dump_json())
+    run = ("import sys, gitops; assert gitops.__file__.startswith(sys.argv[1]), gitops.__file__; "
+           "from server.cli import main; sys.argv = ['servewise', *sys.argv[2:]]; sys.exit(main())")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(lib), *site.getsitepackages()])}
+    r = subprocess.run([sys.executable, "-S", "-c", run, str(lib), "render", "--plan", str(plan), "--out",
+                        str(tmp_path / "out"), "--json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert (tmp_path / "out" / "kustomization.yaml").exists() and (tmp_path / "out" / "cronjob-slo-report.yaml").exists()
