@@ -215,5 +215,9 @@ def test_the_image_builds_and_runs_servewise_as_user_10001(tmp_path):
         uid = subprocess.run([tool, "run", "--rm", "--entrypoint", "id", tag, "-u"], capture_output=True, text=True,
                              timeout=300)
         assert uid.stdout.strip() == "10001"
+        # the seed knowledge base is built in the user's HOME from the package data the image carries
+        gpus = subprocess.run([tool, "run", "--rm", tag, "kb", "gpus", "--json"], capture_output=True, text=True,
+                              timeout=300)
+        assert gpus.returncode == 0 and json.loads(gpus.stdout), gpus.stderr[-2000:]
     finally:
         subprocess.run([tool, "rmi", "-f", tag], capture_output=True, timeout=300)
