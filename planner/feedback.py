@@ -329,7 +329,10 @@ def resolve(correction: Correction | None, *, weight_dtype: str, tp: int, inflig
                 refs[ref.id] = ref
             if base_uncertainty_pct is not None:
                 own = (math.exp(0.674 * sd) - 1) * 100
-                uncertainty[metric] = share * own + (1 - share) * max(own, base_uncertainty_pct)
+                # At the runs, the runs' band and the base model's band are two independent bounds on one error:
+                # combined (inverse variances add) the band is narrower than either, whichever is wider alone.
+                near = own * base_uncertainty_pct / math.hypot(own, base_uncertainty_pct)
+                uncertainty[metric] = share * near + (1 - share) * max(own, base_uncertainty_pct)
     if not logs:
         return None
     top = sorted(influence.items(), key=lambda kv: -max(abs(kv[1]["ttft"]), abs(kv[1]["tpot"])))[:_MAX_LISTED]

@@ -146,11 +146,9 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
     tpot_mean = np.maximum(state.tpot * tpot_f, floor_tpot)
     e2e_mean = ttft_mean + (osl - 1) * tpot_mean
     ttft_ms, tpot_ms, e2e_ms = (np.round(x * 1e3, 3).tolist() for x in (ttft_mean, tpot_mean, e2e_mean))
-    fixed_overhead = (f"engine step overhead {params.step_overhead_s * 1e3:g} ms and per-request overhead "
-                      f"{params.request_overhead_s * 1e3:g} ms + {params.request_token_s * 1e6:g} µs per prompt token, set "
-                      "not fitted: the calibration models (61-80 layers, campaigns whose TTFTs differ 2-3x) cannot tell "
-                      "them apart from per-layer costs and from each other; chosen as the values whose fits best predict "
-                      "held-out model families and published runs (benchmarks/results/accuracy.md)")
+    fixed_overhead = (f"engine step overhead {params.step_overhead_s * 1e3:g} ms, set not fitted: the calibration models "
+                      "all have 61-80 layers, so per-step and per-layer costs cannot be told apart there; chosen as the "
+                      "value whose fit best predicts published runs of 32-36-layer models")
     out = []
     for i, prep in enumerate(items):
         x = prep.query

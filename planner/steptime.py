@@ -46,20 +46,16 @@ class LatencyParams(BaseModel):
     seq_overhead_s: float = Field(2e-5, description="per-sequence per-step cost: scheduling, sampling, detokenizing")
     allreduce_latency_s: float = Field(5e-6, description="fixed latency of one TP all-reduce call (launch and the flag "
                                        "exchange between ranks, done with all peers at once), whatever the TP size")
-    request_overhead_s: float = Field(0.01, description="per-request time outside engine steps before the first "
-                                      "token that does not grow with the prompt: HTTP, queue hand-off, first detokenize; "
-                                      "set, not fitted: the calibration runs span campaigns whose TTFT at the same "
-                                      "configuration differs by 2-3x, and a fitted constant settles near 30 ms although "
-                                      "the lowest measured TTFTs (42 ms in calibration, 32 ms in the unseen runs issue 18 reports) "
-                                      "leave at most 10-15 ms for it; 10 ms is chosen by transfer (benchmarks/accuracy.py)")
-    request_token_s: float = Field(2e-6, description="per prompt token time outside engine steps: tokenizing, "
-                                   "hashing the prompt's KV blocks, moving the token ids from the API server to the "
-                                   "engine; set with request_overhead_s, chosen by transfer (fitted it takes 8 us, "
-                                   "standing in for prefill time of long prompts)")
+    request_overhead_s: float = Field(0.02, description="per-request time outside engine steps before the first "
+                                      "token that does not grow with the prompt: HTTP, queue hand-off, first detokenize")
+    request_token_s: float = Field(5e-6, description="per prompt token time outside engine steps: tokenizing, "
+                                   "moving the token ids from the API server to the engine")
     output_steps: float = Field(1.0, description="engine steps after a request's prefill step before its first token "
-                                "leaves the server: the sampled token is processed, detokenized and streamed by the API "
-                                "server together with every running sequence's tokens, at the pace of engine steps; "
-                                "fitted. Async scheduling adds one step (planner.batching)")
+                                "leaves the server (the sampled token is processed and streamed while the next step runs); "
+                                "set, not fitted: fitted freely it runs to 3-5 steps with a 5-20 ms per-request overhead, "
+                                "which predicts held-out families and published runs better (benchmarks/accuracy.py) "
+                                "but leaves residuals that measured runs correct less well (planner.feedback). Async "
+                                "scheduling adds one step (planner.batching)")
     sync: float = Field(0.1, description="closed loop: mean share of the other clients' prefills a request waits "
                         "behind (0 = arrivals perfectly spread, 0.5 = all arrive at once)")
     queue_factor: float = Field(1.0, description="Kingman's (1 + cs^2)/2 for Poisson prefill queueing: 0.5 for fixed "
@@ -86,7 +82,7 @@ MOE_TILE_ROWS = 8
 
 # Order of the free parameters when fitting (each mapped to its valid range by _to_params).
 FREE = ("bw_eff", "flops_eff", "moe_flops_eff", "moe_half_rows", "moe_half_width", "overlap", "layer_overhead_s", "seq_overhead_s",
-        "allreduce_latency_s", "output_steps", "sync")
+        "allreduce_latency_s", "request_overhead_s", "request_token_s", "sync")
 
 
 @dataclass
