@@ -351,6 +351,10 @@ def evaluate(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, p
     if not price:
         raise BadInput(f"{g.name} has no {provider} price in the knowledge base; providers with one: "
                        f"{', '.join(p.provider for p in g.prices) or 'none'}")
+    if pp > 1 and not g.internode_gb_s:
+        raise BadInput(f"pp={pp} puts pipeline stages on {pp} nodes, but the catalog has no inter-node bandwidth for "
+                       f"{g.name} to predict the hand-offs with; allowed: pp=1 on {g.name}, or a GPU type with it "
+                       f"({', '.join(x.name for x in catalog.gpus if x.internode_gb_s) or 'none'})")
     dtype = weight_dtype or m.native_dtype
     if dtype not in _dtypes(m, g, [dtype], catalog.checkpoints):
         raise BadInput(f"{m.hf_id} cannot be served as {dtype} on {g.name}: "

@@ -4,9 +4,10 @@ Changes are `key=value` strings:
   traffic=x2 | qps=40 | users=10000          load (x multiplies the current value)
   prompt_tokens=x2 | output_tokens=800       workload lengths
   slo.ttft_p90_ms=200 | tpot_p90_ms=30 | e2e_p95_ms=4000 | priority=cost
-  gpu=L40S | tp=2 | quantization=fp8 | model=qwen3-8b
+  gpu=L40S | tp=2 | pp=1 | quantization=fp8 | model=qwen3-8b
 Spec changes re-size the same configuration and also ask the recommender what it would pick now;
-configuration changes size the changed configuration for the same spec.
+configuration changes size the changed configuration for the same spec. What is not changed is kept,
+including the pipeline stages of a multi-node replica (its nodes are priced as its GPUs are).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from planner.recommend import evaluate, recommend
 
 _SPEC_KEYS = {"traffic", "qps", "users", "prompt_tokens", "output_tokens", "ttft_p90_ms", "tpot_p90_ms", "e2e_p95_ms",
               "priority"}
-_CONFIG_KEYS = {"gpu", "tp", "quantization", "weight_dtype", "model"}
+_CONFIG_KEYS = {"gpu", "tp", "pp", "quantization", "weight_dtype", "model"}
 
 
 class WhatIfChange(BaseModel):
@@ -140,16 +141,18 @@ def whatif(plan: Plan, changes: list[WhatIfChange], catalog: Catalog, params: La
         raise BadInput("give at least one change, e.g. --set traffic=x2")
     before = plan.candidates[plan.chosen]
     spec = apply_to_spec(plan.spec, [c for c in changes if c.key in _SPEC_KEYS])
-    config = {"model": before.model, "gpu": before.gpu, "tp": before.tp, "weight_dtype": before.weight_dtype}
+    # A multi-node replica keeps its pipeline stages: at pp=1 the model would not fit where it was planned.
+    config = {"model": before.model, "gpu": before.gpu, "tp": before.tp, "pp": before.pp,
+              "weight_dtype": before.weight_dtype}
     for c in changes:
         if c.key in ("quantization", "weight_dtype"):
             if c.value not in WEIGHT_DTYPES:
                 raise BadInput(f"quantization must be one of {', '.join(WEIGHT_DTYPES)}")
             config["weight_dtype"] = c.value
-        elif c.key == "tp":
+        elif c.key in ("tp", "pp"):
             if not c.value.isdigit() or int(c.value) < 1:
-                raise BadInput("tp must be a positive integer")
-            config["tp"] = int(c.value)
+                raise BadInput(f"{c.key} must be a positive integer")
+            config[c.key] = int(c.value)
         elif c.key == "model":
             config["model"] = catalog.model(c.value).hf_id
             if not any(x.key in ("quantization", "weight_dtype") for x in changes):

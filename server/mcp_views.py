@@ -13,6 +13,7 @@ from urllib.parse import quote, urlencode
 from pydantic import BaseModel, Field
 
 from gitops.report import Report, SloCheck
+from planner.catalog import ModelArch
 from planner.contracts import Candidate, DeploymentSpec, Plan
 from planner.feedback import ErrorPoint, Outcome
 from planner.spec import average_qps, peak_qps
@@ -158,6 +159,33 @@ def whatif_view(plan_id: str, w: WhatIfComparison) -> WhatIfView:
                       replanned=candidate_view(w.replanned, 0) if w.replanned else None,
                       replan_error=clip(w.replan_error),
                       deltas=[DeltaView(**{**d.model_dump(), "after": finite(d.after)}) for d in w.deltas])
+
+
+class AddedModel(BaseModel):
+    """A model added from a config.json: what the planner derived from it (the full entry is in kb://models)."""
+
+    hf_id: str = Field(description="pass as model to predict, capacity, build_spec or recommend")
+    added: bool = Field(description="false when the same architecture was already stored under this id")
+    architecture: str
+    attention: str
+    params_total_b: float
+    params_active_b: float
+    experts: int | None = Field(default=None, description="routed experts (top-k active), for MoE models")
+    experts_per_token: int | None = None
+    weight_dtype: str = Field(description="native weight format, from quantization_config")
+    context_tokens: int
+    kv_bytes_per_token_bf16: int | None = None
+    source: str
+    kb_version: str
+
+
+def added_model_view(m: ModelArch, added: bool, kb_version: str) -> AddedModel:
+    return AddedModel(hf_id=m.hf_id, added=added, architecture=clip(m.architecture, 100), attention=m.attention.kind,
+                      params_total_b=m.params_total_b, params_active_b=m.params_active_b,
+                      experts=m.num_experts if m.is_moe else None,
+                      experts_per_token=m.experts_per_token if m.is_moe else None, weight_dtype=m.native_dtype,
+                      context_tokens=m.max_position_embeddings, kv_bytes_per_token_bf16=m.kv_bytes_per_token_bf16,
+                      source=clip(m.source, 200), kb_version=kb_version)
 
 
 class ManifestFile(BaseModel):

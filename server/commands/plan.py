@@ -198,7 +198,7 @@ def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec"
 
 def whatif_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON from `servewise recommend --out`."),
                set_: list[str] = typer.Option(..., "--set", help="key=value change (repeatable): traffic=x2, gpu=L40S, tp=2, "
-                                                                  "quantization=fp8, model=qwen3-8b, ttft_p90_ms=200, prompt_tokens=x2"),
+                                                                  "pp=1, quantization=fp8, model=qwen3-8b, ttft_p90_ms=200, prompt_tokens=x2"),
                json_out: bool = JSON_OPTION) -> None:
     """Compare the plan's chosen deployment with a changed one, side by side, with deltas and SLO ticks.
 
@@ -226,7 +226,8 @@ def whatif_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON fro
             console.print(f"[bold red]after the change:[/] {w.after_error}")
         if w.replanned:
             r = w.replanned
-            console.print(f"[bold]re-planned best:[/] {r.model} ({r.weight_dtype}) on {r.replicas}x{r.tp} {r.gpu} at "
+            console.print(f"[bold]re-planned best:[/] {r.model} ({r.weight_dtype}) on {r.replicas}x{r.tp}"
+                          f"{f'x{r.pp}' if r.pp > 1 else ''} {r.gpu} at "
                           f"${r.monthly_cost_usd:,.0f}/month — {r.binding_constraint}")
         if w.replan_error:
             console.print(f"[bold red]re-planning the changed spec:[/] {w.replan_error}")
