@@ -16,7 +16,7 @@ import math
 
 from pydantic import BaseModel
 
-from planner.catalog import WEIGHT_DTYPES, Catalog
+from planner.catalog import WEIGHT_DTYPES, Catalog, TokenDist
 from planner.contracts import Candidate, Correction, DeploymentSpec, Plan
 from planner.errors import BadInput, ServewiseError
 from planner.latency import LatencyParams
@@ -59,6 +59,12 @@ def _scaled(current: float, value: str, key: str) -> float:
     return out
 
 
+def _stretched(d: TokenDist, ratio: float) -> TokenDist:
+    mean = d.mean * ratio
+    return d.model_copy(update={"mean": mean, "p50": d.p50 and d.p50 * ratio, "p90": d.p90 and d.p90 * ratio,
+                                "max": d.max and max(int(d.max * ratio), int(mean) + 1)})
+
+
 def apply_to_spec(spec: DeploymentSpec, changes: list[WhatIfChange]) -> DeploymentSpec:
     s = spec.model_copy(deep=True)
     for c in changes:
@@ -70,11 +76,10 @@ def apply_to_spec(spec: DeploymentSpec, changes: list[WhatIfChange]) -> Deployme
                 t.qps = _scaled(float(t.qps or 1), c.value, c.key)
         elif c.key in ("prompt_tokens", "output_tokens"):
             d = getattr(s, c.key)
-            mean = _scaled(d.mean, c.value, c.key)
-            ratio = mean / d.mean
-            setattr(s, c.key, d.model_copy(update={"mean": mean, "p50": d.p50 and d.p50 * ratio,
-                                                   "p90": d.p90 and d.p90 * ratio,
-                                                   "max": d.max and max(int(d.max * ratio), int(mean) + 1)}))
+            ratio = _scaled(d.mean, c.value, c.key) / d.mean
+            setattr(s, c.key, _stretched(d, ratio))
+            # A mix's lengths are the mixture of its classes': every class stretches alike, the mixture with them.
+            s.traffic_mix = [k.model_copy(update={c.key: _stretched(getattr(k, c.key), ratio)}) for k in s.traffic_mix]
         elif c.key in ("ttft_p90_ms", "tpot_p90_ms", "e2e_p95_ms"):
             setattr(s.slos, c.key, _scaled(getattr(s.slos, c.key) or 1.0, c.value, c.key))
         elif c.key == "priority":

@@ -104,7 +104,7 @@ class _Server(MCPServer):
         tool.fn_metadata.arg_model = strict
         tool.parameters = _lean(strict.model_json_schema(by_alias=True))
         if tool.fn_metadata.output_schema:
-            tool.fn_metadata.output_schema = _lean(tool.fn_metadata.output_schema)
+            tool.fn_metadata.output_schema = _lean(tool.fn_metadata.output_schema, output=True)
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None):
         try:
@@ -131,18 +131,19 @@ class _Server(MCPServer):
         return resources
 
 
-def _lean(schema: Any, parent: str = "") -> Any:
+def _lean(schema: Any, parent: str = "", output: bool = False) -> Any:
     """The same JSON schema in fewer characters, for no help to a model lost: without pydantic's generated `title`s
-    (a quarter of tools/list), without `"default": null` (an optional property is absent by default anyway), and
-    an optional simple type `{"anyOf": [{"type": T, ...}, {"type": "null"}]}` as `{"type": [T, "null"], ...}`."""
+    (a quarter of tools/list), without `"default": null` (an optional property is absent by default anyway) and,
+    in an output schema, without any default (the server sends every value), and an optional simple type
+    `{"anyOf": [{"type": T, ...}, {"type": "null"}]}` as `{"type": [T, "null"], ...}`."""
     if isinstance(schema, list):
-        return [_lean(v) for v in schema]
+        return [_lean(v, output=output) for v in schema]
     if not isinstance(schema, dict):
         return schema
     if parent == "properties":  # keys here are property names, not schema keywords
-        return {k: _lean(v) for k, v in schema.items()}
-    out = {k: _lean(v, k) for k, v in schema.items()
-           if not (k == "title" and isinstance(v, str)) and not (k == "default" and v is None)}
+        return {k: _lean(v, output=output) for k, v in schema.items()}
+    out = {k: _lean(v, k, output) for k, v in schema.items()
+           if not (k == "title" and isinstance(v, str)) and not (k == "default" and (v is None or output))}
     branches = out.get("anyOf")
     if isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches:
         other = branches[0] if branches[1] == {"type": "null"} else branches[1]
@@ -431,6 +432,9 @@ async def build_spec(ctx: Context, text: Text | None = None,
                      quantizations: Annotated[list[WeightDtype] | None, Field(max_length=8)] = None,
                      max_gpus: Annotated[int | None, Field(gt=0, le=10_000)] = None,
                      open_weights_only: bool | None = None,
+                     traffic_mix: Annotated[list[Annotated[str, Field(max_length=80)]] | None, Field(
+                         max_length=8, description="request classes name:share:prompt_tokens:output_tokens, e.g. "
+                                                   "['chat:0.7:300:200', 'rag:0.3:8000:400']")] = None,
                      sampled: Annotated[CreateMessageResult | None, Resolve(ask_model_to_extract)] = None,
                      traffic: Annotated[ElicitationResult[TrafficAnswer], Resolve(ask_person_for_traffic)] = None,
                      ) -> DeploymentSpec:
@@ -444,7 +448,7 @@ async def build_spec(ctx: Context, text: Text | None = None,
                    prompt_tokens=prompt_tokens, output_tokens=output_tokens, ttft_p90_ms=ttft_p90_ms,
                    tpot_p90_ms=tpot_p90_ms, e2e_p95_ms=e2e_p95_ms, priority=priority, budget_usd_month=budget_usd_month,
                    models=models, gpus=gpus, quantizations=quantizations, max_gpus=max_gpus,
-                   open_weights_only=open_weights_only)
+                   open_weights_only=open_weights_only, traffic_mix=traffic_mix)
     extracted, unusable = read_sampled(sampled)
     answered = traffic.data if isinstance(traffic, AcceptedElicitation) and traffic.data else None
     if answered:

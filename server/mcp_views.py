@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from gitops.report import Report, SloCheck
 from planner.catalog import ModelArch
-from planner.contracts import Candidate, DeploymentSpec, Plan
+from planner.contracts import Candidate, DeploymentSpec, Plan, TrafficClass
 from planner.feedback import ErrorPoint, Outcome
 from planner.spec import average_qps, peak_qps
 from planner.whatif import WhatIfComparison, WhatIfChange
@@ -37,6 +37,17 @@ def manifest_uri(plan_id: str, file: str, options: dict[str, str | None]) -> str
     """The resource that re-renders one file of a bundle with the same options (rendering is deterministic)."""
     query = urlencode({k: v for k, v in options.items() if v is not None})
     return f"{plan_uri(plan_id)}/manifests/{quote(file, safe='')}" + (f"?{query}" if query else "")
+
+
+class ClassView(BaseModel):
+    """A traffic class at the operating point of the whole mix."""
+
+    name: str
+    share: float
+    ttft_p90_ms: float
+    tpot_p90_ms: float
+    e2e_p95_ms: float
+    meets_slos: bool = Field(description="against the class's targets")
 
 
 class CandidateView(BaseModel):
@@ -63,6 +74,7 @@ class CandidateView(BaseModel):
     explanation: str | None = None
     vllm: dict[str, int | float | str | bool | None] = Field(
         default_factory=dict, description="the vLLM settings that differ between candidates")
+    classes: list[ClassView] | None = Field(default=None, description="per class of a traffic mix")
 
 
 def candidate_view(c: Candidate, rank: int) -> CandidateView:
@@ -76,7 +88,11 @@ def candidate_view(c: Candidate, rank: int) -> CandidateView:
         binding_constraint=clip(c.binding_constraint, 200), explanation=clip(c.explanation),
         vllm={"max_model_len": c.vllm.max_model_len, "max_num_seqs": c.vllm.max_num_seqs,
               "max_num_batched_tokens": c.vllm.max_num_batched_tokens, "kv_cache_dtype": c.vllm.kv_cache_dtype,
-              "quantization": c.vllm.quantization})
+              "quantization": c.vllm.quantization},
+        classes=[ClassView(name=k.name, share=round(k.share, 3), ttft_p90_ms=round(k.ttft_ms.p90, 1),
+                           tpot_p90_ms=round(k.tpot_ms.p90, 2), e2e_p95_ms=round(k.e2e_ms.p95, 1),
+                           meets_slos=all(c.class_verdicts.get(k.name, {}).values()))
+                 for k in p.classes] or None)
 
 
 class SpecView(BaseModel):
@@ -92,6 +108,14 @@ class SpecView(BaseModel):
     priority: str
     budget_usd_month: float | None = None
     assumptions: list[str] = Field(default_factory=list, description="values servewise filled in, with their source")
+    traffic_mix: list[str] | None = None
+
+
+def _class_line(c: TrafficClass) -> str:
+    own = [f"{k.removesuffix('_ms').replace('_', ' ')} {v:g} ms" for k in ("ttft_p90_ms", "tpot_p90_ms", "e2e_p95_ms")
+           if (v := getattr(c, k)) is not None]
+    return clip(f"{c.name} {c.share:.0%}: {c.prompt_tokens.mean:g} prompt / {c.output_tokens.mean:g} output tokens"
+                + (f"; {', '.join(own)}" if own else ""), 160)
 
 
 def spec_view(spec: DeploymentSpec) -> SpecView:
@@ -102,7 +126,8 @@ def spec_view(spec: DeploymentSpec) -> SpecView:
                     peak_qps=round(peak_qps(spec), 4), prompt_tokens_mean=spec.prompt_tokens.mean,
                     output_tokens_mean=spec.output_tokens.mean, ttft_p90_ms=spec.slos.ttft_p90_ms,
                     tpot_p90_ms=spec.slos.tpot_p90_ms, e2e_p95_ms=spec.slos.e2e_p95_ms, priority=spec.priority,
-                    budget_usd_month=spec.budget_usd_month, assumptions=assumed)
+                    budget_usd_month=spec.budget_usd_month, assumptions=assumed,
+                    traffic_mix=[_class_line(c) for c in spec.traffic_mix[:MAX_ASSUMPTIONS]] or None)
 
 
 class PlanView(BaseModel):

@@ -207,6 +207,31 @@ def test_add_model_from_inline_config_or_hub_id_then_plan_with_it(isolated_env, 
     _run(go())
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_traffic_mix_comes_back_per_class(isolated_env, mode):
+    async def go():
+        async with Client(params(isolated_env), mode=mode) as c:
+            spec = await c.call_tool("build_spec", {"use_case": "chatbot", "qps": 10, "ttft_p90_ms": 600,
+                                                    "models": ["llama-3.1-8b"], "gpus": ["h100"],
+                                                    "traffic_mix": ["chat:0.7:300:200", "rag:0.3:8000:400"]})
+            assert not spec.is_error, spec.content[0].text
+            assert [k["name"] for k in spec.structured_content["traffic_mix"]] == ["chat", "rag"]
+            plan = await c.call_tool("recommend", {"spec": spec.structured_content, "top": 1})
+            assert not plan.is_error, plan.content[0].text
+            view = plan.structured_content
+            assert view["spec"]["traffic_mix"][1].startswith("rag 30%: 8000 prompt / 400 output tokens")
+            chat, rag = view["candidates"][0]["classes"]
+            assert (chat["name"], rag["name"]) == ("chat", "rag") and rag["ttft_p90_ms"] > chat["ttft_p90_ms"]
+            assert rag["meets_slos"] and "class 'rag'" in view["candidates"][0]["binding_constraint"]
+            both = await c.call_tool("build_spec", {"use_case": "chatbot", "qps": 1, "prompt_tokens": 500,
+                                                    "traffic_mix": ["chat:1:300:200"]})
+            assert both.is_error and "not both" in both.content[0].text
+            plain = await c.call_tool("recommend", {"use_case": "chatbot", "qps": 2, "top": 1})
+            assert "classes" not in plain.content[0].text  # no mix, no per-class view in the compact text
+
+    _run(go())
+
+
 def test_resources_prompts_and_completions(isolated_env):
     async def go():
         async with Client(params(isolated_env)) as c:
@@ -409,8 +434,9 @@ def test_every_tool_result_fits_a_models_context(isolated_env):
     _run(go())
     assert all(size < 16_000 for name, size in sizes.items() if name != "tools/list"), sizes
     # 55,449 before issue 17; 46,030 with issue 20's spec and candidate options; 48,721 with add_model, 44,795 once
-    # the schemas dropped `"default": null` and wrote optional simple types as ["T", "null"]
-    assert sizes["tools/list"] < 45_500, sizes
+    # the schemas dropped `"default": null` and wrote optional simple types as ["T", "null"]; 46,810 with the
+    # per-class traffic mix (build_spec's traffic_mix, class targets, per-class predictions and views)
+    assert sizes["tools/list"] < 47_500, sizes
 
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"

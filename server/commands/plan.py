@@ -103,15 +103,38 @@ def spec_cmd(text: str = TEXT_ARG, use_case: str = USE_CASE, qps: float = QPS, u
 
 def _binding_short(c: Candidate, plan: Plan) -> str:
     """The SLO running closest to its target, as predicted/target, so the column stays narrow."""
-    from planner.capacity import slo_ratios
+    from planner.capacity import worst_slo
+    from planner.mix import targets
 
-    ratios = slo_ratios(c.predicted, plan.spec.slos)
-    if not ratios or not c.goodput_qps:
+    spec = plan.spec
+    name, cls, _ = worst_slo(c.predicted, spec.slos, spec.traffic_mix)
+    if not name or not c.goodput_qps:
         return c.binding_constraint.split(";")[0]
-    name = max(ratios, key=ratios.get)
-    predicted = {"TTFT p90": c.predicted.ttft_ms.p90, "TPOT p90": c.predicted.tpot_ms.p90, "E2E p95": c.predicted.e2e_ms.p95}
-    target = {"TTFT p90": plan.spec.slos.ttft_p90_ms, "TPOT p90": plan.spec.slos.tpot_p90_ms, "E2E p95": plan.spec.slos.e2e_p95_ms}
-    return f"{name.split()[0]} {predicted[name]:,.0f}/{target[name]:,.0f}"
+    seen = next(x for x in c.predicted.classes if x.name == cls) if cls else c.predicted
+    target = targets(next(x for x in spec.traffic_mix if x.name == cls), spec.slos) if cls else spec.slos
+    predicted = {"TTFT p90": seen.ttft_ms.p90, "TPOT p90": seen.tpot_ms.p90, "E2E p95": seen.e2e_ms.p95}
+    limit = {"TTFT p90": target.ttft_p90_ms, "TPOT p90": target.tpot_p90_ms, "E2E p95": target.e2e_p95_ms}
+    return f"{name.split()[0]}{f' {cls}' if cls else ''} {predicted[name]:,.0f}/{limit[name]:,.0f}"
+
+
+def _classes_human(plan: Plan) -> None:
+    """Each traffic class of the chosen (else the closest) candidate against its own targets."""
+    from planner.mix import targets
+
+    if not plan.spec.traffic_mix or not plan.candidates:
+        return
+    c = plan.candidates[plan.chosen or 0]
+    mix = {k.name: k for k in plan.spec.traffic_mix}
+    rows = []
+    for k in c.predicted.classes:
+        t = targets(mix[k.name], plan.spec.slos)
+        ok = c.class_verdicts.get(k.name, {})
+        rows.append((k.name, f"{k.share:.0%}", f"{mix[k.name].prompt_tokens.mean:g}/{mix[k.name].output_tokens.mean:g}",
+                     f"{k.ttft_ms.p90:,.0f}/{_ms(t.ttft_p90_ms)}", f"{k.tpot_ms.p90:.1f}/{_ms(t.tpot_p90_ms)}",
+                     f"{k.e2e_ms.p95:,.0f}/{_ms(t.e2e_p95_ms)}", "✔" if all(ok.values()) else "✘"))
+    console.print(table(f"Traffic classes on {c.model.split('/')[-1]} ({c.replicas}×{c.tp} {c.gpu}), predicted at the "
+                        "mix's peak vs each class's targets", ["class", "share", "tokens in/out", "TTFT p90",
+                                                               "TPOT p90", "E2E p95", "SLOs"], rows))
 
 
 def plan_human(plan: Plan) -> None:
@@ -133,6 +156,7 @@ def plan_human(plan: Plan) -> None:
     for col in t.columns[2:7]:
         col.no_wrap = True
     console.print(t)
+    _classes_human(plan)
     if plan.infeasible:
         console.print(f"[bold red]infeasible:[/] {plan.infeasible}")
     console.print(f"[bold]why:[/] {plan.rationale}")
