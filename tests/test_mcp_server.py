@@ -447,8 +447,9 @@ def _inspector(tmp: Path, *args: str) -> subprocess.CompletedProcess:
     if not npx:
         pytest.skip("npx (Node.js) is not installed: the MCP Inspector CLI cannot run")
     env = {**params(tmp).env, "npm_config_yes": "true"}
-    return subprocess.run([npx, "-y", INSPECTOR, "--cli", SERVEWISE, "serve", *args], capture_output=True, text=True,
-                          timeout=600, env=env)
+    # The Inspector waits 15 s for the server by default; a loaded machine starts it slower (2.12.0's own advice).
+    return subprocess.run([npx, "-y", INSPECTOR, "--cli", "--connect-timeout", "300000", SERVEWISE, "serve", *args],
+                          capture_output=True, text=True, timeout=600, env=env)
 
 
 def test_inspector_cli_lists_tools_and_calls_one(isolated_env):
