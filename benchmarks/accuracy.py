@@ -26,6 +26,7 @@ from planner.calibration import (
     ape,
     arch_class,
     build_dataset,
+    family,
     fit,
     leave_one_class_out,
     leave_one_model_out,
@@ -55,8 +56,9 @@ DECODE_CHECKS = [
 # the per-layer cost; the one whose fit best predicts the published runs of shallower models is used.
 STEP_CANDIDATES_MS = (0.5, 1.0, 1.5, 2.0)
 
-# The previous model (log2(tp) all-reduce rounds, 2 ms step, 70 ms fixed request overhead), as its README gave it.
-PREVIOUS = {"lofo": "17.3 / 9.2 / 9.3", "note": "previous session's model (70 ms fixed request overhead, 2 ms step)"}
+# The previous model (log2(tp) all-reduce rounds, one routed-expert efficiency with an 8-row tile), as its README gave it.
+PREVIOUS = {"lofo": "18.9 / 10.2 / 10.2", "note": "previous model: log2(tp) all-reduce rounds, one grouped-GEMM efficiency "
+            "whatever the rows per expert"}
 
 
 def roofline(data) -> tuple[np.ndarray, np.ndarray]:
@@ -95,12 +97,15 @@ def _bias_tables(held: HeldOut, catalog) -> list[str]:
     tp = np.array([r.tp for r in d.rows])
     conc = d.load.clients
     dtype = np.array([r.weight_dtype for r in d.rows])
+    fam = np.array([family(r.model) for r in d.rows])
     lines = []
     for title, groups in (
         ("depth (layers)", [(f"{n} layers", layers == n) for n in sorted(set(layers))]),
         ("TP", [(f"TP {n}", tp == n) for n in sorted(set(tp))]),
         ("concurrency", [(f"{lo}-{hi - 1}", (conc >= lo) & (conc < hi)) for lo, hi in ((1, 9), (9, 33), (33, 129), (129, 100000))]),
         ("weight dtype", [(x, dtype == x) for x in sorted(set(dtype))]),
+        ("family and TP (does the TP cost grow right?)",
+         [(f"{x}, TP {n}", (fam == x) & (tp == n)) for x in sorted(set(fam)) for n in sorted(set(tp))]),
     ):
         lines += ["", f"### Bias by {title}", "", BIAS_HEAD] + [_bias_row(n, m, held) for n, m in groups if m.any()]
     return lines

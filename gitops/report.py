@@ -97,9 +97,10 @@ def _at_load(plan: Plan, catalog: Catalog, params: LatencyParams, qps: float, re
 
 
 def build_report(plan: Plan, observed: Observed | None, catalog: Catalog, params: LatencyParams, *, deployment: str,
-                 correction: Correction | None = None,
-                 unreachable: str | None = None, created_at: str | None = None) -> Report:
-    """Compare observations with the plan. Outcomes are produced only from complete data."""
+                 correction: Correction | None = None, unreachable: str | None = None,
+                 created_at: str | None = None, window_s: float = 0.0) -> Report:
+    """Compare observations with the plan. Outcomes are produced only from complete data. `window_s`, the
+    window asked for, is what the report states when nothing could be observed."""
     from planner.spec import peak_qps
 
     c = plan.candidates[plan.chosen]
@@ -107,7 +108,7 @@ def build_report(plan: Plan, observed: Observed | None, catalog: Catalog, params
     price = c.monthly_cost_usd / max(c.gpus_total * HOURS_PER_MONTH, 1)
     report = Report(deployment=deployment, plan_id=plan.id, verdict="unreachable" if unreachable else "insufficient data",
                     created_at=created_at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    window_s=observed.window_s if observed else 0.0, traffic_assumed_qps=round(peak_qps(plan.spec), 3),
+                    window_s=observed.window_s if observed else window_s, traffic_assumed_qps=round(peak_qps(plan.spec), 3),
                     cost_predicted_usd_month=c.monthly_cost_usd, observed=observed,
                     missing=[unreachable] if unreachable else _missing(observed))
     if observed is None:

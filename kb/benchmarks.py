@@ -33,12 +33,16 @@ def benchmark_record(row: BenchmarkRow, origin: str) -> dict:
     }
 
 
-def parse_benchmark_file(path: Path) -> list[BenchmarkRow]:
-    """Parse and validate a JSONL or CSV file of benchmark rows; raise BadInput at the first bad line."""
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"cannot read {path}: {exc}") from None
+
+
+def parse_benchmark_file(path: Path) -> list[BenchmarkRow]:
+    """Parse and validate a JSONL or CSV file of benchmark rows; raise BadInput at the first bad line."""
+    text = _read(path)
     raw_rows = _csv_rows(text) if path.suffix.lower() == ".csv" else _jsonl_rows(text, path)
     rows: list[BenchmarkRow] = []
     seen: set[str] = set()
@@ -208,10 +212,7 @@ def vllm_result_row(obj: dict, row_id: str, where: str, options: RunOptions, cat
 
 def _vllm_objects(path: Path) -> list[tuple[int, dict]]:
     """The result objects in one file: one JSON object, or one per line (--append-result)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"cannot read {path}: {exc}") from None
+    text = _read(path)
     try:
         whole = json.loads(text)
     except json.JSONDecodeError:

@@ -84,13 +84,8 @@ class KnowledgeBase:
         _with_retry(self.path, lambda: conn.execute("BEGIN IMMEDIATE"))
         try:
             yield self.db
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        try:
             _with_retry(self.path, lambda: conn.execute("COMMIT"))
-        except BaseException:
+        except BaseException:  # from the body or from the COMMIT: nothing of it stays
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise

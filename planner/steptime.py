@@ -28,7 +28,11 @@ class LatencyParams(BaseModel):
 
     bw_eff: float = Field(0.75, description="achieved / datasheet memory bandwidth (weights and KV streaming)")
     flops_eff: float = Field(0.55, description="achieved / datasheet tensor FLOPs in dense GEMMs and attention")
-    moe_flops_eff: float = Field(0.3, description="achieved / datasheet tensor FLOPs in routed-expert (grouped) GEMMs")
+    moe_flops_eff: float = Field(0.3, description="achieved / datasheet tensor FLOPs of routed-expert (grouped) GEMMs "
+                                 "whose tiles are full (many rows per expert)")
+    moe_half_rows: float = Field(16.0, description="rows (tokens) per touched expert at which a grouped GEMM reaches half "
+                                 "of moe_flops_eff: below it tile fill and per-tile fixed work (loading the expert's weight "
+                                 "tiles and scales, the epilogue) dominate")
     overlap: float = Field(0.3, description="share of the smaller of an operation's memory and compute time not hidden")
     step_overhead_s: float = Field(1e-3, description="fixed per-step cost: scheduler, input preparation, sampling; set, "
                                    "not fitted: the calibration models all have 61-80 layers, so per-step and per-layer "
@@ -36,10 +40,8 @@ class LatencyParams(BaseModel):
                                    "predicts published runs of 32-36-layer models (benchmarks/accuracy.py, choice by transfer)")
     layer_overhead_s: float = Field(2e-5, description="per-layer per-step cost: kernel launches, norms")
     seq_overhead_s: float = Field(2e-5, description="per-sequence per-step cost: scheduling, sampling, detokenizing")
-    allreduce_latency_s: float = Field(5e-6, description="fixed latency of one TP all-reduce call (kernel launch, "
-                                       "buffer registration), whatever the TP size")
-    allreduce_round_s: float = Field(3e-6, description="latency of one synchronisation round of a TP all-reduce; "
-                                     "one over tp ranks takes log2(tp) rounds")
+    allreduce_latency_s: float = Field(5e-6, description="fixed latency of one TP all-reduce call (launch and the flag "
+                                       "exchange between ranks, done with all peers at once), whatever the TP size")
     request_overhead_s: float = Field(0.02, description="per-request time outside engine steps before the first "
                                       "token that does not grow with the prompt: HTTP, queue hand-off, first detokenize")
     request_token_s: float = Field(5e-6, description="per prompt token time outside engine steps: tokenizing, "
@@ -69,13 +71,12 @@ class LatencyParams(BaseModel):
 
 
 # Smallest row tile of a grouped-GEMM expert kernel: tensor-core MMA shapes start at 8 rows (m8n8 /
-# m16n8), and small-batch MoE kernels pad each expert's tokens to such a tile. Chosen among 8/16/32/64
-# by held-out error (benchmarks/accuracy.py); 8 is also the hardware minimum.
+# m16n8), and small-batch MoE kernels pad each expert's tokens to such a tile. 8 is the hardware minimum.
 MOE_TILE_ROWS = 8
 
 # Order of the free parameters when fitting (each mapped to its valid range by _to_params).
-FREE = ("bw_eff", "flops_eff", "moe_flops_eff", "overlap", "layer_overhead_s", "seq_overhead_s",
-        "allreduce_latency_s", "allreduce_round_s", "request_overhead_s", "request_token_s", "sync")
+FREE = ("bw_eff", "flops_eff", "moe_flops_eff", "moe_half_rows", "overlap", "layer_overhead_s", "seq_overhead_s",
+        "allreduce_latency_s", "request_overhead_s", "request_token_s", "sync")
 
 
 @dataclass
@@ -197,23 +198,47 @@ def _stage_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: 
     dense_flops = f.flops_per_token - f.expert_row_flops * f.experts_per_token
     dense = roof(f.always_read / bw, dense_flops * tokens / (f.gpus * f.flops * p.flops_eff))
     touched = f.experts * expert_fraction(f, tokens)
-    # Each touched expert's GEMM computes at least a tile of rows however few tokens it got.
-    expert_rows = np.maximum(tokens * f.experts_per_token, touched * MOE_TILE_ROWS)
-    experts = roof(touched * f.expert_bytes / bw, f.expert_row_flops * expert_rows / (f.gpus * f.flops * p.moe_flops_eff))
+    experts = roof(touched * f.expert_bytes / bw, _expert_compute(p, f, tokens, touched))
     attention = roof(decode * kv_bytes(f, context) / bw,
                      f.attn_flops * (decode * context + prefill * prefill_context) / (f.gpus * f.attn_peak * p.flops_eff))
-    # TP all-reduces per layer: attention output and MLP/MoE output carry the hidden state; a q/k RMSNorm over
-    # all heads (MiniMax-M2) adds one more whose payload (2 floats a token) is only latency. Each call costs its
-    # message bytes (tokens x hidden x bf16) over the link at the bandwidth optimum 2(tp-1)/tp, a fixed latency
-    # (launch, buffer hand-off) and log2(tp) synchronisation rounds: the alpha-beta model of tree /
-    # recursive-doubling all-reduce (Thakur, Rabenseifner & Gropp, "Optimization of Collective Communication
-    # Operations in MPICH", 2005). Both latencies are fitted; the link bandwidth is the GPU's datasheet figure
-    # (NVLink or PCIe, kb/data/gpus.json).
+    return (p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + p.seq_overhead_s * decode + dense + experts
+            + attention + allreduce_time(p, f, tokens))
+
+
+def _expert_compute(p: LatencyParams, f: StepFeatures, tokens: np.ndarray, touched: np.ndarray) -> np.ndarray:
+    """Seconds of tensor work in the routed-expert grouped GEMMs of a step over `tokens` tokens.
+
+    Each touched expert gets rows = tokens x top-k / touched, at least one MMA tile. A grouped GEMM's efficiency
+    rises with the rows each expert gets, eff = moe_flops_eff x rows / (rows + moe_half_rows): few rows leave its
+    tiles part empty and the fixed work of each tile (loading the expert's weights and scales, the epilogue) is
+    spread over few rows; many rows approach the kernel's full-tile efficiency. Equivalently each touched expert
+    costs moe_half_rows rows of work on top of its own. The peak is that of the experts'
+    weight format on this GPU (planner.steptime.compute_flops), so fp8/fp4 experts run on fp8/fp4 tensor cores where
+    the GPU has them and weight-only int4 dequantises to bf16.
+    """
+    rows = np.maximum(tokens * f.experts_per_token, touched * MOE_TILE_ROWS)
+    # rows / eff = (rows + moe_half_rows x touched) / moe_flops_eff: zero, not 0/0, for dense models.
+    return f.expert_row_flops * (rows + p.moe_half_rows * touched) / (f.gpus * f.flops * p.moe_flops_eff)
+
+
+def allreduce_time(p: LatencyParams, f: StepFeatures, tokens: np.ndarray) -> np.ndarray:
+    """Seconds of the TP all-reduces of one stage-step over `tokens` tokens.
+
+    Per layer, attention output and MLP/MoE output carry the hidden state; a q/k RMSNorm over all heads
+    (MiniMax-M2) adds one more whose payload (2 floats a token) is only latency. Each call costs a fixed latency plus
+    its message bytes (tokens x hidden x bf16) over the link at the bandwidth optimum 2(tp-1)/tp of reduce-scatter +
+    all-gather (Thakur, Rabenseifner & Gropp, "Optimization of Collective Communication Operations in MPICH", 2005).
+    The latency does not grow with tp: on fully NVLinked GPUs vLLM's custom all-reduce sends messages under 512 KiB
+    (tp <= 4) or 256 KiB (tp <= 8) through its one-stage kernel, in which every rank signals all peers at once and
+    reads their buffers directly (vllm-project/vllm csrc/custom_all_reduce.cuh @ 036bb685, REDUCE_CASE), so there
+    are no log2(tp) rounds; decode messages (batch x hidden x 2 bytes) are that small, and this latency is all they
+    cost.
+    The latency is fitted; the link bandwidth is the GPU's datasheet figure, one direction (NVLink or PCIe,
+    kb/data/gpus.json).
+    """
     ring = np.where(f.tp > 1, 2 * (f.tp - 1) / f.tp, 0.0)
-    rounds = np.log2(np.maximum(f.tp, 1.0))
-    comm = np.where(f.tp > 1, f.layers / f.pp * (f.allreduces * (p.allreduce_latency_s + p.allreduce_round_s * rounds)
-                                                 + 2 * ring * tokens * f.hidden * 2.0 / f.link), 0.0)
-    return p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + p.seq_overhead_s * decode + dense + experts + attention + comm
+    per_call = p.allreduce_latency_s + ring * tokens * f.hidden * 2.0 / f.link
+    return np.where(f.tp > 1, f.layers / f.pp * f.allreduces * per_call, 0.0)
 
 
 def physics_floor_tpot(f: StepFeatures, batch: np.ndarray, context: np.ndarray) -> np.ndarray:

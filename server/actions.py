@@ -152,7 +152,7 @@ def slo_report(ctx: AppContext, plan: Plan, *, deployment: str, prometheus_url: 
 
     if plan.chosen is None:
         raise BadInput(f"plan {plan.id} has no chosen candidate; nothing was deployed to report on")
-    parse_window(window)
+    window_s = parse_window(window)
     c = plan.candidates[plan.chosen]
     ns = deployment.split("/")[0] if "/" in deployment else None
     # a rendered deployment serves under --served-model-name namespace/name (gitops.render.served_model_name)
@@ -165,7 +165,8 @@ def slo_report(ctx: AppContext, plan: Plan, *, deployment: str, prometheus_url: 
     except Unreachable as exc:
         unreachable = exc.message
     report = build_report(plan, observed, ctx.catalog, load_latency_params(), deployment=deployment,
-                          correction=ctx.correction(c.model, c.gpu, c.tp), unreachable=unreachable)
+                          correction=ctx.correction(c.model, c.gpu, c.tp), unreachable=unreachable,
+                          window_s=window_s)
     report.history = report_history(ctx.kb, deployment)
     store_report(ctx.kb, deployment, pr_number, report.created_at, report.verdict,
                  report.model_dump(mode="json", exclude={"history"}), report.outcomes)

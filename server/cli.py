@@ -8,6 +8,7 @@ an exception no layer mapped) ends as one line on stderr, or `{"error": ...}` on
 from __future__ import annotations
 
 import errno
+import inspect
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -31,9 +32,20 @@ from server.output import fail, print_json, set_debug
 DEBUG_FLAG = "--debug"
 
 
+def _one_line_summaries(group: TyperGroup) -> None:
+    """Typer's rich help keeps a docstring's line breaks in a group's command list (not in the command's own
+    --help), so a wrapped first paragraph showed there as broken lines; each command gets it as one line."""
+    for command in group.commands.values():
+        if command.short_help is None and command.help:
+            command.short_help = " ".join(inspect.cleandoc(command.help).split("\n\n")[0].split())
+        if isinstance(command, TyperGroup):
+            _one_line_summaries(command)
+
+
 class ServewiseGroup(TyperGroup):
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
+        _one_line_summaries(self)
         argv = list(sys.argv[1:] if args is None else args)
         set_debug(DEBUG_FLAG in argv)
         argv = [a for a in argv if a != DEBUG_FLAG]
@@ -77,7 +89,7 @@ app = typer.Typer(
         "Plan LLM serving on Kubernetes: from a workload description to a recommended model × GPU × "
         "parallelism × replicas with predicted latency and cost, KServe + vLLM manifests, a GitOps pull "
         "request, and observed-vs-predicted SLO reports.\n\n"
-        "Every command takes --json for scripts. Exit codes: 0 ok, 2 bad input, 3 does not fit or "
+        "Every command but serve takes --json for scripts. Exit codes: 0 ok, 2 bad input, 3 does not fit or "
         "infeasible, 4 an outside service unreachable. --debug (anywhere) adds the traceback of an "
         "unexpected error.\n\n"
         "Start with:  servewise kb models   ·   servewise predict --help"

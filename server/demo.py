@@ -26,7 +26,7 @@ WORDS = ("customer support chatbot, 2,000 users sending 30 requests a day each, 
 def step(title: str, *args: str, env: dict[str, str], stdout_to: Path | None = None) -> None:
     console.print(Rule(f"[bold]{title}"))
     shown = shlex.join(args) + (f" > {stdout_to.name}" if stdout_to else "")
-    console.print(f"[dim]$[/] [bold cyan]servewise {shown}[/]")
+    console.print(f"[dim]$[/] [bold cyan]servewise {shown}[/]", soft_wrap=True)  # unbroken, to copy
     out = stdout_to.open("w") if stdout_to else None
     try:
         proc = subprocess.run([str(BIN), *args], env=env, stdout=out)
@@ -85,7 +85,8 @@ def main() -> None:
                   f"  export SERVEWISE_KB={work / 'kb.sqlite'} SERVEWISE_LOCAL_FORGE={work / 'forge.git'}\n"
                   "  .venv/bin/servewise predict --model llama-3.1-8b --gpu l40s --isl 1024 --osl 256 --qps 2\n"
                   f"  .venv/bin/servewise whatif --plan {work / 'plan.json'} --set gpu=L40S\n"
-                  "  .venv/bin/servewise serve      # the MCP server, for Claude or any MCP client")
+                  "  .venv/bin/servewise serve      # the MCP server, for Claude or any MCP client",
+                  soft_wrap=True)  # a command broken over two lines would not paste
 
 
 if __name__ == "__main__":

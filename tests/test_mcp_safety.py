@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from mcp import Client, StdioServerParameters
+
+from tests.fakes.prometheus_api import ScriptedPrometheus
 
 SERVEWISE = str(Path(sys.executable).parent / "servewise")
 TOKEN = "prom-token-do-not-leak"
@@ -62,40 +62,9 @@ def test_render_writes_only_under_the_workspace_with_a_derived_name(isolated_env
     assert (workspace / "llm-serving" / "chat" / "inferenceservice.yaml").exists()
 
 
-class Listener:
-    """A loopback HTTP server answering like Prometheus (empty vectors) and recording each request's
-    Authorization header."""
-
-    def __init__(self) -> None:
-        self.auth: list[str | None] = []
-        listener = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
-                listener.auth.append(self.headers.get("Authorization"))
-                body = b'{"status":"success","data":{"resultType":"vector","result":[]}}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_POST = do_GET  # noqa: N815
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_slo_report_never_sends_the_token_to_a_url_that_is_not_configured(isolated_env):
-    configured, attacker = Listener(), Listener()
+    # Both answer every query with an empty vector and record each request's Authorization header.
+    configured, attacker = ScriptedPrometheus(), ScriptedPrometheus()
     try:
         async def go():
             async with _client(isolated_env, SERVEWISE_PROMETHEUS=configured.url,

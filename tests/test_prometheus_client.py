@@ -5,10 +5,6 @@ comes from the env var the settings name, is sent, and never appears in output o
 from __future__ import annotations
 
 import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -18,56 +14,19 @@ from kb.latency import load_latency_params
 from planner.errors import Unreachable
 from planner.recommend import recommend
 from planner.spec import build_spec
+from tests.fakes.prometheus_api import ScriptedPrometheus
 
 TOKEN = "s3cret-prom-token-value"
 
 
-class GuardedPrometheus:
-    """Answers every instant query with an empty vector, the config with a 15 s scrape interval; 401 without
-    the bearer token; `delay_s` makes it slow."""
-
-    def __init__(self, delay_s: float = 0.0) -> None:
-        self.queries: list[str] = []
-        self.auth_headers: list[str | None] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
-                time.sleep(delay_s)
-                fake.auth_headers.append(self.headers.get("Authorization"))
-                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                    return self._send(401, {"status": "error", "errorType": "unauthorized", "error": "bad token"})
-                url = urlparse(self.path)
-                if url.path == "/api/v1/query":
-                    fake.queries.append(parse_qs(url.query)["query"][0])
-                    return self._send(200, {"status": "success", "data": {"resultType": "vector", "result": []}})
-                if url.path == "/api/v1/status/config":
-                    return self._send(200, {"status": "success", "data": {"yaml": "global:\n  scrape_interval: 15s\n"}})
-                return self._send(404, {"status": "error", "error": "not found"})
-
-            def _send(self, code: int, payload: dict) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def guarded(delay_s: float = 0.0) -> ScriptedPrometheus:
+    """Empty vectors for every query, a 15 s scrape interval, 401 without the bearer token."""
+    return ScriptedPrometheus(delay_s=delay_s, token=TOKEN, scrape_interval="15s")
 
 
 @pytest.fixture
 def prom():
-    server = GuardedPrometheus()
+    server = guarded()
     yield server
     server.close()
 
@@ -75,7 +34,7 @@ def prom():
 def test_token_from_the_named_env_var_is_sent_and_empty_data_is_missing_not_zero(prom, monkeypatch):
     monkeypatch.setenv("MY_PROM_TOKEN", TOKEN)
     obs = observe(Prometheus(prom.url, "MY_PROM_TOKEN"), "llama", "llm-serving", "10s")
-    assert prom.auth_headers and set(prom.auth_headers) == {f"Bearer {TOKEN}"}
+    assert prom.auth and set(prom.auth) == {f"Bearer {TOKEN}"}
     assert any(q.startswith("histogram_quantile(0.9,") and "vllm:time_to_first_token_seconds_bucket" in q
                and 'model_name="llama"' in q and "[10s]" in q for q in prom.queries)
     assert any("rate(vllm:generation_tokens_total{" in q for q in prom.queries)
@@ -94,7 +53,7 @@ def test_wrong_token_is_refused_naming_the_variable_never_the_value(prom, monkey
 
 
 def test_a_server_that_does_not_answer_in_time_is_unreachable(monkeypatch):
-    slow = GuardedPrometheus(delay_s=2.0)
+    slow = guarded(delay_s=2.0)
     monkeypatch.setenv("MY_PROM_TOKEN", TOKEN)
     try:
         with pytest.raises(Unreachable, match="did not answer"):

@@ -116,10 +116,11 @@ def test_partial_data_or_a_too_short_window_stores_no_outcome(setup, observed, m
 def test_unreachable_prometheus_report_says_what_is_missing(setup):
     plan, cat, params = setup
     rep = build_report(plan, None, cat, params, deployment="llm/chat",
-                       unreachable="Prometheus at http://127.0.0.1:9 did not answer (ConnectionError)")
+                       unreachable="Prometheus at http://127.0.0.1:9 did not answer (ConnectionError)", window_s=3600)
     assert rep.verdict == "unreachable" and rep.outcomes == [] and rep.traffic_observed_qps is None
     body = comment_body(rep)
     assert body.startswith(MARKER) and "did not answer" in body and "no outcome stored" in body
+    assert "window 1 h" in body  # the window asked for, though nothing answered in it
 
 
 def test_report_and_its_outcomes_land_together_and_feed_shrunk_corrections(setup, tmp_path):

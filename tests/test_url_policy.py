@@ -10,7 +10,7 @@ import pytest
 
 from gitops.outbound import outbound_url, redact, same_origin
 from planner.errors import BadInput
-from tests.test_mcp_safety import Listener
+from tests.fakes.prometheus_api import ScriptedPrometheus
 
 SECRET = "hunter2-secret-in-url"
 
@@ -86,7 +86,7 @@ def test_status_links_carry_no_credentials():
 
 
 def test_the_prometheus_token_goes_only_to_the_configured_host(cli, isolated_env, plan_json, monkeypatch):
-    configured, other = Listener(), Listener()
+    configured, other = ScriptedPrometheus(), ScriptedPrometheus()
     try:
         plan = isolated_env / "plan.json"
         plan.write_text(plan_json)
@@ -102,7 +102,7 @@ def test_the_prometheus_token_goes_only_to_the_configured_host(cli, isolated_env
 
 
 def test_the_forge_token_goes_only_to_the_configured_host(cli, isolated_env, monkeypatch):
-    other = Listener()
+    other = ScriptedPrometheus()  # records the Authorization of any GET or POST that reaches it
     try:
         monkeypatch.setenv("SERVEWISE_FORGE_TOKEN", SECRET)
         r = cli("pr", "list", "--forge", "github", "--repo", "a/b", "--forge-url", other.url, "--json")

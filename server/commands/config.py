@@ -19,6 +19,8 @@ def show(json_out: bool = JSON_OPTION) -> None:
     The config file is $XDG_CONFIG_HOME/servewise/config.toml (or $SERVEWISE_CONFIG); any key can be
     overridden with SERVEWISE_<KEY>, e.g. SERVEWISE_PROVIDER=coreweave. Secrets are never stored in
     settings, only the names of the variables or files that hold them.
+
+    Example:  SERVEWISE_PROVIDER=coreweave servewise config show
     """
 
     def action() -> dict:

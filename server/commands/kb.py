@@ -19,7 +19,10 @@ kb_app = typer.Typer(help="Show what the planner knows, with the source of every
 @kb_app.command("models")
 def models(name: str = typer.Argument(None, help="One model (HF id or alias): every fact with its source."),
            json_out: bool = JSON_OPTION) -> None:
-    """Model architectures (HF config facts), licences, context lengths and sources (full with NAME or --json)."""
+    """Model architectures (HF config facts), licences, context lengths and sources (full with NAME or --json).
+
+    Example:  servewise kb models llama-3.1-8b
+    """
 
     def action():
         cat = app_context().catalog
@@ -99,7 +102,10 @@ def add_model_cmd(
 
 @kb_app.command("gpus")
 def gpus(json_out: bool = JSON_OPTION) -> None:
-    """GPU datasheet figures and on-demand prices per provider (provider setting picks the price)."""
+    """GPU datasheet figures and on-demand prices per provider (provider setting picks the price).
+
+    Example:  SERVEWISE_PROVIDER=coreweave servewise kb gpus
+    """
 
     def action():
         ctx = app_context()
@@ -122,7 +128,10 @@ def gpus(json_out: bool = JSON_OPTION) -> None:
 @kb_app.command("use-cases")
 def use_cases(name: str = typer.Argument(None, help="One use case: every default with its full source."),
               json_out: bool = JSON_OPTION) -> None:
-    """Workload templates: lengths, SLO targets, streaming, quality floor (full sources with NAME or --json)."""
+    """Workload templates: lengths, SLO targets, streaming, quality floor (full sources with NAME or --json).
+
+    Example:  servewise kb use-cases chatbot
+    """
 
     def action():
         cat = app_context().catalog

@@ -10,6 +10,7 @@ import typer
 
 from planner.contracts import Candidate, DeploymentSpec, Plan
 from server.actions import make_plan
+from server.commands import render as R
 from server.context import AppContext, app_context
 from server.files import load_plan, load_spec, write_text_atomic
 from server.limits import bounded
@@ -51,6 +52,20 @@ TRAFFIC_HELP = ("Traffic: the average rate is --qps, or --users x --requests-per
                 "--burstiness above 1; min replicas carry the average, max replicas 1.5x the peak's.")
 
 
+# build_spec's name for each spec option the command line names otherwise (the rest are the same).
+_BUILD_SPEC_NAME = {"budget": "budget_usd_month", "gpu": "gpus", "model": "models", "active_hours": "active_hours_per_day",
+                    "quantization": "quantizations", "budget_hour": "budget_usd_hour", "traffic_class": "traffic_mix"}
+
+
+def _spec_options(args: dict) -> dict:
+    """build_spec's keyword arguments from a command's arguments: the spec options are spec_cmd's parameters
+    but its words, use case and --json, and recommend takes every one of them too."""
+    names = [n for n in inspect.signature(spec_cmd).parameters if n not in ("text", "use_case", "json_out")]
+    opts = {_BUILD_SPEC_NAME.get(n, n): args[n] for n in names}
+    opts["traffic_mix"] = opts["traffic_mix"] or None  # no --traffic-class: no mix, not an empty one
+    return opts
+
+
 def _spec(ctx: AppContext, text, use_case, **options) -> DeploymentSpec:
     from planner.spec import build_spec
 
@@ -89,15 +104,9 @@ def spec_cmd(text: str = TEXT_ARG, use_case: str = USE_CASE, qps: float = QPS, u
     """Turn words and/or options into a DeploymentSpec; guesses are listed as assumptions, missing
     essentials as questions.
 
-    Example:  servewise spec "customer support chatbot, 5,000 daily users, p90 first token under 300 ms, budget $8k a month"
+    Example:  servewise spec 'customer support chatbot, 5,000 daily users, p90 first token under 300 ms, budget $8k a month'
     """
-    opts = dict(qps=qps, users=users, requests_per_user_per_day=requests_per_user_per_day, peak_factor=peak_factor,
-                ttft_p90_ms=ttft_p90_ms, tpot_p90_ms=tpot_p90_ms, e2e_p95_ms=e2e_p95_ms, prompt_tokens=prompt_tokens,
-                output_tokens=output_tokens, priority=priority, budget_usd_month=budget, gpus=gpu, models=model,
-                max_gpus=max_gpus, active_hours_per_day=active_hours, burstiness=burstiness, quantizations=quantization,
-                open_weights_only=open_weights_only, min_quality=min_quality, min_params_b=min_params_b,
-                max_params_b=max_params_b, streaming=streaming, reliability=reliability, budget_usd_hour=budget_hour,
-                traffic_mix=traffic_class or None)
+    opts = _spec_options(locals())
     run(json_out, lambda: _spec(app_context(), text, use_case, **opts), _spec_human)
 
 
@@ -176,7 +185,7 @@ def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec"
                   cluster: bool = typer.Option(False, "--cluster", help="Keep only candidates that fit the GPUs the "
                                                "cluster has free and the namespace GPU quota (read-only; see "
                                                "`servewise cluster`)."),
-                  context: str = typer.Option(None, "--context", help="kubeconfig context for --cluster (implies it)."),
+                  context: str = R.CONTEXT,
                   json_out: bool = JSON_OPTION) -> None:
     """Recommend model x GPU x TP x replicas x vLLM settings with predicted latency and monthly cost.
 
@@ -186,13 +195,7 @@ def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec"
     Exit 3 when nothing meets the SLOs within the constraints (the plan still lists the closest candidates and
     which SLO failed); exit 2 for bad input, including a target no allowed model and GPU meets even unloaded.
     """
-    opts = dict(qps=qps, users=users, requests_per_user_per_day=requests_per_user_per_day, peak_factor=peak_factor,
-                ttft_p90_ms=ttft_p90_ms, tpot_p90_ms=tpot_p90_ms, e2e_p95_ms=e2e_p95_ms, prompt_tokens=prompt_tokens,
-                output_tokens=output_tokens, priority=priority, budget_usd_month=budget, gpus=gpu, models=model,
-                max_gpus=max_gpus, active_hours_per_day=active_hours, burstiness=burstiness, quantizations=quantization,
-                open_weights_only=open_weights_only, min_quality=min_quality, min_params_b=min_params_b,
-                max_params_b=max_params_b, streaming=streaming, reliability=reliability, budget_usd_hour=budget_hour,
-                traffic_mix=traffic_class or None)
+    opts = _spec_options(locals())
 
     made: list[Plan] = []
 
@@ -220,7 +223,7 @@ def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec"
         raise typer.Exit(3)  # the contract's code for infeasible; the plan itself was printed
 
 
-def whatif_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON from `servewise recommend --out`."),
+def whatif_cmd(plan_file: Path = R.PLAN,
                set_: list[str] = typer.Option(..., "--set", help="key=value change (repeatable): traffic=x2, gpu=L40S, tp=2, "
                                                                   "pp=1, quantization=fp8, model=qwen3-8b, ttft_p90_ms=200, prompt_tokens=x2"),
                json_out: bool = JSON_OPTION) -> None:

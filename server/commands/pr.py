@@ -71,7 +71,7 @@ def _say(r: dict) -> None:
     console.print(f"next: servewise pr show {r['number']}   ·   servewise pr merge {r['number']}")
 
 
-def propose_cmd(plan_file: Path = typer.Option(..., "--plan", help="Plan JSON from `servewise recommend --out`."),
+def propose_cmd(plan_file: Path = R.PLAN,
                 namespace: str = R.NAMESPACE, name: str = R.NAME, forge: str = FORGE, repo: str = REPO,
                 forge_url: str = URL, k8s_version: str = R.K8S, autoscaler: str = R.AUTOSCALER,
                 monitor: str = R.MONITOR, repo_url: str = R.REPO_URL, storage_uri: str = R.STORAGE,
@@ -177,7 +177,10 @@ def teardown_cmd(deployment: str = DEPLOYMENT,
 @pr_app.command("list")
 def pr_list(state: str = typer.Option(None, help="open, merged or closed."), forge: str = FORGE, repo: str = REPO,
             forge_url: str = URL, json_out: bool = JSON_OPTION) -> None:
-    """Pull requests servewise opened on the forge."""
+    """Pull requests servewise opened on the forge.
+
+    Example:  servewise pr list --state open
+    """
     def action():
         if state not in (None, "open", "merged", "closed"):
             raise BadInput("--state must be open, merged or closed")
@@ -189,7 +192,10 @@ def pr_list(state: str = typer.Option(None, help="open, merged or closed."), for
 
 @pr_app.command("show")
 def pr_show(number: int = PR_NUMBER, forge: str = FORGE, repo: str = REPO, forge_url: str = URL, json_out: bool = JSON_OPTION) -> None:
-    """One pull request with its body."""
+    """One pull request with its body.
+
+    Example:  servewise pr show 1
+    """
     def human(p) -> None:
         console.print(f"[bold]#{p.number} {p.title}[/]  ({p.state}, branch {p.branch})\n{p.url}\n")
         console.print(p.body, markup=False, highlight=False)
@@ -199,14 +205,20 @@ def pr_show(number: int = PR_NUMBER, forge: str = FORGE, repo: str = REPO, forge
 
 @pr_app.command("merge")
 def pr_merge(number: int = PR_NUMBER, forge: str = FORGE, repo: str = REPO, forge_url: str = URL, json_out: bool = JSON_OPTION) -> None:
-    """Merge a pull request into main (Argo CD syncs from there)."""
+    """Merge a pull request into main (Argo CD syncs from there).
+
+    Example:  servewise pr merge 1
+    """
     run(json_out, lambda: app_context().forge(forge, repo, forge_url).merge_pr(number),
         lambda p: console.print(f"[green]✔[/] merged #{p.number} into main ({p.head_sha[:10]})"))
 
 
 @pr_app.command("close")
 def pr_close(number: int = PR_NUMBER, forge: str = FORGE, repo: str = REPO, forge_url: str = URL, json_out: bool = JSON_OPTION) -> None:
-    """Close a pull request without merging."""
+    """Close a pull request without merging.
+
+    Example:  servewise pr close 2
+    """
     run(json_out, lambda: app_context().forge(forge, repo, forge_url).close_pr(number),
         lambda p: console.print(f"closed #{p.number}"))
 

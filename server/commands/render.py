@@ -16,6 +16,7 @@ from server.files import load_plan
 from server.limits import one_of
 from server.output import JSON_OPTION, console, run
 
+PLAN = typer.Option(..., "--plan", help="Plan JSON from `servewise recommend --out` (or a bundle's plan.json).")
 NAMESPACE = typer.Option(None, help="Kubernetes namespace (default: the plan's deployment record, else the namespace setting).")
 NAME = typer.Option(None, help="Deployment name, a DNS-1123 label (default: the plan's deployment record, else from the "
                                "spec's name).")
@@ -49,7 +50,7 @@ CONTEXT = typer.Option(None, "--context", help="kubeconfig context for --cluster
 
 
 def render_cmd(
-    plan_file: Path = typer.Option(..., "--plan", help="Plan JSON from `servewise recommend --out` (or a bundle's plan.json)."),
+    plan_file: Path = PLAN,
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the bundle into (replaced atomically)."),
     namespace: str = NAMESPACE, name: str = NAME, k8s_version: str = K8S, autoscaler: str = AUTOSCALER,
     monitor: str = MONITOR, repo_url: str = REPO_URL, storage_uri: str = STORAGE, storage_class: str = STORAGE_CLASS,

@@ -11,6 +11,7 @@ from planner.contracts import Plan
 from planner.errors import BadInput, Unreachable
 from planner.plan_check import check_plan
 from server.actions import slo_report
+from server.commands.pr import FORGE, REPO, URL
 from server.context import app_context
 from server.files import load_plan
 from server.output import JSON_OPTION, console, run, validation_message
@@ -115,10 +116,7 @@ def report_cmd(
         raise typer.Exit(Unreachable.exit_code)
 
 
-def sync_outcomes_cmd(forge: str = typer.Option(None, "--forge", help="local, github or gitlab (default: the setting)."),
-                      repo: str = typer.Option(None, "--repo", help="Repository (default: the setting)."),
-                      forge_url: str = typer.Option(None, "--forge-url", help="GitHub Enterprise / GitLab URL."),
-                      json_out: bool = JSON_OPTION) -> None:
+def sync_outcomes_cmd(forge: str = FORGE, repo: str = REPO, forge_url: str = URL, json_out: bool = JSON_OPTION) -> None:
     """Import the observed outcomes the SLO reports left on the forge (a hidden block in each sticky comment) into
     this knowledge base; ones already here are skipped. The report CronJob's own knowledge base is thrown away
     with its container, so this is how its outcomes reach the predictions.

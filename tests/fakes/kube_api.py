@@ -16,14 +16,14 @@ import datetime
 import ipaddress
 import json
 import ssl
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 USER = "alice@example.com"
 
@@ -73,39 +73,30 @@ class FakeKubeApi:
     def __enter__(self) -> FakeKubeApi:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _any(self):
                 fake._handle(self)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        tls = None
         if self.tls_dir is not None:
             cert, key = self_signed_certificate(self.tls_dir)
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(cert, key)
-            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        daemon=True)
-        self._thread.start()
+            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            tls.load_cert_chain(cert, key)
+        self._server = LoopbackServer(Handler, tls=tls, poll_interval_s=0.02)
         return self
 
     def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{'https' if self.tls_dir is not None else 'http'}://{host}:{port}"
+        return self._server.url
 
     # ------------------------------------------------------------------ dispatch
 
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+    def _handle(self, h: QuietHandler) -> None:
         parts = urlsplit(h.path)
         path = parts.path.rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -113,12 +104,12 @@ class FakeKubeApi:
         if self.delay_s:
             time.sleep(self.delay_s)
         if h.command != "GET":
-            return self._send(h, 405, _status(405, "MethodNotAllowed", "the fake API serves reads only"))
+            return h.send_json(405, _status(405, "MethodNotAllowed", "the fake API serves reads only"))
         scheme, _, token = (h.headers.get("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or token != self.token:
-            return self._send(h, 401, _status(401, "Unauthorized", "Unauthorized"))
+            return h.send_json(401, _status(401, "Unauthorized", "Unauthorized"))
         code, body = self._route(path, query, h.headers.get("Accept", ""))
-        self._send(h, code, body)
+        h.send_json(code, body)
 
     def _route(self, path: str, query: dict[str, str], accept: str) -> tuple[int, dict]:
         if path == "/version":
@@ -174,18 +165,6 @@ class FakeKubeApi:
             meta["continue"] = base64.b64encode(str(end).encode()).decode()
             meta["remainingItemCount"] = len(items) - end
         return {"apiVersion": api_version, "kind": kind, "metadata": meta, "items": items[start:end]}
-
-    @staticmethod
-    def _send(h: BaseHTTPRequestHandler, code: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        try:
-            h.send_response(code)
-            h.send_header("Content-Type", "application/json")
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout tests)
 
 
 def _status(code: int, reason: str, message: str, details: dict | None = None) -> dict:

@@ -1,16 +1,26 @@
-"""A loopback server answering like Prometheus's HTTP API (/api/v1/query, /api/v1/status/config) with
-scripted answers: `answer(query)` returns a number (sent as Prometheus's [time, "string"] sample), None (an
-empty vector), or `Raw(status, body)` sent as it is, for malformed and faulty answers."""
+"""A loopback server answering like Prometheus's HTTP API, with scripted answers.
+
+It follows https://prometheus.io/docs/prometheus/latest/querying/api/: `/api/v1/query` by GET (URL
+parameters) or POST (the same parameters form-encoded in the body), answering the JSON envelope
+`{"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [<unix time>,
+"<number as a string>"]}]}}`; `/api/v1/status/config`, answering `{"status": "success", "data": {"yaml":
+<the loaded configuration>}}`. `answer(query)` returns a number (one sample), None (an empty vector), or
+`Raw(status, body)` sent as it is, for malformed and faulty answers.
+
+Prometheus has no authentication of its own; with `token`, the fake stands behind a bearer-token proxy
+(kube-rbac-proxy, an ingress) and answers 401 to any other Authorization. Every request's Authorization
+header is recorded in `auth`, whatever its method and path, so a test can prove a token was never sent.
+"""
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 
 @dataclass
@@ -19,47 +29,43 @@ class Raw:
     body: bytes
 
 
-class ScriptedPrometheus:
-    def __init__(self, answer: Callable[[str], float | str | None | Raw], delay_s: float = 0.0) -> None:
-        self.answer, self.delay_s = answer, delay_s
+def _empty(query: str) -> None:
+    return None
+
+
+class ScriptedPrometheus(LoopbackServer):
+    def __init__(self, answer: Callable[[str], float | str | None | Raw] = _empty, delay_s: float = 0.0, *,
+                 token: str | None = None, scrape_interval: str = "1s") -> None:
+        self.answer, self.delay_s, self.token = answer, delay_s, token
+        self.config_yaml = f"global:\n  scrape_interval: {scrape_interval}\n"
         self.queries: list[str] = []
+        self.auth: list[str | None] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                self._serve({})
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                length = int(self.headers.get("Content-Length") or 0)
+                self._serve(parse_qs(self.rfile.read(length).decode()))
+
+            def _serve(self, form: dict[str, list[str]]) -> None:
                 time.sleep(fake.delay_s)
+                fake.auth.append(self.headers.get("Authorization"))
+                if fake.token is not None and self.headers.get("Authorization") != f"Bearer {fake.token}":
+                    return self.send_json(401, {"status": "error", "errorType": "unauthorized", "error": "bad token"})
                 url = urlparse(self.path)
                 if url.path == "/api/v1/status/config":
-                    return self._send(Raw(200, json.dumps({"status": "success", "data": {
-                        "yaml": "global:\n  scrape_interval: 1s\n"}}).encode()))
+                    return self.send_json(200, {"status": "success", "data": {"yaml": fake.config_yaml}})
                 if url.path != "/api/v1/query":
-                    return self._send(Raw(404, b'{"status":"error","error":"not found"}'))
-                query = parse_qs(url.query)["query"][0]
+                    return self.send_json(404, {"status": "error", "error": "not found"})
+                query = {**parse_qs(url.query), **form}["query"][0]
                 fake.queries.append(query)
                 value = fake.answer(query)
                 if isinstance(value, Raw):
-                    return self._send(value)
+                    return self.send_body(value.status, value.body)
                 result = [] if value is None else [{"metric": {}, "value": [time.time(), str(value)]}]
-                self._send(Raw(200, json.dumps({"status": "success", "data": {"resultType": "vector",
-                                                                              "result": result}}).encode()))
+                self.send_json(200, {"status": "success", "data": {"resultType": "vector", "result": result}})
 
-            def _send(self, raw: Raw) -> None:
-                self.send_response(raw.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw.body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(raw.body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)

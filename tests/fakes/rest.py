@@ -14,14 +14,23 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 _FAILURE = {"500": (500, "Server Error"), "429": (429, "API rate limit exceeded"),
             "secondary": (403, "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.")}
 
 
-class LoopbackRest:
+def _body(raw: bytes):
+    """A request body: JSON, else form fields."""
+    try:
+        return json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        return parse_qs(raw.decode())
+
+
+class LoopbackRest(LoopbackServer):
     """Subclasses implement `authorized(headers)` and `route(method, path, query, body) -> (status, json)`."""
 
     def __init__(self) -> None:
@@ -29,12 +38,8 @@ class LoopbackRest:
         self.requests: list[tuple[str, str]] = []
         self.slow_s = 3.0
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
+        super().__init__(self._handler())
+        self.base = self.url
 
     def fail(self, method: str, pattern: str, *actions: str) -> None:
         self.failures.extend((method, re.compile(pattern), a) for a in actions)
@@ -56,7 +61,7 @@ class LoopbackRest:
     def _handler(self):
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
@@ -66,12 +71,8 @@ class LoopbackRest:
                 fake.requests.append((self.command, url.path))
                 action = fake._take_failure(self.command, url.path)
                 if action in ("502-after", "drop-after", "slow-after") and fake.authorized(self.headers):
-                    try:
-                        body = json.loads(raw) if raw else {}
-                    except json.JSONDecodeError:
-                        body = parse_qs(raw.decode())
                     with fake.lock:
-                        fake.route(self.command, url.path, parse_qs(url.query), body)
+                        fake.route(self.command, url.path, parse_qs(url.query), _body(raw))
                     if action == "502-after":
                         return self._send(502, {"message": "Bad Gateway"})
                     if action == "slow-after":
@@ -89,30 +90,15 @@ class LoopbackRest:
                     return self._send(status, {"message": message}, {"Retry-After": "0"} if status != 500 else {})
                 if not fake.authorized(self.headers):
                     return self._send(401, {"message": "Bad credentials"})
-                try:
-                    body = json.loads(raw) if raw else {}
-                except json.JSONDecodeError:
-                    body = parse_qs(raw.decode())
                 with fake.lock:
-                    status, payload = fake.route(self.command, url.path, parse_qs(url.query), body)
+                    status, payload = fake.route(self.command, url.path, parse_qs(url.query), _body(raw))
                 self._send(status, payload)
 
             def _send(self, status: int, payload, headers: dict | None = None) -> None:
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/octet-stream" if isinstance(payload, bytes) else "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                try:
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up on a deliberately slow answer
+                if isinstance(payload, bytes):
+                    return self.send_body(status, payload, "application/octet-stream", headers)
+                self.send_json(status, payload, headers)
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
-
-            def log_message(self, *args) -> None:
-                pass
 
         return Handler

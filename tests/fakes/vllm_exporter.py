@@ -14,11 +14,12 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from statistics import NormalDist
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from tests.fakes.loopback import LoopbackServer, QuietHandler
 
 TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560]
 ITL_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80]
@@ -64,17 +65,14 @@ def _lognormal(dist: tuple[float, float], u: np.ndarray) -> np.ndarray:
     return dist[0] * np.exp(dist[1] * inv(np.clip(u, 1e-12, 1 - 1e-12)))
 
 
-class VllmExporter:
+class VllmExporter(LoopbackServer):
     def __init__(self, model_name: str, truth: Truth = Truth()) -> None:
         self.model_name, self.truth = model_name, truth
         self._k = 0  # requests generated so far: the position in the low-discrepancy sequence
         self._lock = threading.Lock()
         self.reset()
-        handler = self._handler()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.port = self.server.server_address[1]
+        super().__init__(self._handler())
         self._stop = threading.Event()
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
         threading.Thread(target=self._generate, daemon=True).start()
 
     def reset(self) -> None:
@@ -101,8 +99,11 @@ class VllmExporter:
     def _generate(self) -> None:
         t = self.truth
         lab = {"model_name": self.model_name, "engine": "0"}
+        started = time.monotonic()
         while not self._stop.is_set():
-            n = max(1, round(t.rate_per_s * 0.1))
+            # The requests the rate gives for the time elapsed, not a fixed number a tick: a tick that comes
+            # late on a loaded machine catches up, so the observed rate is the true one, not this thread's speed.
+            n = max(1, round(t.rate_per_s * (time.monotonic() - started)) - self._k)
             k = np.arange(self._k + 1, self._k + n + 1)
             ttft, tpot = t.sample(k)
             gaps = np.arange(self._k * t.itl_per_request + 1, (self._k + n) * t.itl_per_request + 1)
@@ -129,20 +130,14 @@ class VllmExporter:
     def _handler(self):
         exporter = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
                 with exporter._lock:
                     body = generate_latest(exporter.registry)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
+                self.send_body(200, body, "text/plain; version=0.0.4")
 
         return Handler
 
     def close(self) -> None:
         self._stop.set()
-        self.server.shutdown()
+        super().close()
