@@ -13,8 +13,11 @@ COPY server server
 COPY templates templates
 # A regular (not editable) install: the package, its templates, schemas and seed data land in site-packages,
 # so the source tree can go.
-RUN pip install --no-cache-dir . && cd / && rm -rf /src
+RUN pip install --no-cache-dir . && cd / && rm -rf /src \
+    && mkdir -p /var/lib/servewise && chown 10001:10001 /var/lib/servewise
 
+# HOME (the knowledge base, settings) belongs to the user, so `docker run` works without a volume too;
+# the CronJob mounts an emptyDir there as its root filesystem is read-only.
 USER 10001:10001
 WORKDIR /var/lib/servewise
 ENV HOME=/var/lib/servewise PYTHONDONTWRITEBYTECODE=1

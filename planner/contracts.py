@@ -38,6 +38,8 @@ class PredictQuery(BaseModel):
     gpu_memory_utilization: float = Field(default=0.9, gt=0.1, le=0.99)
     isl_cv: float = Field(default=0.0, ge=0, description="spread of prompt lengths (0 = fixed)")
     osl_cv: float = Field(default=0.0, ge=0, description="spread of output lengths (0 = fixed)")
+    engine_version: str | None = Field(default=None, max_length=64,
+                                       description="vLLM release; default: the one servewise deploys")
 
     @model_validator(mode="after")
     def _one_load(self) -> "PredictQuery":
@@ -96,6 +98,7 @@ class CorrectionTerm(BaseModel):
     tau: list[float] = Field(description="prior sd of the bias, the slope per doubling and the local part")
     length: float = Field(description="length scale of the local part, in doublings")
     center: list[float]
+    releases: list[str] = Field(description="vLLM release of each point")
     refs: list[EvidenceRef]
     # numpy copies of x, solve, y and center, made on first use by planner.feedback (a query evaluates many terms)
     _arrays: list = PrivateAttr(default_factory=list)

@@ -4,12 +4,20 @@ Both sources become `Evidence`: the log of observed / base-predicted for one met
 throughput a closed-loop run reached beside what its own latencies imply) of one model x GPU x weight dtype,
 at a TP and, for runs, a load (requests in flight, prompt and output tokens). One code path fits them.
 
-Per model x GPU x weight dtype and metric, the log correction is a Bayesian linear model in log2 of TP,
-requests in flight, prompt tokens and output tokens (centred on the points' mean), with a normal prior of
-mean 0, i.e. the base model:
+Per model x GPU x weight dtype and metric, the log correction is a Gaussian process over log2 of TP,
+requests in flight, prompt tokens and output tokens (centred on the points' mean) and the vLLM release, with a
+prior of mean 0, i.e. the base model:
 - intercept prior sd `PRIOR_TAU`, how far one configuration's bias spreads: the base model's held-out error
   (benchmarks/results/accuracy.md, vLLM rows: median |error| TTFT 17 %, TPOT 9 %, i.e. a log-normal tau of
   about 0.24 and 0.13, since the median of |N(0, tau)| is 0.674 tau);
+- the whole correction (bias and load shape) is split evenly into a part all vLLM releases share and a part of
+  each release (half the prior variance each, so within one release the prior is unchanged): a release changes
+  kernels and the scheduler (async scheduling became the default in 0.14, vllm-project/vllm#27614), and the
+  shared calibration shows it (MiniMax-M2.5 fp8 on B200, the 9 configurations measured on both 0.17.0 and
+  0.19.0: median TTFT 24 % and TPOT 13 % lower on 0.19.0, whatever the base model predicts for them).
+  Runs of one release therefore move a prediction for another release half as far as their own. A run or
+  query that names no release is taken at the release servewise deploys (`DEPLOYED_RELEASE`, the image
+  gitops/render.py pins); SLO reports are of such deployments;
 - slope prior sd `SLOPE_TAU` per doubling: the held-out error drifts by a few per cent per doubling of load;
 - the noise of a run is the spread of the runs around the fit (estimated per group, with a weak prior), so
   a few agreeing runs move a prediction almost all the way and scattered ones move it less;
@@ -18,6 +26,10 @@ mean 0, i.e. the base model:
   traffic and token lengths drifting from the plan's (a guess: 0.2-0.3), so sigma is about 0.3-0.35, which
   gives K of about 2 for TTFT and 5-7 for TPOT. K = 3 lies between: three agreeing reports move a prediction
   half way, so one odd week cannot swing a plan. Reports carry no load, so they inform the intercept only.
+
+The parallel layout is not a coordinate: runs whose MoE layers span more GPUs than attention TP (attention data
+parallel) or use expert parallelism are a layout servewise does not predict, and `planner.measured` keeps them
+out, since they would pull the plain-TP correction toward another layout's errors.
 
 Where it applies (the stated share rule): inside the range of TP and load the points cover, fully; outside,
 the load terms are held at the edge of that range and the whole correction halves per doubling of distance
@@ -41,6 +53,10 @@ from pydantic import BaseModel, Field
 from planner.contracts import AppliedCorrection, Correction, CorrectionTerm, EvidenceRef, RunInfluence
 
 Metric = Literal["ttft", "tpot", "throughput"]
+
+# The vLLM release servewise renders (gitops/render.py VLLM_IMAGE, gitops/vllm_facts VLLM_VERSION; a test keeps
+# them equal): what a prediction is for unless its query names another.
+DEPLOYED_RELEASE = "0.19.0"
 
 SHRINKAGE_K = 3.0
 PRIOR_TAU: dict[str, float] = {"ttft": 0.24, "tpot": 0.13, "throughput": 0.13}
@@ -97,6 +113,7 @@ class Evidence(BaseModel):
     inflight: float | None = Field(default=None, description="requests in flight per replica (runs only)")
     isl: float | None = None
     osl: float | None = None
+    release: str = Field(default=DEPLOYED_RELEASE, description="vLLM release measured (reports: the deployed one)")
 
     def x(self, dim: str) -> float | None:
         value = {"tp": self.tp, "inflight": self.inflight, "isl": self.isl, "osl": self.osl}[dim]
@@ -116,21 +133,37 @@ def outcome_evidence(outcomes: Iterable[Outcome]) -> list[Evidence]:
     return out
 
 
-def _parts(a: np.ndarray, b: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(squared distance, linear product, both rows known) between points, for `_kernel`."""
+Parts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _parts(a: np.ndarray, b: np.ndarray, center: np.ndarray, release_a: Sequence[str], release_b: Sequence[str]
+           ) -> Parts:
+    """(squared distance, linear product, both rows known, same release) between points, for `_kernel`."""
     d2 = np.nansum((a[:, None, :] - b[None, :, :]) ** 2, axis=2)
     known = ~np.isnan(a).any(axis=1)[:, None] & ~np.isnan(b).any(axis=1)[None, :]
     lin = np.nan_to_num(a - center) @ np.nan_to_num(b - center).T
-    return d2, lin, known
+    same = np.array(release_a, object)[:, None] == np.array(release_b, object)[None, :]
+    return d2, lin, known, same
 
 
-def _kernel(parts: tuple[np.ndarray, np.ndarray, np.ndarray], tau: tuple[float, float, float], length: float
-            ) -> np.ndarray:
-    """Shared bias, a linear trend per doubling and a squared-exponential local part, with prior sds
-    tau = (bias, slope, local); rows with an unknown coordinate (NaN: a report without load) share only the bias."""
-    d2, lin, known = parts
+def _release_share(parts: Parts) -> np.ndarray:
+    """1 between points of one release, 1/2 across releases: half of every part is the release's own."""
+    return 0.5 + 0.5 * parts[3]
+
+
+def _constant(parts: Parts, tau: Sequence[float]) -> np.ndarray:
+    """The load-independent part of `_kernel`, the bias."""
+    return tau[0] ** 2 * _release_share(parts)
+
+
+def _kernel(parts: Parts, tau: Sequence[float], length: float) -> np.ndarray:
+    """A bias, a linear trend per doubling and a squared-exponential local part with prior sds tau = (bias,
+    slope, local), half shared by all releases and half each release's own; rows with an unknown coordinate
+    (NaN: a report without load) share only the bias."""
+    d2, lin, known, _ = parts
     bias, slope, local = tau
-    return bias**2 + np.where(known, slope**2 * lin + local**2 * np.exp(-d2 / (2 * length**2)), 0.0)
+    shaped = np.where(known, slope**2 * lin + local**2 * np.exp(-d2 / (2 * length**2)), 0.0)
+    return (bias**2 + shaped) * _release_share(parts)
 
 
 def _fit_noise(k: np.ndarray, y: np.ndarray, is_run: np.ndarray, outcome_var: float) -> tuple[float, np.ndarray, float]:
@@ -172,7 +205,8 @@ def fit_term(points: Sequence[Evidence], metric: Metric, weight_dtype: str) -> C
     grid = sorted({(length if ratio else LENGTHS[0], slope, ratio)
                    for length in LENGTHS for slope in SLOPE_TAUS for ratio in LOCAL_TAU_RATIOS})
     select = int(is_run.sum()) >= MIN_RUNS_TO_SELECT
-    parts = _parts(x, x, center)
+    releases = [p.release for p in points]
+    parts = _parts(x, x, center, releases, releases)
     best = None
     for length, slope, ratio in grid if select else [DEFAULT_SHAPE]:
         tau = (bias, slope, ratio * bias)
@@ -189,7 +223,7 @@ def fit_term(points: Sequence[Evidence], metric: Metric, weight_dtype: str) -> C
     return CorrectionTerm(weight_dtype=weight_dtype, metric=metric, dims=dims, lo=[float(v.min()) for v in known],
                           hi=[float(v.max()) for v in known], x=[[None if np.isnan(v) else float(v) for v in r] for r in x],
                           y=y.tolist(), solve=solve.tolist(), sigma=sigma, tau=list(tau), length=length,
-                          center=center.tolist(), refs=[p.ref for p in points])
+                          center=center.tolist(), releases=releases, refs=[p.ref for p in points])
 
 
 def corrections(outcomes: Iterable[Outcome] = (), evidence: Iterable[Evidence] = ()
@@ -239,7 +273,8 @@ def _arrays(term: CorrectionTerm) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return x, solve, y, center
 
 
-def _term_at(term: CorrectionTerm, query: dict[str, float | None]) -> tuple[np.ndarray, float, float] | None:
+def _term_at(term: CorrectionTerm, query: dict[str, float | None], release: str
+             ) -> tuple[np.ndarray, float, float] | None:
     """(per-point log contributions, doublings outside the range, predictive sd at the clamped point), or None
     beyond reach. The bias carries in full; the load-shaped part is held at the edge of the range and halves per
     doubling outside it."""
@@ -251,22 +286,21 @@ def _term_at(term: CorrectionTerm, query: dict[str, float | None]) -> tuple[np.n
         return None
     share = 0.5**outside
     x, solve, y, center = _arrays(term)
-    tau = tuple(term.tau)
-    bias = tau[0] ** 2
-    kq = _kernel(_parts(clamped, x, center), tau, term.length)[0]
+    parts = _parts(clamped, x, center, [release], term.releases)
+    kq = _kernel(parts, term.tau, term.length)[0]
     h = kq @ solve
-    h_bias = bias * solve.sum(axis=0)
+    h_bias = _constant(parts, term.tau)[0] @ solve
     contrib = (h_bias + share * (h - h_bias)) * y
-    prior = _kernel(_parts(clamped, clamped, center), tau, term.length)[0, 0]
+    prior = _kernel(_parts(clamped, clamped, center, [release], [release]), term.tau, term.length)[0, 0]
     sd = math.sqrt(max(prior - float(h @ kq), 0.0) + term.sigma**2)
     return contrib, outside, sd
 
 
 def resolve(correction: Correction | None, *, weight_dtype: str, tp: int, inflight: float | None = None,
-            isl: float | None = None, osl: float | None = None, base_uncertainty_pct: float | None = None,
-            ) -> AppliedCorrection | None:
-    """The correction for one query, or None when nothing measured informs it (the prediction stays the base
-    model's to the last digit)."""
+            isl: float | None = None, osl: float | None = None, release: str | None = None,
+            base_uncertainty_pct: float | None = None) -> AppliedCorrection | None:
+    """The correction for one query (at `release`, default the deployed one), or None when nothing measured
+    informs it (the prediction stays the base model's to the last digit)."""
     if correction is None:
         return None
     if not correction.terms:  # a plain factor pair (built by hand, or by a caller that has no load)
@@ -281,7 +315,7 @@ def resolve(correction: Correction | None, *, weight_dtype: str, tp: int, inflig
     refs: dict[str, EvidenceRef] = {}
     outside_max = 0.0
     for metric, term in chosen.items():
-        at = _term_at(term, query)
+        at = _term_at(term, query, release or DEPLOYED_RELEASE)
         if at is None:
             continue
         contrib, outside, sd = at

@@ -31,6 +31,14 @@ _ENCODER_DECODER = ("is_encoder_decoder", "decoder_start_token_id")
 _DTYPES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp16", "float": "fp16"}
 # Families whose config class defaults tie_word_embeddings to true when the file omits it.
 _TIED_BY_DEFAULT = ("gemma",)
+# Defaults of config classes whose published config.json files leave fields out: the Gemma 3 4B/12B/27B repos
+# give a text_config with only the values that differ from Gemma3TextConfig's, so vocab_size and the context come
+# from the class (transformers src/transformers/models/gemma3/configuration_gemma3.py@008f5c8c29be84d4721dc6d1e0fcd7
+# 2300580be4, Gemma3TextConfig.__init__).
+_CLASS_DEFAULTS = {
+    "gemma3_text": {"vocab_size": 262_208, "max_position_embeddings": 131_072, "head_dim": 256,
+                    "sliding_window": 4096, "sliding_window_pattern": 6},
+}
 
 
 def _text(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -172,6 +180,7 @@ def arch_from_config(cfg: dict[str, Any], *, hf_id: str, source: str, license: s
     model_type = str(c.get("model_type") or cfg.get("model_type") or "")
     if not model_type:
         raise BadInput("config.json has no 'model_type': servewise needs it to read the architecture")
+    c = {**_CLASS_DEFAULTS.get(model_type, {}), **{k: v for k, v in c.items() if v is not None}}
     hidden = _need(c, "hidden_size")
     layers = _need(c, "num_hidden_layers")
     heads = _need(c, "num_attention_heads")

@@ -131,7 +131,8 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
     # the base model's latency for Poisson arrivals.
     inflight = np.where(np.isnan(load.clients), state.rate * (state.ttft + (osl - 1) * state.tpot), load.clients)
     applied = [resolve(c, weight_dtype=p.query.weight_dtype or p.model.native_dtype, tp=p.query.tp,
-                       inflight=float(inflight[i]), isl=float(isl[i]), osl=float(osl[i]), base_uncertainty_pct=base_unc[i])
+                       inflight=float(inflight[i]), isl=float(isl[i]), osl=float(osl[i]), release=p.query.engine_version,
+                       base_uncertainty_pct=base_unc[i])
                if c else None for i, (p, c) in enumerate(zip(items, corrections))]
     ttft_f = np.array([a.ttft_factor if a else 1.0 for a in applied])
     tpot_f = np.array([a.tpot_factor if a else 1.0 for a in applied])

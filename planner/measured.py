@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from planner.catalog import BenchmarkRow, Catalog
 from planner.contracts import EvidenceRef, PredictQuery
 from planner.errors import ServewiseError
-from planner.feedback import Evidence, corrections, resolve
+from planner.feedback import DEPLOYED_RELEASE, Evidence, corrections, resolve
 from planner.latency import LatencyParams, predict_many
 
 # Only the means are used, and they do not depend on the sampled percentiles.
@@ -33,6 +33,7 @@ class ScoredRun(BaseModel):
     model: str
     gpu: str
     weight_dtype: str
+    release: str = Field(description="vLLM release the run measured (the deployed one when the run does not say)")
     tp: int
     isl: int
     osl: int
@@ -56,6 +57,14 @@ def why_unusable(row: BenchmarkRow) -> str | None:
         return "attention data-parallel runs are not a layout servewise predicts"
     if int(row.extra.get("moe_ep") or 1) > 1:
         return "expert-parallel runs are not a layout servewise predicts"
+    if int(row.extra.get("moe_tp") or 1) > row.tp:
+        # vLLM shards MoE layers over TP x DP ranks when expert parallelism is off (FusedMoEParallelConfig.make in
+        # vllm/model_executor/layers/fused_moe/config.py, vllm-project/vllm@002d6073): a MoE TP above the attention
+        # TP means attention data parallel on moe_tp GPUs, whatever the run's dp field says. Such runs of
+        # Qwen3-235B on H200 (moe_tp 4 at TP 2) measure TPOT 15-25 % below, and long-prompt TTFT up to 2.3x above,
+        # the plain TP runs beside them.
+        return (f"MoE layers span {row.extra['moe_tp']} GPUs while attention is TP {row.tp}: attention data parallel, "
+                "a layout servewise does not predict")
     if not (row.concurrency or row.request_rate):
         return "needs a concurrency or a request rate"
     if not row.ttft_ms.get("mean") and not row.tpot_ms.get("mean"):
@@ -64,10 +73,10 @@ def why_unusable(row: BenchmarkRow) -> str | None:
 
 
 def run_query(row: BenchmarkRow, catalog: Catalog) -> PredictQuery:
-    """The query that reproduces a run's configuration and load."""
+    """The query that reproduces a run's configuration, release and load."""
     load = {"qps": row.request_rate} if row.request_rate else {"concurrency": row.concurrency}
     return PredictQuery(model=catalog.model(row.model).hf_id, gpu=catalog.gpu(row.gpu).name, tp=row.tp, pp=row.pp,
-                        isl=row.isl, osl=row.osl, weight_dtype=row.weight_dtype,
+                        isl=row.isl, osl=row.osl, weight_dtype=row.weight_dtype, engine_version=row.engine_version,
                         kv_dtype="fp8" if (row.kv_dtype or "").startswith("fp8") else "auto", **load)
 
 
@@ -104,7 +113,8 @@ def score_runs(runs: Sequence[tuple[BenchmarkRow, str]], catalog: Catalog, param
     for (row, source, (q, _, _)), p in zip(kept, preds):
         inflight = float(row.concurrency) if q.concurrency else p.request_s * p.e2e_ms.mean / 1e3
         scored.append(ScoredRun(id=row.id, source=source, model=q.model, gpu=q.gpu, weight_dtype=row.weight_dtype,
-                                tp=row.tp, isl=row.isl, osl=row.osl, inflight=inflight,
+                                release=row.engine_version or DEPLOYED_RELEASE, tp=row.tp, isl=row.isl, osl=row.osl,
+                                inflight=inflight,
                                 measured_ttft_ms=row.ttft_ms.get("mean"), measured_tpot_ms=row.tpot_ms.get("mean"),
                                 base_ttft_ms=p.ttft_ms.mean, base_tpot_ms=p.tpot_ms.mean))
     return scored, skipped
@@ -116,7 +126,7 @@ def evidence(scored: Sequence[ScoredRun], rows: dict[str, BenchmarkRow] | None =
     out = []
     for s in scored:
         common = dict(ref=EvidenceRef(id=s.id, source=s.source, kind="run"), model=s.model, gpu=s.gpu,
-                      weight_dtype=s.weight_dtype, tp=s.tp, inflight=s.inflight, isl=s.isl, osl=s.osl)
+                      weight_dtype=s.weight_dtype, tp=s.tp, inflight=s.inflight, isl=s.isl, osl=s.osl, release=s.release)
         if s.measured_ttft_ms:
             out.append(Evidence(metric="ttft", log_ratio=math.log(s.measured_ttft_ms / s.base_ttft_ms), **common))
         if s.measured_tpot_ms:
@@ -161,7 +171,7 @@ def cross_validated(scored: Sequence[ScoredRun], rows: dict[str, BenchmarkRow] |
             table = corrections(evidence=[p for p in points if fold[p.ref.id] != k])
             for s in (r for r in runs if fold[r.id] == k):
                 app = resolve(table.get((model, gpu, s.tp)), weight_dtype=s.weight_dtype, tp=s.tp, inflight=s.inflight,
-                              isl=s.isl, osl=s.osl)
+                              isl=s.isl, osl=s.osl, release=s.release)
                 for metric, measured, base, factor in (
                         ("ttft", s.measured_ttft_ms, s.base_ttft_ms, app.ttft_factor if app else 1.0),
                         ("tpot", s.measured_tpot_ms, s.base_tpot_ms, app.tpot_factor if app else 1.0)):

@@ -36,11 +36,14 @@ def _arch(name: str):
     ("deepseek-ai--DeepSeek-R1.json", 671, 37, "mla"),  # MLA, shared expert, leading dense layers
     ("Qwen--Qwen3.5-35B-A3B.json", 35, 3, "hybrid_linear"),  # Gated DeltaNet + full attention
     ("openai--gpt-oss-20b.json", 21, 3.6, "sliding_window"),  # mxfp4 experts, alternating windows
+    ("microsoft--phi-4.json", 14, 14, "gqa"),  # arXiv 2412.08905 abstract: "a 14-billion parameter language model"
+    # keras-hub gemma3_presets.py@46f3b4a000be58c092fe2f1acf87d2fb620aefd0, text-only presets: 3,880,099,328 params
+    ("google--gemma-3-4b-it.json", 3.880, 3.880, "sliding_window"),  # multimodal wrapper, text_config
 ])
 def test_real_configs_of_each_kind_give_the_published_sizes(file, total, active, kind):
     m = _arch(file)
     assert m.attention.kind == kind
-    assert m.params_total_b == pytest.approx(total, rel=0.03)
+    assert m.params_total_b == pytest.approx(total, rel=0.05 if file == "microsoft--phi-4.json" else 0.03)
     # Active counts differ by whether publishers count embeddings: within 20 %, and never above the total.
     assert m.params_active_b == pytest.approx(active, rel=0.2) and m.params_active_b <= m.params_total_b
 
@@ -117,6 +120,56 @@ def test_every_listed_catalog_model_is_what_its_config_json_gives(cat):
         assert have.params_total_b == pytest.approx(want["params_total_b"], rel=0.01), entry["hf_id"]
 
 
+# Copies a test suite cut down (fewer layers, a tiny window), with the fields put back from the sources named in
+# SOURCES.json `restored`. Published text-only sizes, billions: Gemma 3 27B 27,009,002,240 (keras-hub
+# gemma3_presets.py@46f3b4a000be58c092fe2f1acf87d2fb620aefd0); Mistral Small 3.1 "24B" with its ~0.4B vision encoder
+# (the Mistral Small 3 card copied at github:OpenMOSE/RWKV-LM-RLHF:main/tokenizer/mistralsmall3/README.md@f476341).
+@pytest.mark.parametrize("hf_id,published,rel,shape", [
+    ("google/gemma-3-27b-it", 27.009, 0.002, (62, 5376, 32, 16, 128)),
+    ("mistralai/Mistral-Small-3.1-24B-Instruct-2503", 24.0, 0.03, (40, 5120, 32, 8, 128)),
+])
+def test_cut_down_copies_with_restored_fields_give_the_published_models(hf_id, published, rel, shape):
+    from kb.tools.catalog_models import config_of, listing
+
+    entry = next(e for e in listing()["models"] if e["hf_id"] == hf_id)
+    m = arch_from_config(config_of(entry), hf_id=hf_id, source="t")
+    assert m.params_total_b == pytest.approx(published, rel=rel)
+    assert (m.num_layers, m.hidden_size, m.num_attention_heads, m.num_key_value_heads, m.head_dim) == shape
+    # Without the restored fields the copy is the small test model, not the published one.
+    small = arch_from_config(_cfg(entry["file"]), hf_id="t/t", source="t")
+    assert small.num_layers < 10 and small.params_total_b < published / 3
+
+
+def test_gemma3_sparse_text_config_takes_the_class_defaults():
+    """The published Gemma 3 27B config.json omits vocab_size and the context; Gemma3TextConfig's defaults apply."""
+    from kb.tools.catalog_models import config_of, listing
+
+    entry = next(e for e in listing()["models"] if e["hf_id"] == "google/gemma-3-27b-it")
+    assert "vocab_size" not in _cfg(entry["file"])["text_config"]
+    m = arch_from_config(config_of(entry), hf_id="google/gemma-3-27b-it", source="t")
+    assert m.vocab_size == 262208 and m.max_position_embeddings == 131072 and m.tie_word_embeddings
+    assert m.attention.window == 1024 and m.attention.num_sliding_layers == 52  # every 6th of 62 layers global
+
+
+# Published sizes of models whose row comes from a sibling's config.json (`config_of`), billions. Qwen2.5 and
+# Qwen2.5-Coder: the model tables of github:QwenLM/qwenlm.github.io@1f89f8c81adb85e3808f9cc15180ab1fdacbb900
+# (content/blog/qwen2.5-llm and qwen2.5-coder-family); DeepSeek-R1 distills: their base models', the layer shapes of
+# a fine-tune being its base's (github:deepseek-ai/DeepSeek-R1 README.md@0cf78561f1d51c84a21b2190626b21116d5c68bb).
+@pytest.mark.parametrize("hf_id,published,layers,heads,kv_heads", [
+    ("Qwen/Qwen2.5-Coder-7B-Instruct", 7.61, 28, 28, 4),
+    ("Qwen/Qwen2.5-Coder-32B-Instruct", 32.5, 64, 40, 8),
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-14B", 14.7, 48, 40, 8),  # Qwen2.5-14B
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", 32.5, 64, 40, 8),  # Qwen2.5-32B
+    ("deepseek-ai/DeepSeek-R1-Distill-Llama-8B", 8.03, 32, 32, 8),  # Llama-3.1-8B
+    ("deepseek-ai/DeepSeek-R1-Distill-Llama-70B", 70.55, 80, 64, 8),  # Llama-3.3-70B-Instruct, as the catalog's row
+])
+def test_models_sized_from_a_sibling_config_match_their_published_tables(cat, hf_id, published, layers, heads, kv_heads):
+    m = cat.model(hf_id)
+    assert (m.num_layers, m.num_attention_heads, m.num_key_value_heads) == (layers, heads, kv_heads)
+    assert m.params_total_b == pytest.approx(published, rel=0.01)
+    assert "config of" in m.source and "@" in m.source
+
+
 def _dir_with(tmp_path: Path, config: str) -> Path:
     d = tmp_path / "my-finetune"
     d.mkdir()
@@ -179,3 +232,17 @@ def test_hf_cache_hub_and_offline(servewise_bin, tmp_path, monkeypatch):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     nemotron = servewise_bin("kb", "add-model", str(CONFIGS / "nvidia--Nemotron-H-56B-Base-8K.json"), "--name", "a/b")
     assert nemotron.returncode == 2 and "hybrid_override_pattern" in nemotron.stderr
+
+
+def test_kb_models_at_80_columns_tells_every_model_apart(servewise_bin, monkeypatch):
+    """Names are cut in the middle (the size is at the end), so 14B/32B/70B siblings stay distinct in 80 columns."""
+    monkeypatch.setenv("COLUMNS", "80")
+    r = servewise_bin("kb", "models")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rule = next(i for i, line in enumerate(lines) if "───" in line)
+    names = [line.split()[0] for line in lines[rule + 1:] if line.strip()]
+    listed = json.loads(servewise_bin("kb", "models", "--json").stdout)
+    assert len(names) == len(listed) >= 49 and len(set(names)) == len(names), names
+    assert "Qwen2.5-Coder-7B" in names, "a name that fits is shown whole, without its -Instruct suffix"

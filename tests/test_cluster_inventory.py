@@ -16,14 +16,8 @@ from gitops.cluster import (
     read_inventory,
     render_choices,
 )
-from kb.catalog import load_catalog, open_kb
 
 H100 = "NVIDIA-H100-80GB-HBM3"
-
-
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory):
-    return load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
 
 
 def gpu_cluster(**kw) -> FakeKubeApi:
@@ -45,9 +39,9 @@ def gpu_cluster(**kw) -> FakeKubeApi:
     return FakeKubeApi(nodes=nodes, pods=pods, max_page=2, **kw)
 
 
-def test_free_gpus_by_catalog_name_after_running_pods(catalog, tmp_path):
+def test_free_gpus_by_catalog_name_after_running_pods(cat, tmp_path):
     with gpu_cluster(crds=["inferenceservices.serving.kserve.io"]) as api:
-        inv = read_inventory(catalog, kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token),
+        inv = read_inventory(cat, kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token),
                              namespace="llm")
     # h100-a: 8 - 4 - 1 (limit only) = 3; h100-b: 8 - 2 (Pending but bound) = 6; Succeeded/Failed hold nothing;
     # cordoned and NotReady nodes offer nothing. a100-a: the 3-GPU init container outweighs the 1-GPU app.
@@ -59,9 +53,9 @@ def test_free_gpus_by_catalog_name_after_running_pods(catalog, tmp_path):
     assert inv.k8s_version == "v1.33.2" and inv.namespace == "llm" and inv.context == "fake"
 
 
-def test_lists_are_followed_page_by_page_and_pods_filtered_by_phase(catalog, tmp_path):
+def test_lists_are_followed_page_by_page_and_pods_filtered_by_phase(cat, tmp_path):
     with gpu_cluster() as api:
-        read_inventory(catalog, kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token))
+        read_inventory(cat, kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token))
     node_calls = [r for r in api.requests if r.path == "/api/v1/nodes"]
     assert len(node_calls) == 4  # 8 nodes, pages of 2
     assert [bool(r.query.get("continue")) for r in node_calls] == [False, True, True, True]
@@ -71,18 +65,18 @@ def test_lists_are_followed_page_by_page_and_pods_filtered_by_phase(catalog, tmp
     assert all("as=PartialObjectMetadataList" in r.headers["accept"] for r in crd_calls)
 
 
-def test_only_get_requests_reach_the_cluster(catalog, tmp_path):
+def test_only_get_requests_reach_the_cluster(cat, tmp_path):
     from gitops.cluster import deployment_status
 
     with gpu_cluster(crds=["applications.argoproj.io"]) as api:
         kc = write_kubeconfig(tmp_path / "kc", api.url, api.token)
-        read_inventory(catalog, kubeconfig=kc)
+        read_inventory(cat, kubeconfig=kc)
         deployment_status("llm", "chat", kubeconfig=kc)
     assert len(api.requests) > 10
     assert {r.method for r in api.requests} == {"GET"}
 
 
-def test_namespace_quota_caps_the_budget_and_limit_range_caps_pods(catalog, tmp_path):
+def test_namespace_quota_caps_the_budget_and_limit_range_caps_pods(cat, tmp_path):
     quota = {"metadata": {"name": "gpu-quota", "namespace": "llm"},
              "spec": {"hard": {"requests.nvidia.com/gpu": "8", "pods": "50"}},
              "status": {"hard": {"requests.nvidia.com/gpu": "8", "pods": "50"},
@@ -91,7 +85,7 @@ def test_namespace_quota_caps_the_budget_and_limit_range_caps_pods(catalog, tmp_
               "spec": {"limits": [{"type": "Container", "max": {"nvidia.com/gpu": "4", "memory": "512Gi"}}]}}
     with gpu_cluster(namespaced={("llm", "resourcequotas"): [quota], ("llm", "limitranges"): [limits],
                                  ("other", "resourcequotas"): [quota | {"status": {"hard": {}, "used": {}}}]}) as api:
-        inv = read_inventory(catalog, kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token),
+        inv = read_inventory(cat, kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token),
                              namespace="llm")
     assert inv.gpu_quota_remaining == 2
     assert inv.gpu_max_per_pod == 4
@@ -99,16 +93,16 @@ def test_namespace_quota_caps_the_budget_and_limit_range_caps_pods(catalog, tmp_
     assert [q.name for q in inv.quotas] == ["gpu-quota"] and inv.quotas[0].hard["pods"] == "50"
 
 
-def test_without_quota_the_budget_is_the_free_gpus(catalog, tmp_path):
+def test_without_quota_the_budget_is_the_free_gpus(cat, tmp_path):
     with gpu_cluster() as api:
-        inv = read_inventory(catalog, kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token))
+        inv = read_inventory(cat, kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token))
     assert inv.gpu_quota_remaining is None and gpu_budget(inv) == inv.free_gpus
 
 
-def test_namespace_defaults_to_the_kubeconfig_context_namespace(catalog, tmp_path):
+def test_namespace_defaults_to_the_kubeconfig_context_namespace(cat, tmp_path):
     with FakeKubeApi() as api:
         kc = write_kubeconfig(tmp_path / "kc", api.url, api.token, namespace="team-a")
-        inv = read_inventory(catalog, kubeconfig=kc)
+        inv = read_inventory(cat, kubeconfig=kc)
     assert inv.namespace == "team-a"
     assert any(r.path == "/api/v1/namespaces/team-a/resourcequotas" for r in api.requests)
 
@@ -120,9 +114,9 @@ def test_namespace_defaults_to_the_kubeconfig_context_namespace(catalog, tmp_pat
     (["inferenceservices.serving.kserve.io", "certificates.cert-manager.io"],
      {"kserve": True, "keda": False, "prometheus_operator": False, "argocd": False}, ("hpa", "servicemonitor")),
 ])
-def test_installed_components_pick_what_render_uses(catalog, tmp_path, crds, components, choices):
+def test_installed_components_pick_what_render_uses(cat, tmp_path, crds, components, choices):
     with FakeKubeApi(crds=crds, max_page=1) as api:
-        inv = read_inventory(catalog, kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token))
+        inv = read_inventory(cat, kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token))
     assert inv.installed.model_dump(exclude={"crds"}) == components
     assert "certificates.cert-manager.io" not in inv.installed.crds
     assert render_choices(inv) == choices
@@ -135,7 +129,7 @@ def test_sidecar_init_containers_add_to_the_app_containers():
     assert pod_gpu_request(p) == 5
 
 
-def test_rbac_manifest_grants_exactly_the_reads_made(catalog, tmp_path):
+def test_rbac_manifest_grants_exactly_the_reads_made(cat, tmp_path):
     """Every request the inventory and status made is covered by the rendered rules, and nothing more."""
     from gitops.cluster import deployment_status
 
@@ -145,7 +139,7 @@ def test_rbac_manifest_grants_exactly_the_reads_made(catalog, tmp_path):
     with FakeKubeApi(objects={("serving.kserve.io", "llm", "inferenceservices", "chat"): isvc},
                      crds=["podmonitors.monitoring.coreos.com"]) as api:
         kc = write_kubeconfig(tmp_path / "kc", api.url, api.token)
-        read_inventory(catalog, kubeconfig=kc, namespace="llm")
+        read_inventory(cat, kubeconfig=kc, namespace="llm")
         deployment_status("llm", "chat", kubeconfig=kc)
     made = {_rule_of(r.path) for r in api.requests}
 
@@ -195,10 +189,10 @@ def test_rbac_manifest_binds_a_user_when_given():
     assert {d["metadata"].get("namespace") for d in docs if d["kind"] == "Role"} == {"llm", "gitops"}
 
 
-def test_kubeconfig_from_env_is_used(catalog, tmp_path, monkeypatch):
+def test_kubeconfig_from_env_is_used(cat, tmp_path, monkeypatch):
     with FakeKubeApi(nodes=[node("n", 2, "NVIDIA-L4")]) as api:
         monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kc", api.url, api.token)))
-        inv = read_inventory(catalog)
+        inv = read_inventory(cat)
     assert inv.free_gpus == {"L4": 2}
 
 

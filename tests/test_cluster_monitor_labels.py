@@ -9,7 +9,6 @@ import pytest
 from fakes.kube_api import FakeKubeApi, node, write_kubeconfig
 
 from gitops.cluster import monitor_label_suggestion, read_inventory
-from kb.catalog import load_catalog, open_kb
 
 OPERATOR = ["podmonitors.monitoring.coreos.com", "servicemonitors.monitoring.coreos.com"]
 
@@ -23,21 +22,16 @@ KPS = _prometheus("kps-prometheus", **{k: {"matchLabels": {"release": "kps"}} fo
                                        ("podMonitorSelector", "serviceMonitorSelector", "ruleSelector")})
 
 
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory):
-    return load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
-
-
-def test_kube_prometheus_stack_release_label_is_suggested(catalog, tmp_path):
+def test_kube_prometheus_stack_release_label_is_suggested(cat, tmp_path):
     with FakeKubeApi(nodes=[node("h", 8, "NVIDIA-H100-80GB-HBM3")], crds=OPERATOR, prometheuses=[KPS]) as api:
-        inv = read_inventory(catalog, kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token))
+        inv = read_inventory(cat, kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token))
     assert inv.monitor_labels == {"release": "kps"} and "monitoring/kps-prometheus" in inv.monitor_labels_source
 
 
-def test_a_refused_read_suggests_nothing_and_the_rest_stands(catalog, tmp_path):
+def test_a_refused_read_suggests_nothing_and_the_rest_stands(cat, tmp_path):
     with FakeKubeApi(nodes=[node("h", 8, "NVIDIA-H100-80GB-HBM3")], crds=OPERATOR, prometheuses=[KPS],
                      forbidden={"prometheuses"}) as api:
-        inv = read_inventory(catalog, kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token))
+        inv = read_inventory(cat, kubeconfig=write_kubeconfig(tmp_path / "kc", api.url, api.token))
     assert inv.monitor_labels is None and "cannot read" in inv.monitor_labels_source
     assert inv.free_gpus == {"H100-SXM-80GB": 8}
 

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from gitops.bootstrap import APPSET_PATH, validate_applicationset
 from gitops.forges import ForgeConfig, open_forge
-from gitops.propose import propose
+from gitops.propose import gitops_init, propose, rollback, teardown
 from gitops.render import render_bundle
 from kb.catalog import open_kb
 from planner.errors import BadInput, Unreachable
@@ -102,3 +103,85 @@ def test_missing_token_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("SERVEWISE_FORGE_TOKEN", raising=False)
     with pytest.raises(BadInput, match=r"\$SERVEWISE_FORGE_TOKEN"):
         open_forge(ForgeConfig(kind="github", repo="a/b", local_path=tmp_path), open_kb(tmp_path / "kb.sqlite"))
+
+
+# -- an empty repository ------------------------------------------------------------------------------------------
+# GitHub's git database API answers 409 "Git Repository is empty." until a first commit exists, and its guide says
+# to make that commit with the contents API (see tests/fakes/github_api.py for the sources the fake follows).
+
+BOOTSTRAP = {"README.md", APPSET_PATH, "bootstrap/kustomization.yaml"}
+
+
+@pytest.fixture
+def empty():
+    f = FakeGitHub(token=TOKEN, empty=True)
+    yield f
+    f.close()
+
+
+def _puts(fake) -> int:
+    return sum(1 for m, p in fake.requests if m == "PUT" and "/contents/" in p)
+
+
+def test_first_propose_to_an_empty_repository_starts_main_then_opens_the_pr(empty, tmp_path, monkeypatch, bundle):
+    forge = _forge(empty, tmp_path, monkeypatch)
+    assert not forge.has_branch("main") and forge.list_files("deployments") == []
+    first = propose(bundle, forge)
+    main = empty.files_at("main")
+    assert set(main) == BOOTSTRAP and "kubectl apply -n argocd -k bootstrap/" in main["README.md"]
+    assert not validate_applicationset(main[APPSET_PATH])
+    # the root commit came from the contents API and holds the README; the bootstrap followed on top of it
+    history = [empty.commits[c] for c in empty._history(empty.refs["main"], None)]
+    assert [c["parents"] == [] for c in history] == [False, True] and _puts(empty) == 1
+    assert set(empty.trees[history[-1]["tree"]]) == {"README.md"}
+    # then the deployment's pull request onto main, which does not carry the bootstrap again
+    assert first.created and empty.pulls[first.pr.number]["base"] == "main"
+    pr_files = empty.files_at(first.branch)
+    assert "deployments/llm-serving/chatbot/plan.json" in pr_files and pr_files[APPSET_PATH] == main[APPSET_PATH]
+    started = empty.refs["main"]
+    second = propose(bundle, forge)
+    assert not second.created and second.pr.number == first.pr.number
+    assert empty.refs["main"] == started and _puts(empty) == 1 and len(empty.pulls) == 1
+
+
+def test_an_empty_repository_whose_first_put_went_through_unanswered_is_started_once(empty, tmp_path, monkeypatch,
+                                                                                        bundle):
+    empty.fail("PUT", r"/contents/README\.md$", "502-after")  # the commit is made, the answer is a 502
+    forge = _forge(empty, tmp_path, monkeypatch)
+    result = propose(bundle, forge)
+    assert set(empty.files_at("main")) == BOOTSTRAP and result.pr.number in empty.pulls
+    assert _puts(empty) == 2  # the retried PUT is refused (the file exists now): the branch it wanted is there
+    assert len(empty._history(empty.refs["main"], None)) == 2
+
+
+def test_gitops_init_on_an_empty_repository_commits_main_directly(empty, tmp_path, monkeypatch):
+    forge = _forge(empty, tmp_path, monkeypatch)
+    result = gitops_init(forge, "https://github.com/acme/deploys.git")
+    assert result.pr is None and result.branch == "main" and result.commit == empty.refs["main"]
+    assert set(empty.files_at("main")) == BOOTSTRAP and not empty.pulls
+    assert "https://github.com/acme/deploys.git" in empty.files_at("main")[APPSET_PATH]
+    assert gitops_init(forge, "https://github.com/acme/deploys.git") is None  # present: nothing to propose
+
+
+def test_rollback_and_teardown_on_an_empty_repository_say_there_is_nothing(empty, tmp_path, monkeypatch, cat):
+    forge = _forge(empty, tmp_path, monkeypatch)
+    with pytest.raises(BadInput, match="no plan on main"):
+        rollback("llm-serving/chatbot", forge, default_namespace="llm-serving", catalog=cat)
+    with pytest.raises(BadInput, match="is not deployed"):
+        teardown("llm-serving/chatbot", forge, default_namespace="llm-serving")
+    assert not empty.refs  # nothing was written
+
+
+def test_a_repository_with_main_but_no_bootstrap_gets_it_in_the_pr_not_on_main(fake, tmp_path, monkeypatch, bundle):
+    started = fake.refs["main"]
+    result = propose(bundle, _forge(fake, tmp_path, monkeypatch))
+    assert fake.refs["main"] == started and _puts(fake) == 0
+    assert BOOTSTRAP <= set(fake.files_at(result.branch)) and set(fake.files_at("main")) == {"README.md"}
+
+
+def test_a_repository_without_main_is_refused_naming_its_default_branch(fake, tmp_path, monkeypatch, bundle):
+    fake.refs["master"] = fake.refs.pop("main")
+    fake.default_branch = "master"
+    with pytest.raises(BadInput, match=r"acme/deploys has no branch main \(its default branch is master\)"):
+        propose(bundle, _forge(fake, tmp_path, monkeypatch))
+    assert set(fake.refs) == {"master"} and not fake.pulls

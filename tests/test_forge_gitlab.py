@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from gitops.bootstrap import APPSET_PATH, validate_applicationset
 from gitops.forges import ForgeConfig, open_forge
-from gitops.propose import propose, rollback
+from gitops.propose import gitops_init, propose, rollback, teardown
 from gitops.render import render_bundle
 from kb.catalog import open_kb
 from planner.errors import BadInput
@@ -78,3 +79,77 @@ def test_auth_and_missing_project_errors(fake, tmp_path, monkeypatch, plans):
                       open_kb(tmp_path / "kb.sqlite"))
     with pytest.raises(BadInput, match="platform/nope not found"):
         nope.find_pr("x")
+
+
+# -- an empty project ---------------------------------------------------------------------------------------------
+# GitLab says `empty_repo: true` and answers 404 for its branches; the commits API creates `branch` in an empty
+# project without a start branch (see tests/fakes/gitlab_api.py for the sources the fake follows).
+
+BOOTSTRAP = {"README.md", APPSET_PATH, "bootstrap/kustomization.yaml"}
+
+
+@pytest.fixture
+def empty():
+    f = FakeGitLab(token=TOKEN, empty=True)
+    yield f
+    f.close()
+
+
+def test_first_propose_to_an_empty_project_starts_main_then_opens_the_mr(empty, tmp_path, monkeypatch, plans):
+    forge = _forge(empty, tmp_path, monkeypatch)
+    assert not forge.has_branch("main") and forge.list_files("deployments") == []
+    first = propose(render_bundle(plans[0]), forge)
+    main = empty.files_at("main")
+    assert set(main) == BOOTSTRAP and "kubectl apply -n argocd -k bootstrap/" in main["README.md"]
+    assert not validate_applicationset(main[APPSET_PATH])
+    root = empty.commits[empty.branches["main"]]
+    assert root["parents"] == [] and root["message"].startswith("Initialize the GitOps repository")
+    assert first.created and empty.mrs[first.pr.number]["target"] == "main"
+    mr_files = empty.files_at(first.branch)
+    assert "deployments/llm-serving/chatbot/plan.json" in mr_files and mr_files[APPSET_PATH] == main[APPSET_PATH]
+    assert empty.commits[empty.branches[first.branch]]["parents"] == [empty.branches["main"]]
+    started = empty.branches["main"]
+    second = propose(render_bundle(plans[0]), forge)
+    assert not second.created and second.pr.number == first.pr.number
+    assert empty.branches["main"] == started and len(empty.mrs) == 1
+
+
+def test_an_empty_project_whose_first_commit_went_through_unanswered_is_started_once(empty, tmp_path, monkeypatch,
+                                                                                     plans):
+    empty.fail("POST", r"/repository/commits$", "502-after")  # the commit is made, the answer is a 502
+    result = propose(render_bundle(plans[0]), _forge(empty, tmp_path, monkeypatch))
+    assert set(empty.files_at("main")) == BOOTSTRAP and result.pr.number in empty.mrs
+    assert empty.commits[empty.branches["main"]]["parents"] == []  # one first commit; the retry was refused
+    assert sum(1 for m, p in empty.requests if m == "POST" and p.endswith("/repository/commits")) == 3
+
+
+def test_gitops_init_on_an_empty_project_commits_main_directly(empty, tmp_path, monkeypatch):
+    forge = _forge(empty, tmp_path, monkeypatch)
+    result = gitops_init(forge, "https://gitlab.com/platform/deploys.git")
+    assert result.pr is None and result.branch == "main" and result.commit == empty.branches["main"]
+    assert set(empty.files_at("main")) == BOOTSTRAP and not empty.mrs
+    assert gitops_init(forge, "https://gitlab.com/platform/deploys.git") is None
+
+
+def test_rollback_and_teardown_on_an_empty_project_say_there_is_nothing(empty, tmp_path, monkeypatch, cat):
+    forge = _forge(empty, tmp_path, monkeypatch)
+    with pytest.raises(BadInput, match="no plan on main"):
+        rollback("llm-serving/chatbot", forge, default_namespace="llm-serving", catalog=cat)
+    with pytest.raises(BadInput, match="is not deployed"):
+        teardown("llm-serving/chatbot", forge, default_namespace="llm-serving")
+    assert not empty.branches
+
+
+def test_a_project_with_main_but_no_bootstrap_gets_it_in_the_mr_not_on_main(fake, tmp_path, monkeypatch, plans):
+    started = fake.branches["main"]
+    result = propose(render_bundle(plans[0]), _forge(fake, tmp_path, monkeypatch))
+    assert fake.branches["main"] == started
+    assert BOOTSTRAP <= set(fake.files_at(result.branch)) and set(fake.files_at("main")) == {"README.md"}
+
+
+def test_a_project_without_main_is_refused_naming_its_default_branch(fake, tmp_path, monkeypatch, plans):
+    fake.branches["master"] = fake.branches.pop("main")
+    fake.default_branch = "master"
+    with pytest.raises(BadInput, match=r"platform/deploys has no branch main \(its default branch is master\)"):
+        propose(render_bundle(plans[0]), _forge(fake, tmp_path, monkeypatch))
+    assert set(fake.branches) == {"master"} and not fake.mrs

@@ -4,6 +4,7 @@ deletion and the cross-validated accuracy report."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -196,3 +197,41 @@ def test_mcp_accuracy_resource_and_predict_name_the_imported_run(isolated_env):
             assert not p.is_error and p.structured_content["correction"]["runs"][0]["id"] == RUN_ID
 
     asyncio.run(go())
+
+
+def test_runs_with_moe_layers_wider_than_attention_tp_are_kept_out():
+    """vLLM shards MoE layers over TP x DP ranks without expert parallelism (FusedMoEParallelConfig.make,
+    vllm/model_executor/layers/fused_moe/config.py): MoE TP 4 under attention TP 2 is attention data parallel."""
+    from planner.catalog import BenchmarkRow
+    from planner.measured import why_unusable
+
+    row = dict(id="r", source="s", source_ref="test", gpus_total=2, engine="vllm", model="Qwen/Qwen3-235B-A22B-FP8", weight_dtype="fp8", gpu="H200-141GB",
+               tp=2, isl=1000, osl=100, concurrency=8, ttft_ms={"mean": 500.0}, tpot_ms={"mean": 40.0})
+    assert "attention data parallel" in why_unusable(BenchmarkRow(**row, extra={"moe_tp": 4, "moe_ep": 1}))
+    assert why_unusable(BenchmarkRow(**row, extra={"moe_tp": 2, "moe_ep": 1})) is None
+    assert why_unusable(BenchmarkRow(**row)) is None
+
+
+def test_runs_of_another_release_move_a_prediction_half_as_far():
+    """Equal prior variances for what releases share and what is a release's own: many agreeing runs of one
+    release set its own prediction near their offset and another release's near half of it."""
+    from planner.contracts import EvidenceRef
+    from planner.feedback import DEPLOYED_RELEASE, Evidence, corrections, resolve
+
+    points = [Evidence(ref=EvidenceRef(id=f"r{i}", source="f"), model="m", gpu="g", weight_dtype="fp8", tp=2, metric="tpot",
+                       log_ratio=0.3, inflight=8.0 * 2 ** (i % 3), isl=1000, osl=500, release="0.17.0") for i in range(60)]
+    table = corrections(evidence=points)
+    own = resolve(table[("m", "g", 2)], weight_dtype="fp8", tp=2, inflight=16, isl=1000, osl=500, release="0.17.0")
+    other = resolve(table[("m", "g", 2)], weight_dtype="fp8", tp=2, inflight=16, isl=1000, osl=500)
+    assert abs(math.log(own.tpot_factor) - 0.3) < 0.02
+    assert abs(math.log(other.tpot_factor) - 0.15) < 0.02
+    assert other.tpot_factor == resolve(table[("m", "g", 2)], weight_dtype="fp8", tp=2, inflight=16, isl=1000, osl=500,
+                                        release=DEPLOYED_RELEASE).tpot_factor
+
+
+def test_the_deployed_release_is_the_one_rendered():
+    from gitops.render import VLLM_IMAGE
+    from gitops.vllm_facts import VLLM_VERSION
+    from planner.feedback import DEPLOYED_RELEASE
+
+    assert DEPLOYED_RELEASE == VLLM_VERSION and VLLM_IMAGE.endswith(f":v{DEPLOYED_RELEASE}")

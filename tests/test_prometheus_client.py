@@ -9,8 +9,7 @@ import json
 import pytest
 
 from gitops.prometheus import Prometheus, observe
-from kb.catalog import load_catalog, open_kb
-from kb.latency import load_latency_params
+from kb.catalog import open_kb
 from planner.errors import Unreachable
 from planner.recommend import recommend
 from planner.spec import build_spec
@@ -63,10 +62,8 @@ def test_a_server_that_does_not_answer_in_time_is_unreachable(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def plan_json(tmp_path_factory) -> str:
-    cat = load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
-    return recommend(build_spec(cat, use_case="chatbot", qps=20), cat, load_latency_params(),
-                     provider="aws").model_dump_json()
+def plan_json(cat, params) -> str:
+    return recommend(build_spec(cat, use_case="chatbot", qps=20), cat, params, provider="aws").model_dump_json()
 
 
 def test_cli_report_with_a_refused_token_exits_4_prints_no_token_and_stores_nothing(

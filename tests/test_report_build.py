@@ -11,20 +11,15 @@ import pytest
 
 from gitops.prometheus import Observed
 from gitops.report import MARKER, build_report, comment_body
-from kb.catalog import load_catalog, open_kb
-from kb.latency import load_latency_params
+from kb.catalog import open_kb
 from kb.outcomes import corrections, load_outcomes, report_history, store_report
 from planner.contracts import Correction
-from planner.recommend import recommend
-from planner.spec import build_spec, peak_qps
+from planner.spec import peak_qps
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    cat = load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
-    params = load_latency_params()
-    plan = recommend(build_spec(cat, use_case="chatbot", qps=20, streaming=False), cat, params, provider="aws")
-    return plan, cat, params
+def setup(chatbot_plans, cat, params):
+    return chatbot_plans[0], cat, params
 
 
 def _spread(p90: float | None, p95: bool = False) -> dict[str, float | None]:

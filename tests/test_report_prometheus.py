@@ -12,8 +12,6 @@ import pytest
 from gitops.prometheus import Prometheus, observe
 from kb.catalog import load_catalog, open_kb
 from kb.latency import load_latency_params
-from planner.recommend import recommend
-from planner.spec import build_spec
 from gitops.render import served_model_name
 from tests.fakes.prometheus_server import PrometheusServer
 from tests.fakes.vllm_exporter import (
@@ -26,9 +24,8 @@ from tests.fakes.vllm_exporter import (
 
 
 @pytest.fixture(scope="module")
-def plan(tmp_path_factory):
-    cat = load_catalog(open_kb(tmp_path_factory.mktemp("kb") / "kb.sqlite"))
-    return recommend(build_spec(cat, use_case="chatbot", qps=20, streaming=False), cat, load_latency_params(), provider="aws")
+def plan(chatbot_plans):
+    return chatbot_plans[0]
 
 
 @pytest.fixture(scope="module")

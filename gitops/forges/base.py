@@ -60,10 +60,10 @@ class Forge(ABC):
         """Create or update `branch` from `base` so that each path holds its content (None deletes it).
         Returns the new head commit sha. A no-change commit is skipped."""
 
+    @abstractmethod
     def has_branch(self, name: str) -> bool:
-        """Whether the repository has branch `name`. Hosted repositories are assumed to have their base branch
-        (GitHub and GitLab create it with the first file); the local forge checks."""
-        return True
+        """Whether the repository has branch `name` (False in an empty repository, which has no branches).
+        In an empty repository, `commit_files(base, files, message, base)` makes the first commit."""
 
     @abstractmethod
     def find_pr(self, branch: str) -> PullRequest | None:
@@ -102,6 +102,13 @@ class Forge(ABC):
     @abstractmethod
     def close_pr(self, number: int) -> PullRequest:
         """Close the pull request without merging."""
+
+
+def no_base(kind: str, repo: str, base: str, default_branch: str | None) -> BadInput:
+    """A repository with commits but without the branch servewise proposes onto."""
+    return BadInput(f"{kind} {repo} has no branch {base} (its default branch is {default_branch or 'unset'}); "
+                    f"servewise proposes onto {base}: create {base} there (for example from {default_branch or 'a commit'}) "
+                    "and run again")
 
 
 def http_error(forge: str, repo_kind: str, repo: str, token_env: str, access: str, status: int | None, what: str,

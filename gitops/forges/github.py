@@ -1,7 +1,10 @@
 """GitHub (github.com or GitHub Enterprise) through PyGithub.
 
 Files are committed in one commit per change through the git data API (tree on top of the branch,
-commit, move the ref). Reads and idempotent writes are retried on transient failures (5xx, 429, secondary
+commit, move the ref). That API answers 409 "Git Repository is empty." on a repository without commits, and
+GitHub's guide says to start such a repository with the contents API (`PUT /repos/{owner}/{repo}/contents/{path}`,
+docs.github.com/en/rest/guides/using-the-rest-api-to-interact-with-your-git-database): its first file goes in
+that way, onto the named branch, and the rest through the git data API on top of it. Reads and idempotent writes are retried on transient failures (5xx, 429, secondary
 rate limits, dropped connections) with exponential backoff and jitter honouring Retry-After (PyGithub's
 GithubRetry, an urllib3 Retry). A POST is retried there only when a rate limit refused it, since GitHub
 answers those before acting; after any other failure the POST may or may not have happened, so servewise
@@ -14,12 +17,13 @@ from __future__ import annotations
 import base64
 
 from gitops.forges import ForgeConfig
-from gitops.forges.base import Comment, Forge, PrState, PullRequest, http_error, post_once
+from gitops.forges.base import Comment, Forge, PrState, PullRequest, http_error, no_base, post_once
 from gitops.outbound import redact
 from planner.errors import BadInput, ServewiseError, Unreachable
 
 _TRANSIENT = [429, 500, 502, 503, 504]
 _REFUSED_BEFORE_ACTING = (403, 429)  # rate limits; GithubRetry retries a 403 only when it is one
+_EMPTY = 409  # the git data API's answer on a repository without commits: "Git Repository is empty."
 
 
 def _retry_class():
@@ -111,7 +115,7 @@ class GitHubForge(Forge):
                            body=p.body or "", state=state, url=p.html_url or "", head_sha=p.head.sha or "")
 
     def commit_files(self, branch: str, files: dict[str, str | None], message: str, base: str = "main") -> str:
-        from github import GithubException, InputGitTreeElement
+        from github import GithubException
 
         def run() -> str:
             repo = self.repo
@@ -122,24 +126,57 @@ class GitHubForge(Forge):
                     ref.edit(repo.get_git_ref(f"heads/{base}").object.sha, force=True)
                     ref = repo.get_git_ref(f"heads/{branch}")
             except GithubException as exc:
+                if exc.status == _EMPTY and branch == base:
+                    return self._start(branch, files, message)
+                if exc.status == _EMPTY:
+                    raise BadInput(f"GitHub repository {self.repo_name} is empty: there is no branch {base} to start "
+                                   f"{branch} from; `servewise gitops init` or a propose starts it") from None
                 if exc.status != 404:
                     raise
-                base_sha = repo.get_git_ref(f"heads/{base}").object.sha
-                ref = self._post(lambda: repo.create_git_ref(f"refs/heads/{branch}", base_sha),
+                base_ref = self._ref(base)
+                if base_ref is None:
+                    raise no_base("GitHub repository", self.repo_name, base, repo.default_branch)
+                ref = self._post(lambda: repo.create_git_ref(f"refs/heads/{branch}", base_ref.object.sha),
                                  lambda: self._ref(branch))
-            head = repo.get_git_commit(ref.object.sha)
-            elements = [InputGitTreeElement(path, "100644", "blob", content=content) if content is not None
-                        else InputGitTreeElement(path, "100644", "blob", sha=None) for path, content in files.items()]
-            # Trees and commits are content-addressed and unreferenced until the ref moves: making one twice
-            # changes nothing anyone sees.
-            tree = self._post(lambda: repo.create_git_tree(elements, base_tree=head.tree), lambda: None)
-            if tree.sha == head.tree.sha:
-                return head.sha
-            commit = self._post(lambda: repo.create_git_commit(message, tree, [head]), lambda: None)
-            ref.edit(commit.sha)
-            return commit.sha
+            return self._commit_on(ref, files, message)
 
         return self._call(f"commit to branch {branch}", run)
+
+    def _commit_on(self, ref, files: dict[str, str | None], message: str) -> str:
+        """One commit of `files` on top of the branch `ref` points to; the head itself when nothing changes."""
+        repo = self.repo
+        head = repo.get_git_commit(ref.object.sha)
+        # Trees and commits are content-addressed and unreferenced until the ref moves: making one twice
+        # changes nothing anyone sees.
+        tree = self._post(lambda: repo.create_git_tree(_elements(files), base_tree=head.tree), lambda: None)
+        if tree.sha == head.tree.sha:
+            return head.sha
+        commit = self._post(lambda: repo.create_git_commit(message, tree, [head]), lambda: None)
+        ref.edit(commit.sha)
+        return commit.sha
+
+    def _start(self, branch: str, files: dict[str, str | None], message: str) -> str:
+        """The first commit of an empty repository: the first file through the contents API (the git data API
+        refuses an empty repository), then the others on top of it in one more commit."""
+        from github import GithubException
+
+        written = {p: c for p, c in files.items() if c is not None}
+        if not written:
+            raise BadInput(f"GitHub repository {self.repo_name} is empty; its first commit needs at least one file")
+        first = next(iter(written))
+        try:
+            self.repo.create_file(first, f"{message} ({first})", written[first], branch=branch)
+        except GithubException:
+            # A PUT whose answer was lost, or another run that started the repository first: the branch is there.
+            if self._ref(branch) is None:
+                raise
+        ref = self._ref(branch)
+        if ref is None:
+            raise Unreachable(f"GitHub created the first commit of {self.repo_name} but does not show branch {branch} yet")
+        return self._commit_on(ref, written, message)
+
+    def has_branch(self, name: str) -> bool:
+        return self._call(f"look for branch {name}", lambda: self._ref(name) is not None)
 
     def _ref(self, branch: str):
         from github import GithubException
@@ -147,7 +184,7 @@ class GitHubForge(Forge):
         try:
             return self.repo.get_git_ref(f"heads/{branch}")
         except GithubException as exc:
-            if exc.status == 404:
+            if exc.status in (404, _EMPTY):  # no such branch; no branch at all
                 return None
             raise
 
@@ -246,15 +283,33 @@ class GitHubForge(Forge):
 
     def list_files(self, prefix: str, ref: str = "main") -> list[str]:
         def run():
-            sha = self.repo.get_git_ref(f"heads/{ref}").object.sha if not _is_sha(ref) else ref
-            tree = self.repo.get_git_tree(sha, recursive=True)
+            head = self._ref(ref) if not _is_sha(ref) else None
+            if head is None and not _is_sha(ref):
+                return []  # no such branch, or an empty repository
+            tree = self.repo.get_git_tree(head.object.sha if head else ref, recursive=True)
             return sorted(e.path for e in tree.tree if e.type == "blob" and e.path.startswith(prefix.rstrip("/") + "/"))
 
         return self._call(f"list {prefix}", run)
 
     def file_versions(self, path: str, ref: str = "main", limit: int = 10) -> list[str]:
-        return self._call(f"read the history of {path}",
-                          lambda: [c.sha for c in list(self.repo.get_commits(sha=ref, path=path))[:limit]])
+        from github import GithubException
+
+        def run():
+            try:
+                return [c.sha for c in list(self.repo.get_commits(sha=ref, path=path))[:limit]]
+            except GithubException as exc:
+                if exc.status == _EMPTY:  # an empty repository has no history (GET /commits answers 409)
+                    return []
+                raise
+
+        return self._call(f"read the history of {path}", run)
+
+
+def _elements(files: dict[str, str | None]):
+    from github import InputGitTreeElement
+
+    return [InputGitTreeElement(path, "100644", "blob", content=content) if content is not None
+            else InputGitTreeElement(path, "100644", "blob", sha=None) for path, content in files.items()]
 
 
 def _is_sha(ref: str) -> bool:

@@ -1,5 +1,10 @@
 """GitLab (gitlab.com or self-hosted) through python-gitlab: merge requests, notes, one commit per change.
 
+An empty project (the Projects API's `empty_repo: true`; its branches answer 404) gets its first branch from
+`POST /projects/:id/repository/commits` with only `branch`: the API takes `start_branch` to be `branch` when it is
+not given, and Commits::CreateService checks that the start branch exists only in a project that is not empty
+(gitlab-org/gitlab lib/api/commits.rb, app/services/commits/create_service.rb).
+
 python-gitlab retries 5xx, 429 and dropped connections itself with exponential backoff and honours
 Retry-After (`retry_transient_errors`), except where a repeated POST would duplicate what the first one
 made (a merge request, a note): those are sent once, and after an ambiguous failure servewise looks for
@@ -11,7 +16,7 @@ from __future__ import annotations
 
 
 from gitops.forges import ForgeConfig
-from gitops.forges.base import Comment, Forge, PrState, PullRequest, http_error, post_once
+from gitops.forges.base import Comment, Forge, PrState, PullRequest, http_error, no_base, post_once
 from gitops.outbound import redact
 from planner.errors import BadInput, ServewiseError, Unreachable
 
@@ -89,13 +94,15 @@ class GitLabForge(Forge):
 
         def run() -> str:
             p = self.project
-            try:
-                p.branches.get(branch)
-                fresh = self.find_pr(branch) is None  # a merged or closed MR's branch starts again from base
-            except gitlab.exceptions.GitlabGetError as exc:
-                if exc.response_code != 404:
-                    raise
-                fresh = True
+            exists = self.has_branch(branch)
+            # a merged or closed MR's branch starts again from base
+            fresh = not exists or self.find_pr(branch) is None
+            first = fresh and not (exists if branch == base else self.has_branch(base))
+            if first and not self._empty():
+                raise no_base("GitLab project", self.repo_name, base, p.default_branch)
+            if first and branch != base:
+                raise BadInput(f"GitLab project {self.repo_name} is empty: there is no branch {base} to start {branch} "
+                               "from; `servewise gitops init` or a propose starts it")
             start = base if fresh else branch
             existing = {path: self.read_file(path, start) for path in files}
             actions = []
@@ -109,11 +116,36 @@ class GitLabForge(Forge):
             if not actions and not fresh:
                 return p.branches.get(branch).commit["id"]
             data = {"branch": branch, "commit_message": message, "actions": actions}
-            if fresh:
+            if fresh and not first:
                 data.update(start_branch=base, force=True)
-            return p.commits.create(data).id
+            try:
+                return p.commits.create(data).id
+            except gitlab.exceptions.GitlabCreateError:
+                # The first commit, retried after its answer was lost (or made by another run at the same time):
+                # the branch now holds these files, and creating them again is refused.
+                if not first or any(self.read_file(path, base) != content for path, content in files.items()):
+                    raise
+                return p.branches.get(base).commit["id"]
 
         return self._call(f"commit to branch {branch}", run)
+
+    def has_branch(self, name: str) -> bool:
+        import gitlab
+
+        def run() -> bool:
+            try:
+                self.project.branches.get(name)
+                return True
+            except gitlab.exceptions.GitlabGetError as exc:
+                if exc.response_code == 404:
+                    return False
+                raise
+
+        return self._call(f"look for branch {name}", run)
+
+    def _empty(self) -> bool:
+        """Whether the project has no commits yet, read afresh (the cached project goes stale with the first one)."""
+        return bool(self._call("open the project", lambda: self.gl.projects.get(self.repo_name)).empty_repo)
 
     def find_pr(self, branch: str) -> PullRequest | None:
         mrs = self._call("list merge requests", lambda: self.project.mergerequests.list(source_branch=branch, state="opened"))
@@ -202,10 +234,29 @@ class GitLabForge(Forge):
         return self._call(f"read {path}", run)
 
     def list_files(self, prefix: str, ref: str = "main") -> list[str]:
-        return self._call(f"list {prefix}", lambda: sorted(
-            e["path"] for e in self.project.repository_tree(path=prefix.rstrip("/"), ref=ref, recursive=True, get_all=True)
-            if e["type"] == "blob"))
+        import gitlab
+
+        def run() -> list[str]:
+            try:
+                tree = self.project.repository_tree(path=prefix.rstrip("/"), ref=ref, recursive=True, get_all=True)
+            except gitlab.exceptions.GitlabGetError as exc:
+                if exc.response_code == 404:  # "Tree Not Found": no such ref (an empty project has none) or path
+                    return []
+                raise
+            return sorted(e["path"] for e in tree if e["type"] == "blob")
+
+        return self._call(f"list {prefix}", run)
 
     def file_versions(self, path: str, ref: str = "main", limit: int = 10) -> list[str]:
-        return self._call(f"read the history of {path}", lambda: [
-            c.id for c in self.project.commits.list(ref_name=ref, query_parameters={"path": path}, get_all=True)][:limit])
+        import gitlab
+
+        def run() -> list[str]:
+            try:
+                commits = self.project.commits.list(ref_name=ref, query_parameters={"path": path}, get_all=True)
+            except gitlab.exceptions.GitlabListError as exc:
+                if exc.response_code == 404:  # no such ref: an empty project has none
+                    return []
+                raise
+            return [c.id for c in commits][:limit]
+
+        return self._call(f"read the history of {path}", run)

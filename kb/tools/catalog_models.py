@@ -34,12 +34,23 @@ def listing() -> dict[str, Any]:
 
 def source_of(entry: dict[str, Any], upstreams: dict[str, str]) -> str:
     src = upstreams[entry["upstream"]].format(name=entry["name"])
-    return src + (f"; config of {entry['config_of']}" if entry.get("config_of") else "")
+    restored = "".join(f"; {field} {r['value']} restored from {r['source']}" for field, r in
+                       entry.get("restored", {}).items())
+    return src + (f"; config of {entry['config_of']}" if entry.get("config_of") else "") + restored
+
+
+def config_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """The committed copy, with the fields a test suite cut down put back (`restored`, each value sourced)."""
+    cfg = json.loads((CONFIGS / entry["file"]).read_text())
+    target = cfg.get("text_config", cfg)
+    for field, r in entry.get("restored", {}).items():
+        target[field] = r["value"]
+    return cfg
 
 
 def derived(entry: dict[str, Any], upstreams: dict[str, str]) -> dict[str, Any]:
     """The catalog row of one listed model, as its config.json copy gives it."""
-    cfg = json.loads((CONFIGS / entry["file"]).read_text())
+    cfg = config_of(entry)
     arch = arch_from_config(cfg, hf_id=entry["hf_id"], source=source_of(entry, upstreams), license=entry["license"])
     row = arch.model_dump(mode="json", exclude_none=True)
     if entry.get("context"):
@@ -50,6 +61,8 @@ def derived(entry: dict[str, Any], upstreams: dict[str, str]) -> dict[str, Any]:
 
 def gated(entry: dict[str, Any]) -> dict[str, Any]:
     """Whether the Hub repo asks for terms to be accepted, and why servewise thinks so."""
+    if entry.get("gated_source"):
+        return {"value": entry["gated"], "source": entry["gated_source"]}
     if entry["gated"]:
         return {"value": True, "source": f"{entry['license']} licence: the publisher's Hugging Face repos ask each user "
                                          "to accept it (as for the catalog's other models of this publisher)"}

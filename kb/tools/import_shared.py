@@ -42,20 +42,29 @@ _PRODUCT_LABELS = {
 }
 
 # Network between nodes, per GPU and direction, for pipeline stages on different nodes (multi-node plans):
-# (GB/s, source). GPUs without an entry get no multi-node plans.
+# (GB/s, source). Each is the AWS instance's network bandwidth over its GPUs, both as Karpenter's instance-type
+# reference lists them (labels instance-network-bandwidth, in Mb/s, and instance-gpu-count), generated from the EC2
+# API. GPUs without an entry get no multi-node plans.
+_KARPENTER = ("github:aws/karpenter-provider-aws:website/content/en/docs/reference/instance-types.md"
+              "@1d927085dd81a9df9301e613f371dac5b4d16bfe")
+
+
+def _internode(instance: str, gbit_s: int, gpus: int, note: str = "") -> tuple[float, str]:
+    return gbit_s / gpus / 8, (f"AWS {instance}: {gbit_s:,} Gb/s network for {gpus} GPUs = {gbit_s / gpus:g} Gb/s per "
+                                f"GPU ({_KARPENTER}, {instance}: instance-network-bandwidth {gbit_s * 1000}, "
+                                f"instance-gpu-count {gpus}){note}")
+
+
 _INTERNODE = {
-    "H100-SXM-80GB": (50.0, "AWS p5.48xlarge: 3,200 Gb/s EFA for 8 GPUs = 400 Gb/s (50 GB/s) per GPU (Hugging Face, "
-                      "'open-source ML stack on AWS accelerated instances' guide (May 2026): p5.48xlarge, 8 H100, 400 GB/s "
-                      "EFA); DGX H100 likewise has one 400 Gb/s ConnectX-7 per GPU"),
-    "H200-141GB": (50.0, "AWS p5e.48xlarge: 3,200 Gb/s EFA for 8 GPUs, as p5 (AWS P5 instance family page)"),
-    "B200-180GB": (50.0, "AWS p6-b200.48xlarge: 3,200 Gb/s EFAv4 for 8 GPUs (AWS P6 instance page)"),
-    "A100-80GB": (6.25, "AWS p4de.24xlarge: 400 Gb/s EFA for 8 GPUs = 50 Gb/s per GPU (AWS P4 instance page)"),
-    "A100-40GB": (6.25, "AWS p4d.24xlarge: 400 Gb/s EFA for 8 GPUs = 50 Gb/s per GPU (AWS P4 instance page)"),
-    "L40S": (6.25, "AWS g6e.48xlarge: 400 Gb/s EFA for 8 GPUs (AWS G6e instance page)"),
-    "L4": (1.5625, "AWS g6.48xlarge: 100 Gb/s for 8 GPUs (AWS G6 instance page)"),
-    "A10G": (1.5625, "AWS g5.48xlarge: 100 Gb/s for 8 GPUs (AWS G5 instance page)"),
+    "H100-SXM-80GB": _internode("p5.48xlarge", 3200, 8, "; DGX H100 likewise has one 400 Gb/s ConnectX-7 per GPU"),
+    "H200-141GB": _internode("p5e.48xlarge", 3200, 8),
+    "B200-180GB": _internode("p6-b200.48xlarge", 3200, 8),
+    "A100-80GB": _internode("p4de.24xlarge", 400, 8),
+    "A100-40GB": _internode("p4d.24xlarge", 400, 8),
+    "L40S": _internode("g6e.48xlarge", 400, 8),
+    "L4": _internode("g6.48xlarge", 100, 8),
+    "A10G": _internode("g5.48xlarge", 100, 8),
 }
-_INTERNODE_RECALLED = {"H200-141GB", "B200-180GB", "A100-80GB", "A100-40GB", "L40S", "L4", "A10G"}
 
 # Architectures whose q/k RMSNorm spans all heads ("qk_norm_type": "per_layer" in MiniMax-M2's config.json);
 # vLLM implements it with MiniMaxText01RMSNormTP.forward_qk (vllm/model_executor/models/minimax_m2.py), which
@@ -79,6 +88,11 @@ def _dtype(native: str) -> tuple[str, str | None]:
     raise ValueError(f"unknown native dtype {native!r}")
 
 
+# The chat-tuning suffix of a model name ('-Instruct', '-it', '-Instruct-v0.3', '-Instruct-2503'), dropped in the
+# short names people type and in narrow tables.
+CHAT_SUFFIX = re.compile(r"-(instruct|it)(-v[0-9.]+|-\d{4})?$", re.IGNORECASE)
+
+
 def _aliases(hf_id: str, given: list[str]) -> list[str]:
     """Given aliases plus short lower-case names with and without the chat-tuning suffix,
     so `llama-3.1-8b` and `mistral-7b` resolve the way people type them."""
@@ -86,7 +100,7 @@ def _aliases(hf_id: str, given: list[str]) -> list[str]:
     for name in (hf_id, *given):
         short = name.split("/")[-1].lower()
         out.add(short)
-        out.add(re.sub(r"-(instruct|it)(-v[0-9.]+)?$", "", short))
+        out.add(re.sub(CHAT_SUFFIX, "", short))
     return sorted(out - {hf_id})
 
 
@@ -124,9 +138,6 @@ def gpus(shared: Path) -> list[dict]:
             row["uncertain"] = [*g.get("uncertain", []), "fp4_tflops recalled from NVIDIA's datasheet (half the sparse figure)"]
         if g["name"] in _INTERNODE:
             row["gpus_per_node"], (row["internode_gb_s"], row["internode_source"]) = 8, _INTERNODE[g["name"]]
-            if g["name"] in _INTERNODE_RECALLED:
-                row["uncertain"] = [*row.get("uncertain", []),
-                                    "internode_gb_s recalled from the AWS instance page, not re-fetched"]
         row.update(interconnect_gb_s=link, prices=prices, k8s_product_labels=_PRODUCT_LABELS[g["name"]],
                    source="; ".join(src["sources"][:1]) + " (via shared/data/gpus.json)")
         out.append(Gpu.model_validate(row).model_dump(mode="json", exclude_none=True))
@@ -167,7 +178,9 @@ def published(existing: Path) -> list[str]:
 
 def main(shared: str) -> None:
     root = Path(shared)
-    (DATA / "models.json").write_text(json.dumps(models(root), indent=1) + "\n")
+    from kb.tools.catalog_models import apply  # the models added from config.json copies stay in the catalog
+
+    (DATA / "models.json").write_text(json.dumps(apply(models(root)), indent=1) + "\n")
     (DATA / "gpus.json").write_text(json.dumps(gpus(root), indent=1) + "\n")
     seed = DATA / "benchmarks.jsonl"
     seed.write_text("\n".join(benchmarks(root) + published(seed)) + "\n")

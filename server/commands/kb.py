@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from kb.benchmarks import import_benchmarks, load_benchmarks
+from kb.tools.import_shared import CHAT_SUFFIX
 from server.context import app_context
 from server.limits import bounded, input_file
 from server.output import JSON_OPTION, console, run, table
@@ -32,19 +33,31 @@ def models(name: str = typer.Argument(None, help="One model (HF id or alias): ev
         if not isinstance(rows, list):
             console.print_json(rows.model_dump_json())
             return
-        console.print(_narrow(table(
-            "Models (`servewise kb models NAME` for sources)", ["model", "B (act.)", "attn", "ctx", "dtype", "licence", "MMLU"],
-            [(m.short_name, _billions(m.params_total_b) + (f" ({_billions(m.params_active_b)})" if m.is_moe else ""),
-              m.attention.kind.replace("sliding_window", "swa").replace("hybrid_linear", "hybrid"),
-              f"{m.max_position_embeddings // 1024}k", m.native_dtype, _short(m.license, 12),
-              f"{m.quality[0].score:g}" if m.quality else "—") for m in rows],
-        )))
+        headers = ["model", "B tot/act", "attn", "ctx", "dtype", "licence", "MMLU"]
+        cells = [[_billions(m.params_total_b) + (f"/{_billions(m.params_active_b)}" if m.is_moe else ""),
+                  m.attention.kind.replace("sliding_window", "swa").replace("hybrid_linear", "hybrid"),
+                  _tokens(m.max_position_embeddings), m.native_dtype, _short(m.license, 10),
+                  f"{m.quality[0].score:g}" if m.quality else "—"] for m in rows]
+        # Each column costs its padding (2) and a separator (1): what is left of 80 goes to the names.
+        width = 80 - 3 - sum(max(len(h), *(len(c[i]) for c in cells)) + 3 for i, h in enumerate(headers[1:]))
+        console.print(_narrow(table("Models (`servewise kb models NAME` for sources)", headers,
+                                    [(_fit_name(m.short_name, width), *c) for m, c in zip(rows, cells)])))
 
     run(json_out, action, human)
 
 
 def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _fit_name(name: str, width: int) -> str:
+    """A model name in `width` characters that still tells sizes apart: the chat-tuning suffix goes first (as in the
+    aliases), then the middle, because the size ('-14B', '-70B') is at the end of the name."""
+    short = CHAT_SUFFIX.sub("", name)
+    if len(short) <= width:
+        return short
+    head = max(1, (width - 1) // 3)
+    return short[:head] + "…" + short[len(short) - (width - 1 - head):]
 
 
 def _narrow(t):
@@ -60,6 +73,10 @@ def _narrow(t):
     # Each column costs its padding (2) and a separator (1): what is left of 80 goes to the names.
     t.columns[0].max_width = max(12, 80 - sum(c.min_width + 3 for c in t.columns[1:]) - 3)
     return t
+
+
+def _tokens(n: int) -> str:
+    return f"{n // 1024 ** 2}M" if n >= 1024 ** 2 else f"{n // 1024}k"
 
 
 def _billions(x: float) -> str:

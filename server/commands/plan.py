@@ -223,6 +223,11 @@ def recommend_cmd(text: str = TEXT_ARG, spec: Path = typer.Option(None, "--spec"
         raise typer.Exit(3)  # the contract's code for infeasible; the plan itself was printed
 
 
+def _figure(v: float) -> str:
+    """A what-if figure; whole numbers (GPUs, replicas) without a '.0'."""
+    return f"{v:,.0f}" if v.is_integer() else f"{v:,.1f}"
+
+
 def whatif_cmd(plan_file: Path = R.PLAN,
                set_: list[str] = typer.Option(..., "--set", help="key=value change (repeatable): traffic=x2, gpu=L40S, tp=2, "
                                                                   "pp=1, quantization=fp8, model=qwen3-8b, ttft_p90_ms=200, prompt_tokens=x2"),
@@ -246,7 +251,7 @@ def whatif_cmd(plan_file: Path = R.PLAN,
                  f"{w.before.gpus_total}x {w.before.gpu} → "
                  + (f"{after.model.split('/')[-1]} ({after.weight_dtype}) on {after.gpus_total}x {after.gpu}" if after else "not servable"))
         console.print(table(title, ["metric", "before", "after", "change", "target"],
-                            [(d.metric, f"{d.before:,.1f}{tick(d.before_ok)}", f"{d.after:,.1f}{tick(d.after_ok)}" if after else "—",
+                            [(d.metric, f"{_figure(d.before)}{tick(d.before_ok)}", f"{_figure(d.after)}{tick(d.after_ok)}" if after else "—",
                               f"{d.change_pct:+.1f} %" if d.change_pct is not None else "", f"{d.target:g}" if d.target else "")
                              for d in w.deltas]))
         if w.after_error:

@@ -3,6 +3,18 @@
 Shapes follow GitHub's REST documentation (repos, git refs/commits/trees, pulls, issues/comments,
 labels, contents, commits): only the fields PyGithub reads are filled in. A tiny git object store
 backs it, so commits, trees and merges behave. Failure injection comes from tests.fakes.rest.
+
+`FakeGitHub(empty=True)` is a repository without commits, as GitHub answers for one:
+- the git database endpoints (refs, trees, commits) answer 409 "Git Repository is empty.", and the guide says to
+  start the repository with `PUT /repos/{owner}/{repo}/contents/{path}` (docs.github.com/en/rest/guides/
+  using-the-rest-api-to-interact-with-your-git-database; 409 on trees: github/rest-api-description#637,
+  github/docs#31951);
+- `GET /repos/{owner}/{repo}/commits` answers 409 the same way (octokit/handbook, "Some list endpoints respond
+  with 204 or 409 if the repository is empty"); `GET .../contents/{path}` answers 404 "This repository is empty.";
+- that PUT makes the first commit, on the `branch` it names or else the default branch (docs.github.com/en/rest/
+  repos/contents#create-or-update-file-contents: "branch: The branch name. Default: the repository's default
+  branch"; a branch named in an empty repository is created, CATcher-org/CATcher#1234);
+- opening a pull request onto a base branch that does not exist is refused with 422 Validation Failed.
 """
 
 from __future__ import annotations
@@ -23,8 +35,9 @@ def _sha(*parts: object) -> str:
 
 class FakeGitHub(LoopbackRest):
     def __init__(self, owner: str = "acme", repo: str = "deploys", token: str = "ghp_testtoken",
-                 login: str = "servewise-bot") -> None:
+                 login: str = "servewise-bot", empty: bool = False) -> None:
         self.owner, self.name, self.token, self.login = owner, repo, token, login
+        self.default_branch = "main"
         # An Actions GITHUB_TOKEN or GitHub App token: /user is refused, comments are by a Bot account.
         self.app_token = False
         self.trees: dict[str, dict[str, str]] = {}
@@ -33,8 +46,8 @@ class FakeGitHub(LoopbackRest):
         self.pulls: dict[int, dict] = {}
         self.comments: dict[int, dict] = {}
         self.labels: dict[int, list[str]] = {}
-        root = self._tree({"README.md": "# deployments\n"})
-        self.refs["main"] = self._commit(root, [], "init")
+        if not empty:
+            self.refs["main"] = self._commit(self._tree({"README.md": "# deployments\n"}), [], "init")
         super().__init__()
 
     def authorized(self, headers) -> bool:
@@ -63,7 +76,7 @@ class FakeGitHub(LoopbackRest):
     def _repo_json(self) -> dict:
         return {"id": 1, "name": self.name, "full_name": f"{self.owner}/{self.name}", "owner": {"login": self.owner},
                 "url": self.repo_url, "html_url": f"https://github.example/{self.owner}/{self.name}",
-                "default_branch": "main"}
+                "default_branch": self.default_branch}
 
     def _ref_json(self, branch: str) -> dict:
         sha = self.refs[branch]
@@ -116,6 +129,13 @@ class FakeGitHub(LoopbackRest):
         rest = path[len(repo):]
         if method == "GET" and rest == "":
             return 200, self._repo_json()
+        if not self.refs:  # no commits yet
+            if rest.startswith("/git/") or (method == "GET" and rest == "/commits"):
+                return 409, {"message": "Git Repository is empty.", "documentation_url": "https://docs.github.com/rest"}
+            if method == "GET" and rest.startswith("/contents/"):
+                return 404, {"message": "This repository is empty.", "documentation_url": "https://docs.github.com/rest"}
+        if method == "PUT" and (m := re.fullmatch(r"/contents/(.+)", rest)):
+            return self._put_contents(m.group(1), body)
         if m := re.fullmatch(r"/git/ref/heads/(.+)", rest):
             branch = m.group(1)
             return (200, self._ref_json(branch)) if branch in self.refs else (404, {"message": "Not Found"})
@@ -150,6 +170,9 @@ class FakeGitHub(LoopbackRest):
             return 200, [self._pull_json(n) for n, p in sorted(self.pulls.items())
                          if (state == "all" or p["state"] == state) and (head is None or head == f"{self.owner}:{p['head']}")]
         if rest == "/pulls" and method == "POST":
+            if body["base"] not in self.refs:
+                return 422, {"message": "Validation Failed",
+                             "errors": [{"resource": "PullRequest", "field": "base", "code": "invalid"}]}
             if any(p["head"] == body["head"] and p["state"] == "open" for p in self.pulls.values()):
                 return 422, {"message": "Validation Failed",
                              "errors": [{"message": f"A pull request already exists for {self.owner}:{body['head']}."}]}
@@ -202,6 +225,23 @@ class FakeGitHub(LoopbackRest):
             return 200, [{"sha": c, "url": f"{self.repo_url}/commits/{c}", "commit": {"message": self.commits[c]["message"]}}
                          for c in self._history(self.refs.get(sha, sha), path)]
         return 404, {"message": f"Not Found: {method} {rest}"}
+
+    def _put_contents(self, path: str, body: dict):
+        """Create a file in one commit. Not modelled (servewise writes through this endpoint only into an empty
+        repository): updating a file, which needs its blob `sha`, and naming a missing branch of a non-empty one."""
+        branch = body.get("branch", "main")
+        content = base64.b64decode(body["content"]).decode()
+        if self.refs and branch not in self.refs:
+            return 404, {"message": "Not Found: this fake creates branches with the contents API only when empty"}
+        parent = self.refs.get(branch)
+        files = dict(self.files_at(branch)) if parent else {}
+        if path in files:  # GitHub's answer when a PUT would overwrite a file without naming it (octokit.net#1725)
+            return 422, {"message": "Invalid request.\n\n\"sha\" wasn't supplied."}
+        files[path] = content
+        self.refs[branch] = self._commit(self._tree(files), [parent] if parent else [], body["message"])
+        return 201, {"content": {"type": "file", "path": path, "name": path.split("/")[-1], "sha": _sha("blob", content),
+                                 "url": f"{self.repo_url}/contents/{path}"},
+                     "commit": self._commit_json(self.refs[branch])}
 
     def _history(self, head: str, path: str | None) -> list[str]:
         """Commits reachable from head (first parents) whose change touched path, newest first."""

@@ -3,6 +3,15 @@
 Shapes follow GitLab's API documentation (projects, repository branches/commits with actions/files/tree,
 merge requests, notes): only the fields python-gitlab reads are filled in. Failure injection comes from
 tests.fakes.rest.
+
+Creating a commit follows gitlab-org/gitlab lib/api/commits.rb and app/services/commits/create_service.rb:
+`start_branch` defaults to `branch`; in a project that has commits, a start branch that does not exist is refused
+(400 "You can only create or edit files when you are on a branch"), and so is an existing `branch` other than the
+start branch without `force`. `FakeGitLab(empty=True)` is a project without commits: the Projects API says
+`empty_repo: true` (docs.gitlab.com/api/projects response examples; the field's documentation request is
+gitlab-org/gitlab#32694), branches answer 404, the repository
+tree answers 404 "Tree Not Found" (lib/api/repositories.rb: `not_found!("Tree") unless tree_finder.commit_exists?`),
+and the first commit creates its `branch` without any start branch check.
 """
 
 from __future__ import annotations
@@ -22,13 +31,15 @@ def _sha(*parts: object) -> str:
 
 class FakeGitLab(LoopbackRest):
     def __init__(self, project: str = "platform/deploys", token: str = "glpat-testtoken",
-                 username: str = "servewise-bot") -> None:
+                 username: str = "servewise-bot", empty: bool = False) -> None:
         self.path_with_namespace, self.token, self.username = project, token, username
+        self.default_branch = "main"
         self.commits: dict[str, dict] = {}
         self.branches: dict[str, str] = {}
         self.mrs: dict[int, dict] = {}
         self.notes: dict[int, dict] = {}
-        self.branches["main"] = self._commit({"README.md": "# deployments\n"}, [], "init")
+        if not empty:
+            self.branches["main"] = self._commit({"README.md": "# deployments\n"}, [], "init")
         super().__init__()
 
     def authorized(self, headers) -> bool:
@@ -43,8 +54,8 @@ class FakeGitLab(LoopbackRest):
         return self.commits[self.branches.get(ref, ref)]["files"]
 
     def _project_json(self) -> dict:
-        return {"id": 7, "path_with_namespace": self.path_with_namespace, "default_branch": "main",
-                "web_url": f"https://gitlab.example/{self.path_with_namespace}"}
+        return {"id": 7, "path_with_namespace": self.path_with_namespace, "default_branch": self.default_branch,
+                "empty_repo": not self.branches, "web_url": f"https://gitlab.example/{self.path_with_namespace}"}
 
     def _mr_json(self, iid: int) -> dict:
         m = self.mrs[iid]
@@ -70,7 +81,12 @@ class FakeGitLab(LoopbackRest):
             return 200, {"name": name, "commit": {"id": self.branches[name]}}
         if method == "POST" and rest == "/repository/commits":
             start = body.get("start_branch") or body["branch"]
-            files = dict(self.files_at(start))
+            if self.branches and start not in self.branches:
+                return 400, {"message": "You can only create or edit files when you are on a branch"}
+            if self.branches and start != body["branch"] and body["branch"] in self.branches and not body.get("force"):
+                return 400, {"message": f"A branch called '{body['branch']}' already exists. Switch to that branch in "
+                                        "order to make changes"}
+            files = dict(self.files_at(start)) if self.branches else {}
             for a in body.get("actions", []):
                 if a["action"] == "create" and a["file_path"] in files:
                     return 400, {"message": "A file with this name already exists"}
@@ -78,14 +94,19 @@ class FakeGitLab(LoopbackRest):
                     files.pop(a["file_path"], None)
                 else:
                     files[a["file_path"]] = a["content"]
-            sha = self._commit(files, [self.branches[start]], body["commit_message"])
+            sha = self._commit(files, [self.branches[start]] if self.branches else [], body["commit_message"])
             self.branches[body["branch"]] = sha
             return 201, {"id": sha, "short_id": sha[:8], "message": body["commit_message"]}
         if method == "GET" and (f := re.fullmatch(r"/repository/files/(.+)/raw", rest)):
-            files = self.files_at(q.get("ref", "main"))
+            ref = q.get("ref", "main")
+            if ref not in self.branches and ref not in self.commits:
+                return 404, {"message": "404 Commit Not Found"}
+            files = self.files_at(ref)
             name = unquote(f.group(1))
             return (200, files[name].encode()) if name in files else (404, {"message": "404 File Not Found"})
         if method == "GET" and rest == "/repository/tree":
+            if q.get("ref", "main") not in self.branches and q.get("ref", "main") not in self.commits:
+                return 404, {"message": "404 Tree Not Found"}
             prefix = q.get("path", "").rstrip("/") + "/"
             return 200, [{"id": _sha(c), "name": p.split("/")[-1], "type": "blob", "path": p, "mode": "100644"}
                          for p, c in sorted(self.files_at(q.get("ref", "main")).items()) if p.startswith(prefix)]

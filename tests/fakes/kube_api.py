@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import datetime
 import ipaddress
-import json
 import ssl
 import time
 from dataclasses import dataclass, field

@@ -14,7 +14,6 @@ header is recorded in `auth`, whatever its method and path, so a test can prove 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
