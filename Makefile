@@ -34,6 +34,7 @@ test: $(STAMP) system-deps
 bench: $(STAMP)
 	@$(BIN)/python benchmarks/accuracy.py
 	@$(BIN)/python benchmarks/speed.py
+	@$(BIN)/python benchmarks/own_runs.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -114,6 +114,15 @@ def test_first_propose_to_an_empty_project_starts_main_then_opens_the_mr(empty, 
     assert empty.branches["main"] == started and len(empty.mrs) == 1
 
 
+def test_an_empty_project_whose_first_commit_went_through_unanswered_is_started_once(empty, tmp_path, monkeypatch,
+                                                                                     plans):
+    empty.fail("POST", r"/repository/commits$", "502-after")  # the commit is made, the answer is a 502
+    result = propose(render_bundle(plans[0]), _forge(empty, tmp_path, monkeypatch))
+    assert set(empty.files_at("main")) == BOOTSTRAP and result.pr.number in empty.mrs
+    assert empty.commits[empty.branches["main"]]["parents"] == []  # one first commit; the retry was refused
+    assert sum(1 for m, p in empty.requests if m == "POST" and p.endswith("/repository/commits")) == 3
+
+
 def test_gitops_init_on_an_empty_project_commits_main_directly(empty, tmp_path, monkeypatch):
     forge = _forge(empty, tmp_path, monkeypatch)
     result = gitops_init(forge, "https://gitlab.com/platform/deploys.git")

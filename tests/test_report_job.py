@@ -181,6 +181,9 @@ def test_what_the_image_installs_renders_a_bundle_without_the_source_tree(tmp_pa
     built = subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py",
                             "--build-lib", str(lib)], cwd=src, capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
+    modules = {f.relative_to(src).as_posix() for f in src.rglob("*.py") if (f.parent / "__init__.py").exists()
+               and f.parts[len(src.parts)] in {"planner", "gitops", "kb", "server"}}
+    assert modules - {f.relative_to(lib).as_posix() for f in lib.rglob("*.py")} == set()  # every package ships
     plan = tmp_path / "plan.json"
     plan.write_text(chatbot_plans[0].model_dump_json())
     run = ("import sys, gitops; assert gitops.__file__.startswith(sys.argv[1]), gitops.__file__; "

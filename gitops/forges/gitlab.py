@@ -90,6 +90,8 @@ class GitLabForge(Forge):
                            head_sha=getattr(mr, "sha", "") or "")
 
     def commit_files(self, branch: str, files: dict[str, str | None], message: str, base: str = "main") -> str:
+        import gitlab
+
         def run() -> str:
             p = self.project
             exists = self.has_branch(branch)
@@ -116,7 +118,14 @@ class GitLabForge(Forge):
             data = {"branch": branch, "commit_message": message, "actions": actions}
             if fresh and not first:
                 data.update(start_branch=base, force=True)
-            return p.commits.create(data).id
+            try:
+                return p.commits.create(data).id
+            except gitlab.exceptions.GitlabCreateError:
+                # The first commit, retried after its answer was lost (or made by another run at the same time):
+                # the branch now holds these files, and creating them again is refused.
+                if not first or any(self.read_file(path, base) != content for path, content in files.items()):
+                    raise
+                return p.branches.get(base).commit["id"]
 
         return self._call(f"commit to branch {branch}", run)
 
