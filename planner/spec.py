@@ -12,6 +12,7 @@ average x peak factor, and adds headroom for burstiness (variance-to-mean ratio 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -438,19 +439,24 @@ def _lengths(mean: float | None, template: TokenDist, field: str, assumptions: l
 
 
 def _mix(raw: list[Any], uc: UseCase) -> list[TrafficClass]:
-    """Classes from dicts (TrafficClass fields; lengths may be plain means) or 'name:share:prompt:output' strings;
-    shares are normalised to sum to one, and a class without a spread takes the use case's."""
+    """Classes from dicts (TrafficClass fields; lengths may be plain means) or 'name:share:prompt:output[:ttft_ms]'
+    strings (the last, optional, is the class's own TTFT p90 target); shares are normalised to sum to one, and a
+    class without a spread takes the use case's."""
     classes = []
     for item in raw:
         if isinstance(item, str):
             parts = item.split(":")
-            if len(parts) != 4:
-                raise BadInput(f"traffic class {item[:60]!r}: give name:share:prompt_tokens:output_tokens, e.g. rag:0.3:8000:400")
-            name, share, prompt, output = parts
+            if len(parts) not in (4, 5):
+                raise BadInput(f"traffic class {item[:60]!r}: give name:share:prompt_tokens:output_tokens[:ttft_p90_ms], "
+                               "e.g. rag:0.3:8000:400 or rag:0.3:8000:400:2000")
             try:
-                item = {"name": name, "share": float(share), "prompt_tokens": float(prompt), "output_tokens": float(output)}
+                numbers = [float(x) for x in parts[1:]]
             except ValueError:
-                raise BadInput(f"traffic class {item[:60]!r}: share and token counts must be numbers") from None
+                numbers = [math.nan]
+            if not all(math.isfinite(x) and x > 0 for x in numbers):
+                raise BadInput(f"traffic class {item[:60]!r}: share, token counts and the TTFT target must be positive "
+                               "numbers")
+            item = dict(zip(("name", "share", "prompt_tokens", "output_tokens", "ttft_p90_ms"), [parts[0], *numbers]))
         if not isinstance(item, dict):
             raise BadInput("a traffic class is an object with name, share, prompt_tokens, output_tokens")
         item = dict(item)

@@ -433,8 +433,8 @@ async def build_spec(ctx: Context, text: Text | None = None,
                      max_gpus: Annotated[int | None, Field(gt=0, le=10_000)] = None,
                      open_weights_only: bool | None = None,
                      traffic_mix: Annotated[list[Annotated[str, Field(max_length=80)]] | None, Field(
-                         max_length=8, description="request classes name:share:prompt_tokens:output_tokens, e.g. "
-                                                   "['chat:0.7:300:200', 'rag:0.3:8000:400']")] = None,
+                         max_length=8, description="request classes name:share:prompt_tokens:output_tokens[:"
+                                                   "ttft_p90_ms], e.g. ['chat:0.7:300:200', 'rag:0.3:8000:400:2000']")] = None,
                      sampled: Annotated[CreateMessageResult | None, Resolve(ask_model_to_extract)] = None,
                      traffic: Annotated[ElicitationResult[TrafficAnswer], Resolve(ask_person_for_traffic)] = None,
                      ) -> DeploymentSpec:

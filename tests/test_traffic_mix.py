@@ -8,6 +8,7 @@ import json
 import pytest
 
 from planner.capacity import goodputs
+from planner.errors import BadInput
 from planner.contracts import PredictQuery
 from planner.latency import predict_loads, prepare
 from planner.recommend import recommend
@@ -83,6 +84,11 @@ def test_template_targets_adapt_per_class_and_stated_ones_hold_for_every_class(c
         {"name": "chat", "share": 3, "prompt_tokens": 300, "output_tokens": 200},
         {"name": "rag", "share": 1, "prompt_tokens": 8000, "output_tokens": 400, "ttft_p90_ms": 2500}])
     assert own.traffic_mix[1].ttft_p90_ms == 2500 and own.traffic_mix[1].share == pytest.approx(0.25)
+    worded = build_spec(cat, use_case="chatbot", qps=10, traffic_mix=["chat:3:300:200", "rag:1:8000:400:2500"])
+    assert worded.traffic_mix == own.traffic_mix, "the CLI's words carry the same class and its own target"
+    for bad in ("rag:1:8000:400:0", "rag:1:8000:400:soon", "rag:1:nan:400", "rag:1:8000:400:2500:9"):
+        with pytest.raises(BadInput, match="traffic class"):
+            build_spec(cat, use_case="chatbot", qps=10, traffic_mix=["chat:3:300:200", bad])
 
 
 def test_plan_json_and_table_show_each_class(cli):

@@ -42,8 +42,9 @@ MIN_PARAMS = typer.Option(None, "--min-params-b", help="Smallest model, billions
 MAX_PARAMS = typer.Option(None, "--max-params-b", help="Largest model, billions of parameters (default: the use case's).")
 RELIABILITY = typer.Option(None, "--reliability", help="Availability target in percent, e.g. 99.9: at 99.9 and above "
                            "at least two replicas spread over nodes and a PodDisruptionBudget (99.99: one spare replica).")
-MIX = typer.Option(None, "--traffic-class", help="A class of a traffic mix, name:share:prompt_tokens:output_tokens "
-                   "(repeatable), e.g. --traffic-class chat:0.7:300:200 --traffic-class rag:0.3:8000:400.")
+MIX = typer.Option(None, "--traffic-class", help="A class of a traffic mix, name:share:prompt_tokens:output_tokens"
+                   "[:ttft_p90_ms] (repeatable; the last is the class's own TTFT target), e.g. --traffic-class "
+                   "chat:0.7:300:200 --traffic-class rag:0.3:8000:400:2000. Every class must meet its targets.")
 BUDGET_HOUR = typer.Option(None, "--budget-hour", help="Hourly budget in USD.")
 STREAMING = typer.Option(None, "--streaming/--no-streaming", help="Whether the client streams tokens; when it does, "
                          "E2E is a target only if you give --e2e-p95-ms (default: the use case's).")
