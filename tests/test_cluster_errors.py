@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from fakes.kube_api import FakeKubeApi, node, write_kubeconfig
 
 from gitops.cluster import deployment_status, read_inventory
 from planner.errors import BadInput, Unreachable
+from tests.fakes.loopback import free_port
 
 
 def test_no_kubeconfig_outside_a_cluster(cat, tmp_path, monkeypatch):
@@ -83,10 +82,7 @@ def test_slow_api_server_times_out_once_without_retries(cat, tmp_path):
 
 
 def test_unreachable_api_server(cat, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    kc = write_kubeconfig(tmp_path / "kc", f"http://127.0.0.1:{port}", "t", context="gone")
+    kc = write_kubeconfig(tmp_path / "kc", f"http://127.0.0.1:{free_port()}", "t", context="gone")
     with pytest.raises(Unreachable) as err:
         read_inventory(cat, kubeconfig=kc, timeout=2)
     assert "cannot connect" in err.value.message and "'gone'" in err.value.message

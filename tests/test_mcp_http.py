@@ -18,6 +18,8 @@ import httpx
 import pytest
 from mcp import Client
 
+from tests.fakes.loopback import free_port
+
 SERVEWISE = str(Path(sys.executable).parent / "servewise")
 
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -25,15 +27,9 @@ INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
 ACCEPT = {"Accept": "application/json, text/event-stream"}
 
 
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def _start(tmp: Path, host: str = "127.0.0.1", *extra: str, env_extra: dict | None = None,
            probe_host: str | None = None) -> tuple[subprocess.Popen, str]:
-    port = _free_port(host if host != "0.0.0.0" else "127.0.0.1")
+    port = free_port(host if host != "0.0.0.0" else "127.0.0.1")
     env = {**os.environ, "SERVEWISE_KB": str(tmp / "kb.sqlite"), "SERVEWISE_LOCAL_FORGE": str(tmp / "forge.git"),
            "SERVEWISE_CONFIG": str(tmp / "config.toml"), **(env_extra or {})}
     proc = subprocess.Popen([SERVEWISE, "serve", "--http", f"{host}:{port}", *extra], env=env,
@@ -194,7 +190,7 @@ def test_a_request_head_that_does_not_arrive_in_time_closes_the_connection():
             await send({"type": "http.response.start", "status": 204, "headers": []})
             await send({"type": "http.response.body", "body": b""})
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=Quick, log_level="error",
                                            lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -5,9 +5,17 @@ body and its length. What a fake answers, and which real API's documentation it 
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now: for a server started in another process, or for nothing to answer."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 class LoopbackServer:

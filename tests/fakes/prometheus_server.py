@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.fakes.loopback import free_port
 
 
 class PrometheusServer:
@@ -22,7 +17,7 @@ class PrometheusServer:
         binary = shutil.which("prometheus") or "/usr/bin/prometheus"
         if not Path(binary).exists():
             raise RuntimeError("Debian's prometheus is not installed: `make test` installs it (apt-get install prometheus)")
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = workdir / "prometheus.yml"
         # The namespace label stands in for what the PodMonitor's Kubernetes discovery would attach.
