@@ -16,8 +16,9 @@ import numpy as np
 from pydantic import BaseModel
 
 from planner.catalog import Gpu, ModelArch, SloTargets
-from planner.contracts import Correction, Prediction, PredictQuery
+from planner.contracts import ClassPrediction, Correction, Prediction, PredictQuery, TrafficClass
 from planner.latency import LatencyParams, Prepared, predict_loads, prepare
+from planner.mix import targets
 
 _GRID = 14
 _REFINE = 8
@@ -29,8 +30,7 @@ class Goodput(BaseModel):
     at_goodput: Prediction | None  # prediction at the goodput load (or the lightest load tried)
 
 
-def slo_ratios(p: Prediction, slos: SloTargets) -> dict[str, float]:
-    """Predicted / target for each SLO set (<= 1 meets it)."""
+def _ratios(p: Prediction | ClassPrediction, slos: SloTargets) -> dict[str, float]:
     out = {}
     if slos.ttft_p90_ms:
         out["TTFT p90"] = p.ttft_ms.p90 / slos.ttft_p90_ms
@@ -41,8 +41,39 @@ def slo_ratios(p: Prediction, slos: SloTargets) -> dict[str, float]:
     return out
 
 
-def _ok(p: Prediction, slos: SloTargets) -> bool:
-    return not p.saturated and all(r <= 1.0 for r in slo_ratios(p, slos).values())
+def class_ratios(p: Prediction, slos: SloTargets, classes: Sequence[TrafficClass]) -> dict[str, dict[str, float]]:
+    """Per traffic class, predicted / target for each SLO the class has (its own target, else the spec's)."""
+    by_name = {c.name: c for c in classes}
+    return {cp.name: _ratios(cp, targets(by_name[cp.name], slos)) for cp in p.classes if cp.name in by_name}
+
+
+def slo_ratios(p: Prediction, slos: SloTargets, classes: Sequence[TrafficClass] = ()) -> dict[str, float]:
+    """Predicted / target for each SLO set (<= 1 meets it). With a traffic mix, every class must meet its targets,
+    so each ratio is the worst class's (the mixture as a whole then meets them too)."""
+    per_class = class_ratios(p, slos, classes) if classes else {}
+    if not per_class:
+        return _ratios(p, slos)
+    out: dict[str, float] = {}
+    for ratios in per_class.values():
+        for k, v in ratios.items():
+            out[k] = max(out.get(k, 0.0), v)
+    return out
+
+
+def worst_slo(p: Prediction, slos: SloTargets, classes: Sequence[TrafficClass] = ()) -> tuple[str, str | None, float]:
+    """(SLO, traffic class or None, predicted / target) of the SLO running closest to (or furthest past) its target."""
+    per_class = class_ratios(p, slos, classes) if classes else {}
+    items = [(k, name, v) for name, r in per_class.items() for k, v in r.items()] or \
+        [(k, None, v) for k, v in _ratios(p, slos).items()]
+    return max(items, key=lambda x: x[2], default=("", None, 0.0))
+
+
+def slo_label(slo: str, cls: str | None) -> str:
+    return f"{slo} of class '{cls}'" if cls else slo
+
+
+def _ok(p: Prediction, slos: SloTargets, classes: Sequence[TrafficClass] = ()) -> bool:
+    return not p.saturated and all(r <= 1.0 for r in slo_ratios(p, slos, classes).values())
 
 
 def goodput(query: PredictQuery, model: ModelArch, gpu: Gpu, params: LatencyParams, slos: SloTargets,
@@ -52,24 +83,26 @@ def goodput(query: PredictQuery, model: ModelArch, gpu: Gpu, params: LatencyPara
 
 
 def goodputs(configs: Sequence[tuple[Prepared, Correction | None]], params: LatencyParams,
-             slos: SloTargets) -> list[Goodput]:
-    """Goodput of many prepared single-replica configurations, each search stage in one vectorised pass."""
+             slos: SloTargets, classes: Sequence[TrafficClass] = ()) -> list[Goodput]:
+    """Goodput of many prepared single-replica configurations, each search stage in one vectorised pass. With a
+    traffic mix (`classes`, which the configurations were prepared with) every class must hold its targets."""
     light = predict_loads([(prep, 1e-3, corr) for prep, corr in configs], params, n_samples=100)
     result: list[Goodput | None] = [None] * len(configs)
     searching = []
     for i, p in enumerate(light):
-        if _ok(p, slos):
+        if _ok(p, slos, classes):
             searching.append(i)
         else:
-            worst = max(slo_ratios(p, slos).items(), key=lambda kv: kv[1])
-            result[i] = Goodput(qps=0.0, binding=f"{worst[0]} is {worst[1]:.2f}x its target even unloaded", at_goodput=p)
+            slo, cls, ratio = worst_slo(p, slos, classes)
+            result[i] = Goodput(qps=0.0, binding=f"{slo_label(slo, cls)} is {ratio:.2f}x its target even unloaded",
+                                at_goodput=p)
     # Upper end of the search: every running slot busy with requests as fast as a lone request runs.
     grids = {i: np.geomspace(1e-3, 2 * max(light[i].memory.max_batch_at_context, 1) / max(light[i].e2e_ms.mean / 1e3, 1e-3),
                              _GRID)[1:] for i in searching}
     coarse = _sweep(configs, grids, params)
     brackets = {}
     for i in searching:
-        ok = [_ok(p, slos) for p in coarse[i]]
+        ok = [_ok(p, slos, classes) for p in coarse[i]]
         if all(ok):
             result[i] = Goodput(qps=float(grids[i][-1]), binding="KV cache / max-num-seqs", at_goodput=coarse[i][-1])
             continue
@@ -80,11 +113,11 @@ def goodputs(configs: Sequence[tuple[Prepared, Correction | None]], params: Late
     fine = _sweep(configs, fine_grids, params)
     for i, (lo, lo_pred, _, bad_pred) in brackets.items():
         for load, p in zip(fine_grids[i], fine[i]):
-            if not _ok(p, slos):
+            if not _ok(p, slos, classes):
                 bad_pred = p
                 break
             lo, lo_pred = float(load), p
-        binding = "queue saturates" if bad_pred.saturated else max(slo_ratios(bad_pred, slos).items(), key=lambda kv: kv[1])[0]
+        binding = "queue saturates" if bad_pred.saturated else slo_label(*worst_slo(bad_pred, slos, classes)[:2])
         result[i] = Goodput(qps=lo, binding=binding, at_goodput=lo_pred)
     return [g for g in result if g is not None]
 

@@ -6,6 +6,7 @@ loads and stores them; the planner only receives them as arguments.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,6 +53,11 @@ class GatedAccess(BaseModel):
 
     value: bool
     source: str
+
+
+# The chat-tuning suffix of a model name ('-Instruct', '-it', '-Instruct-v0.3', '-Instruct-2503'): dropped in the short
+# names people type (catalog aliases) and in narrow tables.
+CHAT_SUFFIX = re.compile(r"-(instruct|it)(-v[0-9.]+|-\d{4})?$", re.IGNORECASE)
 
 
 class ModelArch(BaseModel):

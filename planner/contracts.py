@@ -144,6 +144,16 @@ class AppliedCorrection(BaseModel):
                                           "their spread around the fit, widening back to the base model's outside")
 
 
+class ClassPrediction(BaseModel):
+    """One traffic class's latencies at the operating point the whole mix sets (see `planner.mix`)."""
+
+    name: str
+    share: float
+    ttft_ms: Percentiles
+    tpot_ms: Percentiles
+    e2e_ms: Percentiles
+
+
 class Prediction(BaseModel):
     """What vLLM is predicted to do for one PredictQuery, and where each number came from."""
 
@@ -162,11 +172,12 @@ class Prediction(BaseModel):
                                                  "changed, and which ones")
     assumptions: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
+    classes: list[ClassPrediction] = Field(default_factory=list, description="per class of a traffic mix, in the "
+                                           "batch the whole mix makes")
 
 
 class Traffic(BaseModel):
-    """Offered load. Either qps directly, or users × requests per user per day spread over the
-    active hours, times the peak factor (see `planner.spec.peak_qps`)."""
+    """Offered load: qps, or users × requests per user per day over the active hours; sized at × peak factor."""
 
     qps: float | None = Field(default=None, gt=0, description="average requests/s")
     users: int | None = Field(default=None, gt=0)
@@ -185,6 +196,9 @@ class TrafficClass(BaseModel):
     share: float = Field(gt=0, description="fraction of requests (shares are normalised to sum to 1)")
     prompt_tokens: TokenDist
     output_tokens: TokenDist
+    ttft_p90_ms: float | None = Field(default=None, gt=0, description="own targets; default: the spec's")
+    tpot_p90_ms: float | None = Field(default=None, gt=0)
+    e2e_p95_ms: float | None = Field(default=None, gt=0)
 
 
 class Constraints(BaseModel):
@@ -280,6 +294,8 @@ class Candidate(BaseModel):
     fits: bool
     meets_slos: bool
     slo_verdicts: dict[str, bool] = Field(default_factory=dict)
+    class_verdicts: dict[str, dict[str, bool]] = Field(default_factory=dict, description="per traffic class: each "
+                                                       "SLO against the class's target")
     monthly_cost_usd: float
     price_source: str = ""
     quality: float | None = None

@@ -16,11 +16,12 @@ from pydantic import TypeAdapter
 
 from planner.batching import Load, sample, solve
 from planner.catalog import Gpu, ModelArch
-from planner.contracts import Correction, MemoryBreakdown, Prediction, PredictQuery
+from planner.contracts import Correction, MemoryBreakdown, Prediction, PredictQuery, TrafficClass
 from planner.errors import BadInput, Infeasible
 from planner.feedback import resolve
 from planner.memory import ASSUMPTIONS as MEMORY_ASSUMPTIONS
 from planner.memory import default_max_num_batched_tokens, memory_fit
+from planner.mix import class_latencies
 from planner.steptime import LatencyParams, StepFeatures, features, physics_floor_tpot, physics_floor_ttft
 
 __all__ = ["LatencyParams", "predict", "predict_many", "predict_load_sweep", "predict_loads", "prepare", "Prepared", "check_query"]
@@ -39,6 +40,7 @@ class Prepared:
     max_num_seqs: int
     chunk: int
     assumptions: list[str]
+    classes: tuple[TrafficClass, ...] = ()  # a traffic mix: each class is also predicted at the mix's operating point
 
 
 def check_query(query: PredictQuery, model: ModelArch) -> None:
@@ -146,6 +148,7 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
     tpot_mean = np.maximum(state.tpot * tpot_f, floor_tpot)
     e2e_mean = ttft_mean + (osl - 1) * tpot_mean
     ttft_ms, tpot_ms, e2e_ms = (np.round(x * 1e3, 3).tolist() for x in (ttft_mean, tpot_mean, e2e_mean))
+    per_class = class_latencies(state, load, feats, [p.classes for p in items], ttft_f, tpot_f, floor_tpot, n_samples)
     fixed_overhead = (f"engine step overhead {params.step_overhead_s * 1e3:g} ms, set not fitted: the calibration models "
                       "all have 61-80 layers, so per-step and per-layer costs cannot be told apart there; chosen as the "
                       "value whose fit best predicts published runs of 32-36-layer models")
@@ -179,6 +182,7 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
             saturated=bool(state.saturated[i]), calibration=calibration, in_calibrated_range=in_range,
             uncertainty_pct=round(uncertainty, 1), correction=app, assumptions=assumptions,
             sources=[f"{prep.gpu.name}: {prep.gpu.source}", f"{prep.model.hf_id}: {prep.model.source}"],
+            classes=per_class[i],
         ))
     return _PREDICTIONS.validate_python(out)
 
@@ -258,10 +262,12 @@ def predict(query: PredictQuery, model: ModelArch, gpu: Gpu, params: LatencyPara
     return predict_many([(query, model, gpu)], params, [correction])[0]
 
 
-def prepare(query: PredictQuery, model: ModelArch, gpu: Gpu) -> Prepared:
-    """Validate a configuration and compute its memory and step features once, for many loads."""
+def prepare(query: PredictQuery, model: ModelArch, gpu: Gpu, classes: tuple[TrafficClass, ...] = ()) -> Prepared:
+    """Validate a configuration and compute its memory and step features once, for many loads. With `classes`
+    (a traffic mix whose mixture the query's lengths are), every prediction also gives each class's latencies."""
     prep = _prepare(query.model_copy(update={"qps": query.qps or 1.0, "concurrency": None}), model, gpu)
     _require_fit(prep)
+    prep.classes = classes
     return prep
 
 
@@ -269,7 +275,8 @@ def predict_loads(configs: Sequence[tuple[Prepared, float, Correction | None]], 
                   n_samples: int = 200) -> list[Prediction]:
     """Many prepared configurations, each at a Poisson load (deployment-wide req/s), in one vectorised pass."""
     items = [Prepared(prep.query.model_copy(update={"qps": float(q)}), prep.model, prep.gpu, prep.memory,
-                       prep.features, prep.max_num_seqs, prep.chunk, prep.assumptions) for prep, q, _ in configs]
+                       prep.features, prep.max_num_seqs, prep.chunk, prep.assumptions, prep.classes)
+             for prep, q, _ in configs]
     if not items:
         return []
     return _solve_prepared(items, params, [c for _, _, c in configs], n_samples)

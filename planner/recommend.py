@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from planner.capacity import Goodput, goodputs, headroom, replicas_for, slo_ratios
+from planner.capacity import Goodput, class_ratios, goodputs, headroom, replicas_for, slo_label, slo_ratios, worst_slo
 from planner.catalog import Catalog, Checkpoint, Gpu, ModelArch, WeightDtype
 from planner.contracts import (
     Candidate,
@@ -30,6 +30,7 @@ from planner.memory import (
     memory_fit,
     weight_bytes_read_per_step,
 )
+from planner.mix import targets, tightest
 from planner.spec import average_qps, peak_qps
 
 HOURS_PER_MONTH = 730  # 365 x 24 / 12
@@ -175,7 +176,8 @@ def _decode_floor_ms(o: _Option) -> float:
 
 
 def _too_slow(o: _Option, spec: DeploymentSpec) -> bool:
-    return bool(spec.slos.tpot_p90_ms) and _decode_floor_ms(o) > spec.slos.tpot_p90_ms
+    tpot = tightest(spec.slos, spec.traffic_mix).tpot_p90_ms
+    return bool(tpot) and _decode_floor_ms(o) > tpot
 
 
 _SLO_FIELD = {"TTFT p90": ("ttft_p90_ms", lambda p: p.ttft_ms.p90), "TPOT p90": ("tpot_p90_ms", lambda p: p.tpot_ms.p90),
@@ -185,9 +187,10 @@ _SLO_FIELD = {"TTFT p90": ("ttft_p90_ms", lambda p: p.ttft_ms.p90), "TPOT p90": 
 def _below_physics(spec: DeploymentSpec, options: list[_Option], cands: list[Candidate]) -> BadInput | None:
     """A target no allowed model and GPU reaches even serving one request alone is a request to fix,
     not a capacity problem: name the field and the best any allowed configuration can do."""
-    if spec.slos.tpot_p90_ms and options and all(_too_slow(o, spec) for o in options):
+    slos = tightest(spec.slos, spec.traffic_mix)
+    if slos.tpot_p90_ms and options and all(_too_slow(o, spec) for o in options):
         best = min(options, key=_decode_floor_ms)
-        return BadInput(f"tpot_p90_ms={spec.slos.tpot_p90_ms:g} is below physics: a decode step streams the weights, "
+        return BadInput(f"tpot_p90_ms={slos.tpot_p90_ms:g} is below physics: a decode step streams the weights, "
                         f"at best {_decode_floor_ms(best):.2f} ms ({best.model.hf_id} on {best.tp}x {best.gpu.name}); "
                         "allowed: a larger target, or allow smaller models / faster GPUs")
     if not cands or any(c.goodput_qps > 0 for c in cands):
@@ -195,7 +198,7 @@ def _below_physics(spec: DeploymentSpec, options: list[_Option], cands: list[Can
     for slo, (field, get) in _SLO_FIELD.items():
         if all(not c.slo_verdicts.get(slo, True) for c in cands):
             best = min(cands, key=lambda c: get(c.predicted))
-            return BadInput(f"{field}={getattr(spec.slos, field):g} is below physics: even one request alone takes "
+            return BadInput(f"{field}={getattr(slos, field):g} is below physics: even one request alone takes "
                             f"{get(best.predicted):,.1f} ms at best ({best.model} on {best.tp}x {best.gpu}); allowed: "
                             "a larger target, shorter prompts/answers, or other models / GPUs")
     return None
@@ -213,7 +216,8 @@ def _nothing_to_size(spec: DeploymentSpec, options: list[_Option], fitting: list
         return (f"no allowed model fits in the memory of the allowed GPUs at TP up to {max(TP_CHOICES)} "
                 f"(e.g. {biggest_gpu.model.hf_id} ({biggest_gpu.dtype}) on {biggest_gpu.tp}x {biggest_gpu.gpu.name}: "
                 f"{fit.reason}).")
-    return (f"every configuration that fits is slower than the TPOT target of {spec.slos.tpot_p90_ms:g} ms even "
+    return (f"every configuration that fits is slower than the TPOT target of "
+            f"{tightest(spec.slos, spec.traffic_mix).tpot_p90_ms:g} ms even "
             "unloaded; " + ("; ".join(notes[:3]) if notes else "allow faster GPUs or smaller models") + ".")
 
 
@@ -231,12 +235,14 @@ def _candidates(options: list[_Option], spec: DeploymentSpec, params: LatencyPar
                 corrections: dict[tuple[str, str, int], Correction], notes: list[str]) -> list[Candidate]:
     """Size and predict every option; each stage runs over all options in one vectorised pass."""
     prepared = []
+    mix = tuple(spec.traffic_mix)  # one tuple for all: the per-class predictions of the options run as one batch
     for o in options:
         try:
-            prepared.append((o, prepare(_query(o, spec), o.model, o.gpu), corrections.get((o.model.hf_id, o.gpu.name, o.tp))))
+            prepared.append((o, prepare(_query(o, spec), o.model, o.gpu, mix),
+                             corrections.get((o.model.hf_id, o.gpu.name, o.tp))))
         except ServewiseError as exc:
             notes.append(f"{o.model.hf_id} on {o.tp}x {o.gpu.name} ({o.dtype}): {exc.message}")
-    gps = goodputs([(prep, corr) for _, prep, corr in prepared], params, spec.slos)
+    gps = goodputs([(prep, corr) for _, prep, corr in prepared], params, spec.slos, mix)
     peak, avg = peak_qps(spec), average_qps(spec)
     sizes = [_reliable(replicas_for(peak, avg, gp.qps, spec.traffic.burstiness) if gp.qps > 0 else (1, 1, 1), spec)
              for gp in gps]
@@ -280,8 +286,10 @@ def _candidate(o: _Option, spec: DeploymentSpec, context: int, gp: Goodput, size
                max_seqs: int, at_load: Prediction) -> Candidate:
     (replicas, low, high), extra = sized
     peak = peak_qps(spec)
-    ratios = slo_ratios(at_load, spec.slos)
+    ratios = slo_ratios(at_load, spec.slos, spec.traffic_mix)
     verdicts = {k: v <= 1.0 for k, v in ratios.items()}
+    class_verdicts = {name: {k: v <= 1.0 for k, v in r.items()}
+                      for name, r in class_ratios(at_load, spec.slos, spec.traffic_mix).items()}
     meets = gp.qps > 0 and all(verdicts.values()) and not at_load.saturated
     gpus_total = replicas * o.tp * o.pp
     hourly = gpus_total * o.price
@@ -289,11 +297,12 @@ def _candidate(o: _Option, spec: DeploymentSpec, context: int, gp: Goodput, size
     reliability_cost = extra * o.tp * o.pp * o.price * HOURS_PER_MONTH
     spread = ["kubernetes.io/hostname", "topology.kubernetes.io/zone"] if replicas >= 2 and extra >= 0 and \
         (spec.reliability_target or 0) >= 99.9 else []
-    worst = max(ratios.items(), key=lambda kv: kv[1]) if ratios else ("", 0.0)
-    target = {"TTFT p90": spec.slos.ttft_p90_ms, "TPOT p90": spec.slos.tpot_p90_ms, "E2E p95": spec.slos.e2e_p95_ms}
-    predicted_value = {"TTFT p90": at_load.ttft_ms.p90, "TPOT p90": at_load.tpot_ms.p90, "E2E p95": at_load.e2e_ms.p95}
-    if gp.qps > 0 and worst[0]:
-        binding = (f"{worst[0]} at {predicted_value[worst[0]]:,.0f} of {target[worst[0]]:,.0f} ms with {replicas} "
+    slo, cls, _ = worst_slo(at_load, spec.slos, spec.traffic_mix)
+    if gp.qps > 0 and slo:
+        field, value = _SLO_FIELD[slo]
+        seen = next(x for x in at_load.classes if x.name == cls) if cls else at_load
+        target = targets(next(c for c in spec.traffic_mix if c.name == cls), spec.slos) if cls else spec.slos
+        binding = (f"{slo_label(slo, cls)} at {value(seen):,.0f} of {getattr(target, field):,.0f} ms with {replicas} "
                    f"replica(s); one replica holds {gp.qps:.2f} req/s before {gp.binding}")
     else:
         binding = gp.binding
@@ -314,6 +323,7 @@ def _candidate(o: _Option, spec: DeploymentSpec, context: int, gp: Goodput, size
                           quantization=_quantization(o)),
         predicted=at_load.model_copy(update={"request_s": round(peak, 4), "output_tok_s": round(peak * spec.output_tokens.mean, 2)}),
         goodput_qps=round(gp.qps, 4), fits=at_load.fits, meets_slos=meets, slo_verdicts=verdicts,
+        class_verdicts=class_verdicts,
         monthly_cost_usd=round(cost, 2), price_source=o.price_source, quality=_quality(o.model),
         params_b=o.model.params_total_b, hourly_cost_usd=round(hourly, 4),
         cost_per_m_tokens=_unit_cost(spec, hourly, replicas, gp.qps), reliability_replicas=extra,
@@ -351,6 +361,10 @@ def evaluate(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, p
     if not price:
         raise BadInput(f"{g.name} has no {provider} price in the knowledge base; providers with one: "
                        f"{', '.join(p.provider for p in g.prices) or 'none'}")
+    if pp > 1 and not g.internode_gb_s:
+        raise BadInput(f"pp={pp} puts pipeline stages on {pp} nodes, but the catalog has no inter-node bandwidth for "
+                       f"{g.name} to predict the hand-offs with; allowed: pp=1 on {g.name}, or a GPU type with it "
+                       f"({', '.join(x.name for x in catalog.gpus if x.internode_gb_s) or 'none'})")
     dtype = weight_dtype or m.native_dtype
     if dtype not in _dtypes(m, g, [dtype], catalog.checkpoints):
         raise BadInput(f"{m.hf_id} cannot be served as {dtype} on {g.name}: "
@@ -367,7 +381,7 @@ def evaluate(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, p
 
 
 def _latency_score(c: Candidate, spec: DeploymentSpec) -> float:
-    return max(slo_ratios(c.predicted, spec.slos).values(), default=0.0)
+    return max(slo_ratios(c.predicted, spec.slos, spec.traffic_mix).values(), default=0.0)
 
 
 def _pareto(cands: list[Candidate], spec: DeploymentSpec, which: list[int]) -> set[int]:

@@ -12,6 +12,7 @@ average x peak factor, and adds headroom for burstiness (variance-to-mean ratio 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -27,6 +28,7 @@ from planner.contracts import (
     TrafficClass,
 )
 from planner.errors import BadInput
+from planner.mix import mixture
 
 _NUM = r"(\d[\d,]*(?:\.\d+)?)\s*(k|thousand|m|million)?"
 _SCALE = {None: 1, "k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}
@@ -233,7 +235,13 @@ def build_spec(catalog: Catalog, *, text: str | None = None, use_case: str | Non
     streaming = v.get("streaming", uc.streaming)
     if "streaming" not in v:
         assumptions.append(Assumption(field="streaming", value=str(streaming).lower(), source=src_of("streaming")))
-    slos = _slos(v, uc, prompt, output, streaming, assumptions, src_of)
+    if mix:
+        # The spec's targets are the template's (or stated) ones; a class whose lengths make them impossible gets
+        # its own, adapted as a single-class spec's would be.
+        slos = _slos(v, uc, uc.prompt_tokens, uc.output_tokens, streaming, assumptions, src_of)
+        mix = _class_slos(v, uc, mix, streaming, slos, assumptions, src_of)
+    else:
+        slos = _slos(v, uc, prompt, output, streaming, assumptions, src_of)
     floor = _quality_floor(v, uc, catalog, assumptions, src_of("quality"))
     spec = DeploymentSpec(
         name=_name(name or v.get("name") or uc.name),
@@ -330,6 +338,24 @@ def _slos(v: dict[str, Any], uc: UseCase, prompt: TokenDist, output: TokenDist, 
     return SloTargets(ttft_p90_ms=ttft, tpot_p90_ms=tpot, e2e_p95_ms=e2e)
 
 
+def _class_slos(v: dict[str, Any], uc: UseCase, mix: list[TrafficClass], streaming: bool, slos: SloTargets,
+                assumptions: list[Assumption], src_of) -> list[TrafficClass]:
+    """Each class's own targets where its lengths adapt the template's differently from the spec's (a class that
+    states a target keeps it); the adaptation is listed as an assumption of that class."""
+    out = []
+    for c in mix:
+        notes: list[Assumption] = []
+        own = _slos(v, uc, c.prompt_tokens, c.output_tokens, streaming, notes, src_of)
+        update = {}
+        for field in ("ttft_p90_ms", "tpot_p90_ms", "e2e_p95_ms"):
+            if getattr(c, field) is None and getattr(own, field) != getattr(slos, field):
+                update[field] = getattr(own, field)
+                assumptions.extend(a.model_copy(update={"field": f"traffic_mix.{c.name}.{field}"})
+                                   for a in notes if a.field == field)
+        out.append(c.model_copy(update=update))
+    return out
+
+
 def _quality_floor(v: dict[str, Any], uc: UseCase, catalog: Catalog, assumptions: list[Assumption],
                    why: str) -> dict[str, Any]:
     """The model floor: a minimum benchmark score and a size range, from the template unless stated.
@@ -412,52 +438,25 @@ def _lengths(mean: float | None, template: TokenDist, field: str, assumptions: l
                                        "max": max(int((template.max or mean * 4) * ratio), int(mean) + 1)})
 
 
-def mixture(classes: list[TrafficClass], which: str) -> TokenDist:
-    """The token-length distribution of a traffic mix: mean and spread from the classes' moments, p50/p90 from the
-    mixture of their log-normals (so one long-prompt class weighs in the tail as it does in reality)."""
-    import math
-
-    dists = [(c.share, getattr(c, which)) for c in classes]
-    mean = sum(w * d.mean for w, d in dists)
-    second = sum(w * (d.mean ** 2) * (1 + d.cv ** 2) for w, d in dists)
-    cv = math.sqrt(max(second / mean ** 2 - 1, 0.0))
-
-    def cdf(x: float) -> float:
-        total = 0.0
-        for w, d in dists:
-            if d.cv == 0:
-                total += w * (x >= d.mean)
-                continue
-            s2 = math.log(1 + d.cv ** 2)
-            mu = math.log(d.mean) - s2 / 2
-            total += w * 0.5 * (1 + math.erf((math.log(x) - mu) / math.sqrt(2 * s2)))
-        return total
-
-    def quantile(q: float) -> float:
-        lo, hi = 1e-3, max(d.max or d.mean * 10 for _, d in dists) * 10
-        for _ in range(80):
-            mid = math.sqrt(lo * hi)
-            lo, hi = (mid, hi) if cdf(mid) < q else (lo, mid)
-        return round(hi, 1)
-
-    return TokenDist(mean=round(mean, 1), p50=quantile(0.5), p90=quantile(0.9), dist="lognormal", cv=round(cv, 3),
-                     max=max(d.max or int(d.mean * 4) for _, d in dists))
-
-
 def _mix(raw: list[Any], uc: UseCase) -> list[TrafficClass]:
-    """Classes from dicts (TrafficClass fields; lengths may be plain means) or 'name:share:prompt:output' strings;
-    shares are normalised to sum to one, and a class without a spread takes the use case's."""
+    """Classes from dicts (TrafficClass fields; lengths may be plain means) or 'name:share:prompt:output[:ttft_ms]'
+    strings (the last, optional, is the class's own TTFT p90 target); shares are normalised to sum to one, and a
+    class without a spread takes the use case's."""
     classes = []
     for item in raw:
         if isinstance(item, str):
             parts = item.split(":")
-            if len(parts) != 4:
-                raise BadInput(f"traffic class {item[:60]!r}: give name:share:prompt_tokens:output_tokens, e.g. rag:0.3:8000:400")
-            name, share, prompt, output = parts
+            if len(parts) not in (4, 5):
+                raise BadInput(f"traffic class {item[:60]!r}: give name:share:prompt_tokens:output_tokens[:ttft_p90_ms], "
+                               "e.g. rag:0.3:8000:400 or rag:0.3:8000:400:2000")
             try:
-                item = {"name": name, "share": float(share), "prompt_tokens": float(prompt), "output_tokens": float(output)}
+                numbers = [float(x) for x in parts[1:]]
             except ValueError:
-                raise BadInput(f"traffic class {item[:60]!r}: share and token counts must be numbers") from None
+                numbers = [math.nan]
+            if not all(math.isfinite(x) and x > 0 for x in numbers):
+                raise BadInput(f"traffic class {item[:60]!r}: share, token counts and the TTFT target must be positive "
+                               "numbers")
+            item = dict(zip(("name", "share", "prompt_tokens", "output_tokens", "ttft_p90_ms"), [parts[0], *numbers]))
         if not isinstance(item, dict):
             raise BadInput("a traffic class is an object with name, share, prompt_tokens, output_tokens")
         item = dict(item)

@@ -4,9 +4,10 @@ Changes are `key=value` strings:
   traffic=x2 | qps=40 | users=10000          load (x multiplies the current value)
   prompt_tokens=x2 | output_tokens=800       workload lengths
   slo.ttft_p90_ms=200 | tpot_p90_ms=30 | e2e_p95_ms=4000 | priority=cost
-  gpu=L40S | tp=2 | quantization=fp8 | model=qwen3-8b
+  gpu=L40S | tp=2 | pp=1 | quantization=fp8 | model=qwen3-8b
 Spec changes re-size the same configuration and also ask the recommender what it would pick now;
-configuration changes size the changed configuration for the same spec.
+configuration changes size the changed configuration for the same spec. What is not changed is kept,
+including the pipeline stages of a multi-node replica (its nodes are priced as its GPUs are).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 
 from pydantic import BaseModel
 
-from planner.catalog import WEIGHT_DTYPES, Catalog
+from planner.catalog import WEIGHT_DTYPES, Catalog, TokenDist
 from planner.contracts import Candidate, Correction, DeploymentSpec, Plan
 from planner.errors import BadInput, ServewiseError
 from planner.latency import LatencyParams
@@ -23,7 +24,7 @@ from planner.recommend import evaluate, recommend
 
 _SPEC_KEYS = {"traffic", "qps", "users", "prompt_tokens", "output_tokens", "ttft_p90_ms", "tpot_p90_ms", "e2e_p95_ms",
               "priority"}
-_CONFIG_KEYS = {"gpu", "tp", "quantization", "weight_dtype", "model"}
+_CONFIG_KEYS = {"gpu", "tp", "pp", "quantization", "weight_dtype", "model"}
 
 
 class WhatIfChange(BaseModel):
@@ -58,6 +59,12 @@ def _scaled(current: float, value: str, key: str) -> float:
     return out
 
 
+def _stretched(d: TokenDist, ratio: float) -> TokenDist:
+    mean = d.mean * ratio
+    return d.model_copy(update={"mean": mean, "p50": d.p50 and d.p50 * ratio, "p90": d.p90 and d.p90 * ratio,
+                                "max": d.max and max(int(d.max * ratio), int(mean) + 1)})
+
+
 def apply_to_spec(spec: DeploymentSpec, changes: list[WhatIfChange]) -> DeploymentSpec:
     s = spec.model_copy(deep=True)
     for c in changes:
@@ -69,11 +76,10 @@ def apply_to_spec(spec: DeploymentSpec, changes: list[WhatIfChange]) -> Deployme
                 t.qps = _scaled(float(t.qps or 1), c.value, c.key)
         elif c.key in ("prompt_tokens", "output_tokens"):
             d = getattr(s, c.key)
-            mean = _scaled(d.mean, c.value, c.key)
-            ratio = mean / d.mean
-            setattr(s, c.key, d.model_copy(update={"mean": mean, "p50": d.p50 and d.p50 * ratio,
-                                                   "p90": d.p90 and d.p90 * ratio,
-                                                   "max": d.max and max(int(d.max * ratio), int(mean) + 1)}))
+            ratio = _scaled(d.mean, c.value, c.key) / d.mean
+            setattr(s, c.key, _stretched(d, ratio))
+            # A mix's lengths are the mixture of its classes': every class stretches alike, the mixture with them.
+            s.traffic_mix = [k.model_copy(update={c.key: _stretched(getattr(k, c.key), ratio)}) for k in s.traffic_mix]
         elif c.key in ("ttft_p90_ms", "tpot_p90_ms", "e2e_p95_ms"):
             setattr(s.slos, c.key, _scaled(getattr(s.slos, c.key) or 1.0, c.value, c.key))
         elif c.key == "priority":
@@ -140,16 +146,18 @@ def whatif(plan: Plan, changes: list[WhatIfChange], catalog: Catalog, params: La
         raise BadInput("give at least one change, e.g. --set traffic=x2")
     before = plan.candidates[plan.chosen]
     spec = apply_to_spec(plan.spec, [c for c in changes if c.key in _SPEC_KEYS])
-    config = {"model": before.model, "gpu": before.gpu, "tp": before.tp, "weight_dtype": before.weight_dtype}
+    # A multi-node replica keeps its pipeline stages: at pp=1 the model would not fit where it was planned.
+    config = {"model": before.model, "gpu": before.gpu, "tp": before.tp, "pp": before.pp,
+              "weight_dtype": before.weight_dtype}
     for c in changes:
         if c.key in ("quantization", "weight_dtype"):
             if c.value not in WEIGHT_DTYPES:
                 raise BadInput(f"quantization must be one of {', '.join(WEIGHT_DTYPES)}")
             config["weight_dtype"] = c.value
-        elif c.key == "tp":
+        elif c.key in ("tp", "pp"):
             if not c.value.isdigit() or int(c.value) < 1:
-                raise BadInput("tp must be a positive integer")
-            config["tp"] = int(c.value)
+                raise BadInput(f"{c.key} must be a positive integer")
+            config[c.key] = int(c.value)
         elif c.key == "model":
             config["model"] = catalog.model(c.value).hf_id
             if not any(x.key in ("quantization", "weight_dtype") for x in changes):

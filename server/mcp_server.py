@@ -51,12 +51,14 @@ from planner.errors import BadInput, ServewiseError
 from server import actions
 from server.context import AppContext, app_context
 from server.mcp_views import (
+    AddedModel,
     ManifestFile,
     OutcomesPage,
     PlanView,
     RenderView,
     ReportView,
     WhatIfView,
+    added_model_view,
     clip,
     manifest_uri,
     plan_uri,
@@ -102,7 +104,7 @@ class _Server(MCPServer):
         tool.fn_metadata.arg_model = strict
         tool.parameters = _lean(strict.model_json_schema(by_alias=True))
         if tool.fn_metadata.output_schema:
-            tool.fn_metadata.output_schema = _lean(tool.fn_metadata.output_schema)
+            tool.fn_metadata.output_schema = _lean(tool.fn_metadata.output_schema, output=True)
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None):
         try:
@@ -129,13 +131,28 @@ class _Server(MCPServer):
         return resources
 
 
-def _lean(schema: Any, parent: str = "") -> Any:
-    """A JSON schema without pydantic's generated `title`s: a quarter of tools/list, and no help to a model."""
-    if isinstance(schema, dict):
-        return {k: _lean(v, k) for k, v in schema.items() if not (k == "title" and parent != "properties" and isinstance(v, str))}
+def _lean(schema: Any, parent: str = "", output: bool = False) -> Any:
+    """The same JSON schema in fewer characters, for no help to a model lost: without pydantic's generated `title`s
+    (a quarter of tools/list), without `"default": null` (an optional property is absent by default anyway) and,
+    in an output schema, without any default (the server sends every value), and an optional simple type
+    `{"anyOf": [{"type": T, ...}, {"type": "null"}]}` as `{"type": [T, "null"], ...}`."""
     if isinstance(schema, list):
-        return [_lean(v) for v in schema]
-    return schema
+        return [_lean(v, output=output) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if parent == "properties":  # keys here are property names, not schema keywords
+        return {k: _lean(v, output=output) for k, v in schema.items()}
+    out = {k: _lean(v, k, output) for k, v in schema.items()
+           if not (k == "title" and isinstance(v, str)) and not (k == "default" and (v is None or output))}
+    branches = out.get("anyOf")
+    if isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches:
+        other = branches[0] if branches[1] == {"type": "null"} else branches[1]
+        # Only a plain typed branch folds: enum/const/$ref/anyOf would not admit null once merged.
+        if isinstance(other.get("type"), str) and not set(other) & {"enum", "const", "$ref", "anyOf", "oneOf", "allOf"} \
+                and not set(other) & set(out):
+            out.pop("anyOf")
+            out.update({**other, "type": [other["type"], "null"]})
+    return out
 
 
 mcp = _Server("servewise", title="servewise: LLM serving planner", version=__version__, instructions=INSTRUCTIONS,
@@ -277,6 +294,45 @@ async def capacity(model: ModelName, gpu: GpuName,
     return await _bounded("capacity", run, args)
 
 
+MAX_CONFIG_JSON = 100_000  # characters of an inline config.json; real ones are 1-10 kB
+
+
+# Additive only: a new id is stored, the same architecture again changes nothing, and anything that would replace
+# an entry (a catalog model, or a different architecture under the same id) is refused. The Hub is the open world.
+@mcp.tool(title="Add a model from its config.json",
+          annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=True))
+async def add_model(config: Annotated[dict[str, Any] | None, Field(
+                        description="the model's config.json content (read the file on your side)")] = None,
+                    hf_id: Annotated[str | None, Field(max_length=96, description="a Hugging Face model id: its "
+                                                       "config.json from the server's HF cache, else the Hub")] = None,
+                    name: Annotated[str | None, Field(max_length=96, description="org/name to plan with (default: "
+                                                      "hf_id, or the config's _name_or_path)")] = None,
+                    license: Annotated[str | None, Field(max_length=100)] = None) -> AddedModel:
+    """Add your own model (a fine-tune, a new release) to the knowledge base from its Hugging Face config.json,
+    given inline as config or fetched by hf_id. Dense, MoE, MLA, sliding-window and hybrid-linear attention are
+    read, and the weight format from quantization_config; an unsupported architecture is an error naming the field.
+    Returns what was derived; then plan with the model by its id. Never replaces a catalog model or a different
+    model stored under the same id (choose another name)."""
+    if (config is None) == (hf_id is None):
+        raise ToolError("give exactly one of config (the config.json content) or hf_id (a Hugging Face model id)")
+    size = len(json.dumps(config)) if config is not None else 0
+    if size > MAX_CONFIG_JSON:
+        raise ToolError(f"config is over {MAX_CONFIG_JSON:,} characters of JSON: not a config.json")
+
+    def run(ctx: AppContext) -> AddedModel:
+        from kb.add_model import config_name, model_from_config, read_hub_config, save_model
+
+        # A server path is never read for a client: the client sends the content, or names a Hub model.
+        cfg, source = (config, "a config.json sent by an MCP client") if config is not None else read_hub_config(hf_id)[:2]
+        model_id = name or hf_id or config_name(cfg)
+        if not model_id:
+            raise BadInput("the config has no _name_or_path that is a Hugging Face id; give name as org/name")
+        model = model_from_config(cfg, source=source, name=model_id, license=license)
+        return added_model_view(*save_model(ctx.kb, model, replace=False), ctx.kb.meta("kb_version") or "")
+
+    return await _bounded("add_model", run, {"config_chars": size, "hf_id": hf_id, "name": name, "license": license})
+
+
 # --- build_spec: the client's model extracts (sampling), the person answers (elicitation) -------------------
 
 _EXTRACT_PROMPT = (
@@ -376,6 +432,9 @@ async def build_spec(ctx: Context, text: Text | None = None,
                      quantizations: Annotated[list[WeightDtype] | None, Field(max_length=8)] = None,
                      max_gpus: Annotated[int | None, Field(gt=0, le=10_000)] = None,
                      open_weights_only: bool | None = None,
+                     traffic_mix: Annotated[list[Annotated[str, Field(max_length=80)]] | None, Field(
+                         max_length=8, description="request classes name:share:prompt_tokens:output_tokens[:"
+                                                   "ttft_p90_ms], e.g. ['chat:0.7:300:200', 'rag:0.3:8000:400:2000']")] = None,
                      sampled: Annotated[CreateMessageResult | None, Resolve(ask_model_to_extract)] = None,
                      traffic: Annotated[ElicitationResult[TrafficAnswer], Resolve(ask_person_for_traffic)] = None,
                      ) -> DeploymentSpec:
@@ -389,7 +448,7 @@ async def build_spec(ctx: Context, text: Text | None = None,
                    prompt_tokens=prompt_tokens, output_tokens=output_tokens, ttft_p90_ms=ttft_p90_ms,
                    tpot_p90_ms=tpot_p90_ms, e2e_p95_ms=e2e_p95_ms, priority=priority, budget_usd_month=budget_usd_month,
                    models=models, gpus=gpus, quantizations=quantizations, max_gpus=max_gpus,
-                   open_weights_only=open_weights_only)
+                   open_weights_only=open_weights_only, traffic_mix=traffic_mix)
     extracted, unusable = read_sampled(sampled)
     answered = traffic.data if isinstance(traffic, AcceptedElicitation) and traffic.data else None
     if answered:
@@ -476,7 +535,7 @@ async def whatif(plan_id: PlanId,
                      min_length=1, max_length=10,
                      description="key=value changes. Spec keys: traffic=x2, qps=40, users=5000, prompt_tokens=x2, "
                                  "output_tokens=800, ttft_p90_ms=200, tpot_p90_ms=30, e2e_p95_ms=4000, priority=cost. "
-                                 "Configuration keys: gpu=L40S, tp=2, quantization=fp8, model=qwen3-8b")],
+                                 "Configuration keys: gpu=L40S, tp=2, pp=1, quantization=fp8, model=qwen3-8b")],
                  detail: Detail = False) -> Annotated[CallToolResult, WhatIfView]:
     """Compare a plan's chosen deployment with a changed one, side by side: cost, GPUs, replicas, TTFT/TPOT/E2E
     percentiles against the SLOs, and what the recommender would pick after spec changes. A change that cannot be

@@ -13,7 +13,8 @@ from urllib.parse import quote, urlencode
 from pydantic import BaseModel, Field
 
 from gitops.report import Report, SloCheck
-from planner.contracts import Candidate, DeploymentSpec, Plan
+from planner.catalog import ModelArch
+from planner.contracts import Candidate, DeploymentSpec, Plan, TrafficClass
 from planner.feedback import ErrorPoint, Outcome
 from planner.spec import average_qps, peak_qps
 from planner.whatif import WhatIfComparison, WhatIfChange
@@ -36,6 +37,17 @@ def manifest_uri(plan_id: str, file: str, options: dict[str, str | None]) -> str
     """The resource that re-renders one file of a bundle with the same options (rendering is deterministic)."""
     query = urlencode({k: v for k, v in options.items() if v is not None})
     return f"{plan_uri(plan_id)}/manifests/{quote(file, safe='')}" + (f"?{query}" if query else "")
+
+
+class ClassView(BaseModel):
+    """A traffic class at the operating point of the whole mix."""
+
+    name: str
+    share: float
+    ttft_p90_ms: float
+    tpot_p90_ms: float
+    e2e_p95_ms: float
+    meets_slos: bool = Field(description="against the class's targets")
 
 
 class CandidateView(BaseModel):
@@ -62,6 +74,7 @@ class CandidateView(BaseModel):
     explanation: str | None = None
     vllm: dict[str, int | float | str | bool | None] = Field(
         default_factory=dict, description="the vLLM settings that differ between candidates")
+    classes: list[ClassView] | None = Field(default=None, description="per class of a traffic mix")
 
 
 def candidate_view(c: Candidate, rank: int) -> CandidateView:
@@ -75,7 +88,11 @@ def candidate_view(c: Candidate, rank: int) -> CandidateView:
         binding_constraint=clip(c.binding_constraint, 200), explanation=clip(c.explanation),
         vllm={"max_model_len": c.vllm.max_model_len, "max_num_seqs": c.vllm.max_num_seqs,
               "max_num_batched_tokens": c.vllm.max_num_batched_tokens, "kv_cache_dtype": c.vllm.kv_cache_dtype,
-              "quantization": c.vllm.quantization})
+              "quantization": c.vllm.quantization},
+        classes=[ClassView(name=k.name, share=round(k.share, 3), ttft_p90_ms=round(k.ttft_ms.p90, 1),
+                           tpot_p90_ms=round(k.tpot_ms.p90, 2), e2e_p95_ms=round(k.e2e_ms.p95, 1),
+                           meets_slos=all(c.class_verdicts.get(k.name, {}).values()))
+                 for k in p.classes] or None)
 
 
 class SpecView(BaseModel):
@@ -91,6 +108,14 @@ class SpecView(BaseModel):
     priority: str
     budget_usd_month: float | None = None
     assumptions: list[str] = Field(default_factory=list, description="values servewise filled in, with their source")
+    traffic_mix: list[str] | None = None
+
+
+def _class_line(c: TrafficClass) -> str:
+    own = [f"{k.removesuffix('_ms').replace('_', ' ')} {v:g} ms" for k in ("ttft_p90_ms", "tpot_p90_ms", "e2e_p95_ms")
+           if (v := getattr(c, k)) is not None]
+    return clip(f"{c.name} {c.share:.0%}: {c.prompt_tokens.mean:g} prompt / {c.output_tokens.mean:g} output tokens"
+                + (f"; {', '.join(own)}" if own else ""), 160)
 
 
 def spec_view(spec: DeploymentSpec) -> SpecView:
@@ -101,7 +126,8 @@ def spec_view(spec: DeploymentSpec) -> SpecView:
                     peak_qps=round(peak_qps(spec), 4), prompt_tokens_mean=spec.prompt_tokens.mean,
                     output_tokens_mean=spec.output_tokens.mean, ttft_p90_ms=spec.slos.ttft_p90_ms,
                     tpot_p90_ms=spec.slos.tpot_p90_ms, e2e_p95_ms=spec.slos.e2e_p95_ms, priority=spec.priority,
-                    budget_usd_month=spec.budget_usd_month, assumptions=assumed)
+                    budget_usd_month=spec.budget_usd_month, assumptions=assumed,
+                    traffic_mix=[_class_line(c) for c in spec.traffic_mix[:MAX_ASSUMPTIONS]] or None)
 
 
 class PlanView(BaseModel):
@@ -158,6 +184,33 @@ def whatif_view(plan_id: str, w: WhatIfComparison) -> WhatIfView:
                       replanned=candidate_view(w.replanned, 0) if w.replanned else None,
                       replan_error=clip(w.replan_error),
                       deltas=[DeltaView(**{**d.model_dump(), "after": finite(d.after)}) for d in w.deltas])
+
+
+class AddedModel(BaseModel):
+    """A model added from a config.json: what the planner derived from it (the full entry is in kb://models)."""
+
+    hf_id: str = Field(description="pass as model to predict, capacity, build_spec or recommend")
+    added: bool = Field(description="false when the same architecture was already stored under this id")
+    architecture: str
+    attention: str
+    params_total_b: float
+    params_active_b: float
+    experts: int | None = Field(default=None, description="routed experts (top-k active), for MoE models")
+    experts_per_token: int | None = None
+    weight_dtype: str = Field(description="native weight format, from quantization_config")
+    context_tokens: int
+    kv_bytes_per_token_bf16: int | None = None
+    source: str
+    kb_version: str
+
+
+def added_model_view(m: ModelArch, added: bool, kb_version: str) -> AddedModel:
+    return AddedModel(hf_id=m.hf_id, added=added, architecture=clip(m.architecture, 100), attention=m.attention.kind,
+                      params_total_b=m.params_total_b, params_active_b=m.params_active_b,
+                      experts=m.num_experts if m.is_moe else None,
+                      experts_per_token=m.experts_per_token if m.is_moe else None, weight_dtype=m.native_dtype,
+                      context_tokens=m.max_position_embeddings, kv_bytes_per_token_bf16=m.kv_bytes_per_token_bf16,
+                      source=clip(m.source, 200), kb_version=kb_version)
 
 
 class ManifestFile(BaseModel):

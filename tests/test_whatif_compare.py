@@ -70,3 +70,31 @@ def test_bad_changes_name_the_key(cat, params, plan, text, match):
 def test_infeasible_plan_has_nothing_to_compare(cat, params, plan):
     with pytest.raises(BadInput, match="no chosen candidate"):
         whatif(plan.model_copy(update={"chosen": None}), [parse_change("traffic=x2")], cat, params, provider="aws")
+
+
+@pytest.fixture(scope="module")
+def r1_plan(cat, params):
+    spec = build_spec(cat, use_case="reasoning", qps=0.5, models=["deepseek-ai/DeepSeek-R1"], gpus=["H100-SXM-80GB"])
+    return recommend(spec, cat, params, provider="aws")
+
+
+def test_whatif_on_a_multi_node_plan_keeps_its_pipeline_stages_and_prices_every_node(cat, params, r1_plan):
+    before = r1_plan.candidates[r1_plan.chosen]
+    assert (before.tp, before.pp, before.nodes_per_replica) == (8, 2, 2)
+    price = cat.gpu("H100-SXM-80GB").price("aws").usd_per_gpu_hour
+    w = whatif(r1_plan, [parse_change("traffic=x3")], cat, params, provider="aws")
+    after = w.after
+    assert after is not None, w.after_error  # at pp=1 R1 does not fit one 8x H100 node
+    assert (after.tp, after.pp, after.nodes_per_replica) == (before.tp, before.pp, before.nodes_per_replica)
+    assert after.replicas > before.replicas  # three times the load on the same replica shape
+    assert after.gpus_total == after.replicas * 8 * 2
+    assert after.monthly_cost_usd == pytest.approx(after.gpus_total * price * 730, rel=1e-3)
+    assert _delta(w, "GPUs").after == after.gpus_total and "Multi-node" in after.explanation
+    # The stages can be set explicitly: one node cannot hold the model, and a GPU with no inter-node figure is refused.
+    one = whatif(r1_plan, [parse_change("pp=1")], cat, params, provider="aws")
+    assert one.after is None and "does not fit" in one.after_error
+    unlinked = cat.model_copy(update={"gpus": [g.model_copy(update={"internode_gb_s": None}) for g in cat.gpus]})
+    other = whatif(r1_plan, [parse_change("traffic=x2")], unlinked, params, provider="aws")
+    assert other.after is None and "inter-node bandwidth" in other.after_error and "pp=1" in other.after_error
+    with pytest.raises(BadInput, match="pp must be a positive integer"):
+        whatif(r1_plan, [parse_change("pp=two")], cat, params, provider="aws")

@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from planner.catalog import BenchmarkRow, Gpu, ModelArch
+from planner.catalog import CHAT_SUFFIX, BenchmarkRow, Gpu, ModelArch
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -86,11 +86,6 @@ def _dtype(native: str) -> tuple[str, str | None]:
         if key in n:
             return val, (native if native not in ("bfloat16", "float16") else None)
     raise ValueError(f"unknown native dtype {native!r}")
-
-
-# The chat-tuning suffix of a model name ('-Instruct', '-it', '-Instruct-v0.3', '-Instruct-2503'), dropped in the
-# short names people type and in narrow tables.
-CHAT_SUFFIX = re.compile(r"-(instruct|it)(-v[0-9.]+|-\d{4})?$", re.IGNORECASE)
 
 
 def _aliases(hf_id: str, given: list[str]) -> list[str]:

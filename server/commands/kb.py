@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from kb.benchmarks import import_benchmarks, load_benchmarks
-from kb.tools.import_shared import CHAT_SUFFIX
+from planner.catalog import CHAT_SUFFIX
 from server.context import app_context
 from server.limits import bounded, input_file
 from server.output import JSON_OPTION, console, run, table

@@ -42,8 +42,9 @@ MIN_PARAMS = typer.Option(None, "--min-params-b", help="Smallest model, billions
 MAX_PARAMS = typer.Option(None, "--max-params-b", help="Largest model, billions of parameters (default: the use case's).")
 RELIABILITY = typer.Option(None, "--reliability", help="Availability target in percent, e.g. 99.9: at 99.9 and above "
                            "at least two replicas spread over nodes and a PodDisruptionBudget (99.99: one spare replica).")
-MIX = typer.Option(None, "--traffic-class", help="A class of a traffic mix, name:share:prompt_tokens:output_tokens "
-                   "(repeatable), e.g. --traffic-class chat:0.7:300:200 --traffic-class rag:0.3:8000:400.")
+MIX = typer.Option(None, "--traffic-class", help="A class of a traffic mix, name:share:prompt_tokens:output_tokens"
+                   "[:ttft_p90_ms] (repeatable; the last is the class's own TTFT target), e.g. --traffic-class "
+                   "chat:0.7:300:200 --traffic-class rag:0.3:8000:400:2000. Every class must meet its targets.")
 BUDGET_HOUR = typer.Option(None, "--budget-hour", help="Hourly budget in USD.")
 STREAMING = typer.Option(None, "--streaming/--no-streaming", help="Whether the client streams tokens; when it does, "
                          "E2E is a target only if you give --e2e-p95-ms (default: the use case's).")
@@ -112,15 +113,38 @@ def spec_cmd(text: str = TEXT_ARG, use_case: str = USE_CASE, qps: float = QPS, u
 
 def _binding_short(c: Candidate, plan: Plan) -> str:
     """The SLO running closest to its target, as predicted/target, so the column stays narrow."""
-    from planner.capacity import slo_ratios
+    from planner.capacity import worst_slo
+    from planner.mix import targets
 
-    ratios = slo_ratios(c.predicted, plan.spec.slos)
-    if not ratios or not c.goodput_qps:
+    spec = plan.spec
+    name, cls, _ = worst_slo(c.predicted, spec.slos, spec.traffic_mix)
+    if not name or not c.goodput_qps:
         return c.binding_constraint.split(";")[0]
-    name = max(ratios, key=ratios.get)
-    predicted = {"TTFT p90": c.predicted.ttft_ms.p90, "TPOT p90": c.predicted.tpot_ms.p90, "E2E p95": c.predicted.e2e_ms.p95}
-    target = {"TTFT p90": plan.spec.slos.ttft_p90_ms, "TPOT p90": plan.spec.slos.tpot_p90_ms, "E2E p95": plan.spec.slos.e2e_p95_ms}
-    return f"{name.split()[0]} {predicted[name]:,.0f}/{target[name]:,.0f}"
+    seen = next(x for x in c.predicted.classes if x.name == cls) if cls else c.predicted
+    target = targets(next(x for x in spec.traffic_mix if x.name == cls), spec.slos) if cls else spec.slos
+    predicted = {"TTFT p90": seen.ttft_ms.p90, "TPOT p90": seen.tpot_ms.p90, "E2E p95": seen.e2e_ms.p95}
+    limit = {"TTFT p90": target.ttft_p90_ms, "TPOT p90": target.tpot_p90_ms, "E2E p95": target.e2e_p95_ms}
+    return f"{name.split()[0]}{f' {cls}' if cls else ''} {predicted[name]:,.0f}/{limit[name]:,.0f}"
+
+
+def _classes_human(plan: Plan) -> None:
+    """Each traffic class of the chosen (else the closest) candidate against its own targets."""
+    from planner.mix import targets
+
+    if not plan.spec.traffic_mix or not plan.candidates:
+        return
+    c = plan.candidates[plan.chosen or 0]
+    mix = {k.name: k for k in plan.spec.traffic_mix}
+    rows = []
+    for k in c.predicted.classes:
+        t = targets(mix[k.name], plan.spec.slos)
+        ok = c.class_verdicts.get(k.name, {})
+        rows.append((k.name, f"{k.share:.0%}", f"{mix[k.name].prompt_tokens.mean:g}/{mix[k.name].output_tokens.mean:g}",
+                     f"{k.ttft_ms.p90:,.0f}/{_ms(t.ttft_p90_ms)}", f"{k.tpot_ms.p90:.1f}/{_ms(t.tpot_p90_ms)}",
+                     f"{k.e2e_ms.p95:,.0f}/{_ms(t.e2e_p95_ms)}", "✔" if all(ok.values()) else "✘"))
+    console.print(table(f"Traffic classes on {c.model.split('/')[-1]} ({c.replicas}×{c.tp} {c.gpu}), predicted at the "
+                        "mix's peak vs each class's targets", ["class", "share", "tokens in/out", "TTFT p90",
+                                                               "TPOT p90", "E2E p95", "SLOs"], rows))
 
 
 def plan_human(plan: Plan) -> None:
@@ -142,6 +166,7 @@ def plan_human(plan: Plan) -> None:
     for col in t.columns[2:7]:
         col.no_wrap = True
     console.print(t)
+    _classes_human(plan)
     if plan.infeasible:
         console.print(f"[bold red]infeasible:[/] {plan.infeasible}")
     console.print(f"[bold]why:[/] {plan.rationale}")
@@ -206,7 +231,7 @@ def _figure(v: float) -> str:
 
 def whatif_cmd(plan_file: Path = R.PLAN,
                set_: list[str] = typer.Option(..., "--set", help="key=value change (repeatable): traffic=x2, gpu=L40S, tp=2, "
-                                                                  "quantization=fp8, model=qwen3-8b, ttft_p90_ms=200, prompt_tokens=x2"),
+                                                                  "pp=1, quantization=fp8, model=qwen3-8b, ttft_p90_ms=200, prompt_tokens=x2"),
                json_out: bool = JSON_OPTION) -> None:
     """Compare the plan's chosen deployment with a changed one, side by side, with deltas and SLO ticks.
 
@@ -234,7 +259,8 @@ def whatif_cmd(plan_file: Path = R.PLAN,
             console.print(f"[bold red]after the change:[/] {w.after_error}")
         if w.replanned:
             r = w.replanned
-            console.print(f"[bold]re-planned best:[/] {r.model} ({r.weight_dtype}) on {r.replicas}x{r.tp} {r.gpu} at "
+            console.print(f"[bold]re-planned best:[/] {r.model} ({r.weight_dtype}) on {r.replicas}x{r.tp}"
+                          f"{f'x{r.pp}' if r.pp > 1 else ''} {r.gpu} at "
                           f"${r.monthly_cost_usd:,.0f}/month — {r.binding_constraint}")
         if w.replan_error:
             console.print(f"[bold red]re-planning the changed spec:[/] {w.replan_error}")
