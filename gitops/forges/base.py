@@ -106,9 +106,9 @@ class Forge(ABC):
 
 def no_base(kind: str, repo: str, base: str, default_branch: str | None) -> BadInput:
     """A repository with commits but without the branch servewise proposes onto."""
+    start = default_branch or "a commit"
     return BadInput(f"{kind} {repo} has no branch {base} (its default branch is {default_branch or 'unset'}); "
-                    f"servewise proposes onto {base}: create {base} there (for example from {default_branch or 'a commit'}) "
-                    "and run again")
+                    f"servewise proposes onto {base}: create {base} there (for example from {start}) and run again")
 
 
 def http_error(forge: str, repo_kind: str, repo: str, token_env: str, access: str, status: int | None, what: str,

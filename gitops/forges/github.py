@@ -4,9 +4,9 @@ Files are committed in one commit per change through the git data API (tree on t
 commit, move the ref). That API answers 409 "Git Repository is empty." on a repository without commits, and
 GitHub's guide says to start such a repository with the contents API (`PUT /repos/{owner}/{repo}/contents/{path}`,
 docs.github.com/en/rest/guides/using-the-rest-api-to-interact-with-your-git-database): its first file goes in
-that way, onto the named branch, and the rest through the git data API on top of it. Reads and idempotent writes are retried on transient failures (5xx, 429, secondary
-rate limits, dropped connections) with exponential backoff and jitter honouring Retry-After (PyGithub's
-GithubRetry, an urllib3 Retry). A POST is retried there only when a rate limit refused it, since GitHub
+that way, onto the named branch, and the rest through the git data API on top of it. Reads and idempotent
+writes are retried on transient failures (5xx, 429, secondary rate limits, dropped connections) with
+exponential backoff and jitter honouring Retry-After (PyGithub's GithubRetry, an urllib3 Retry). A POST is retried there only when a rate limit refused it, since GitHub
 answers those before acting; after any other failure the POST may or may not have happened, so servewise
 looks for what it would have created and uses that, creating again only when it is absent. 401/403/404
 become one message naming the token variable or the repository, never the token.
@@ -172,7 +172,8 @@ class GitHubForge(Forge):
                 raise
         ref = self._ref(branch)
         if ref is None:
-            raise Unreachable(f"GitHub created the first commit of {self.repo_name} but does not show branch {branch} yet")
+            raise Unreachable(f"GitHub created the first commit of {self.repo_name} but does not show branch {branch} "
+                              "yet; run again")
         return self._commit_on(ref, written, message)
 
     def has_branch(self, name: str) -> bool:
