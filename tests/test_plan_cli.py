@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+
+import pytest
 
 from kb.plans import get_plan, list_plans
 from kb.store import KnowledgeBase
@@ -86,10 +89,10 @@ def test_exit_codes_bad_input_and_infeasible(cli, tmp_path):
     assert w.exit_code == 2 and "not a servewise plan" in json.loads(w.stdout)["error"]["message"]
 
 
-def test_human_tables_fit_100_columns(servewise_bin, tmp_path):
-    env_cols = {"COLUMNS": "100"}
+@pytest.mark.parametrize("columns", [80, 100])
+def test_human_tables_fit_the_terminal(servewise_bin, tmp_path, columns):
     out = tmp_path / "plan.json"
-    os.environ.update(env_cols)
+    os.environ["COLUMNS"] = str(columns)
     try:
         r = servewise_bin("recommend", "--use-case", "chatbot", "--qps", "20", "--out", str(out))
         w = servewise_bin("whatif", "--plan", str(out), "--set", "gpu=L40S")
@@ -97,5 +100,11 @@ def test_human_tables_fit_100_columns(servewise_bin, tmp_path):
         os.environ.pop("COLUMNS")
     assert r.returncode == 0 and w.returncode == 0, r.stderr + w.stderr
     for text in (r.stdout, w.stdout):
-        assert max(len(line) for line in text.splitlines()) <= 100
-    assert "★" in r.stdout and "why:" in r.stdout and "beats the runner-up" in r.stdout
+        assert max(len(line) for line in text.splitlines()) <= columns
+    assert "★" in r.stdout and "why:" in r.stdout and "beats the runner-up" in " ".join(r.stdout.split())
+    # Each candidate's model and its tightest SLO stay whole on their row, not folded a few letters a line.
+    plan = json.loads(out.read_text())
+    chosen = plan["candidates"][plan["chosen"]]
+    star = next(line for line in r.stdout.splitlines() if line.lstrip().startswith("★"))
+    short = chosen["model"].split("/")[-1].removesuffix("-Instruct")
+    assert short in star and re.search(r"✔ (TTFT|TPOT|E2E)\S* \d+%", star), star
