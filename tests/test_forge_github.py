@@ -91,6 +91,15 @@ def test_auth_errors_name_the_token_variable_never_the_token(fake, tmp_path, mon
         missing.find_pr("x")
 
 
+def test_other_http_errors_are_one_clear_message_not_a_crash(fake, tmp_path, monkeypatch):
+    """GitHub's 422 Validation Failed (a pull request onto a base that does not exist) reaches the generic branch of
+    the error mapping: an Unreachable naming the status and the step, with the answer's detail."""
+    forge = _forge(fake, tmp_path, monkeypatch)
+    forge.commit_files("servewise/llm-serving/chatbot", {"a.txt": "x"}, "m")
+    with pytest.raises(Unreachable, match=r"GitHub answered 422 while trying to .*Validation Failed"):
+        forge.open_pr("servewise/llm-serving/chatbot", "title", "body", [], base="no-such-base")
+
+
 def test_unreachable_after_retries(tmp_path, monkeypatch, bundle):
     monkeypatch.setenv("SERVEWISE_FORGE_TOKEN", TOKEN)
     cfg = ForgeConfig(kind="github", repo="acme/deploys", url="http://127.0.0.1:9", local_path=tmp_path,

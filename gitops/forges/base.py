@@ -9,6 +9,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 
+from gitops.outbound import redact
 from planner.errors import BadInput, ServewiseError, Unreachable
 
 PrState = Literal["open", "merged", "closed"]
