@@ -12,10 +12,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
-from gitops.bootstrap import APPSET_PATH, DEPLOYMENTS_GLOB, validate_applicationset
+from gitops.bootstrap import APPSET_PATH, validate_applicationset
 from gitops.render import cold_start_s, render_bundle
 
 ROOT = Path(__file__).resolve().parents[1]

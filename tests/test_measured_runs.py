@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kb.benchmarks import RunOptions, delete_benchmarks, import_benchmarks, load_benchmarks
-from kb.catalog import load_catalog, open_kb
+from kb.catalog import open_kb
 from kb.corrections import corrections
 from planner.contracts import PredictQuery
 from planner.errors import BadInput

@@ -14,7 +14,7 @@ from planner.errors import BadInput, ServewiseError
 from server.actions import predict_query
 from server.context import AppContext, app_context
 from server.limits import bounded, check
-from server.output import JSON_OPTION, console, error_payload, fail, print_json, run, table, validation_message
+from server.output import JSON_OPTION, console, error_payload, fail, run, table, validation_message
 
 
 def _human(q: PredictQuery, p: Prediction) -> None:
