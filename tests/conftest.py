@@ -52,6 +52,14 @@ def chatbot_plans(cat, params):
             for q in (20, 200)]
 
 
+@pytest.fixture(scope="module")
+def bundle(chatbot_plans):
+    """The bundle of the 20 req/s chatbot plan, rendered once per test module (tests may change its files)."""
+    from gitops.render import render_bundle
+
+    return render_bundle(chatbot_plans[0])
+
+
 @pytest.fixture
 def cli():
     """Run the CLI in-process (fast): cli("kb", "models", "--json") -> Result with exit_code, stdout, stderr."""

@@ -10,17 +10,11 @@ import pytest
 from gitops.bootstrap import APPSET_PATH, validate_applicationset
 from gitops.forges import ForgeConfig, open_forge
 from gitops.propose import gitops_init, propose, rollback, teardown
-from gitops.render import render_bundle
 from kb.catalog import open_kb
 from planner.errors import BadInput, Unreachable
 from tests.fakes.github_api import FakeGitHub
 
 TOKEN = "ghp_" + "x" * 36
-
-
-@pytest.fixture(scope="module")
-def bundle(chatbot_plans):
-    return render_bundle(chatbot_plans[0])
 
 
 @pytest.fixture

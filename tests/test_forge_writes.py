@@ -9,7 +9,6 @@ import pytest
 
 from gitops.forges import ForgeConfig, open_forge
 from gitops.propose import propose
-from gitops.render import render_bundle
 from gitops.report import MARKER
 from kb.catalog import open_kb
 from tests.fakes.github_api import FakeGitHub
@@ -18,11 +17,6 @@ from tests.fakes.gitlab_api import FakeGitLab
 GH_TOKEN = "ghp_" + "z" * 36
 GL_TOKEN = "glpat-" + "w" * 20
 AMBIGUOUS = ["502-after", "drop-after", "slow-after"]
-
-
-@pytest.fixture(scope="module")
-def bundle(chatbot_plans):
-    return render_bundle(chatbot_plans[0])
 
 
 @pytest.fixture

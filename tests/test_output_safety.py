@@ -9,13 +9,7 @@ import subprocess
 import pytest
 
 from gitops.bundle import MARKER_FILE, write_bundle
-from gitops.render import render_bundle
 from planner.errors import BadInput
-
-
-@pytest.fixture(scope="module")
-def bundle(chatbot_plans):
-    return render_bundle(chatbot_plans[0])
 
 
 def _tree(path):
