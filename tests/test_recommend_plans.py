@@ -111,12 +111,13 @@ def test_gpu_without_a_price_is_skipped_with_a_reason(cat, params):
     assert f"{unpriced}: no aws price" in plan.rationale
 
 
-def test_budget_is_respected_when_something_fits_it(cat, params):
+@pytest.mark.parametrize("cost, limit", [("monthly_cost_usd", "budget_usd_month"), ("hourly_cost_usd", "budget_usd_hour")])
+def test_budget_is_respected_when_something_fits_it(cat, params, cost, limit):
     free = recommend(build_spec(cat, use_case="chatbot", qps=20, priority="quality"), cat, params, provider="aws")
-    budget = min(c.monthly_cost_usd for c in free.candidates) * 1.01
-    capped = recommend(build_spec(cat, use_case="chatbot", qps=20, priority="quality", budget_usd_month=budget),
+    budget = min(getattr(c, cost) for c in free.candidates) * 1.01
+    capped = recommend(build_spec(cat, use_case="chatbot", qps=20, priority="quality", **{limit: budget}),
                        cat, params, provider="aws")
-    assert capped.chosen is not None and all(c.monthly_cost_usd <= budget for c in capped.candidates)
+    assert capped.chosen is not None and all(getattr(c, cost) <= budget for c in capped.candidates)
 
 
 def test_learned_correction_is_applied(cat, params):
