@@ -159,10 +159,9 @@ def plan_human(plan: Plan) -> None:
     s = plan.spec.slos
     t = table(f"Plan {plan.id} for '{plan.spec.name}' ({plan.provider} prices). Predicted ms at the peak vs targets: "
               f"TTFT p90 {_ms(s.ttft_p90_ms)}, TPOT p90 {_ms(s.tpot_p90_ms)}, E2E p95 {_ms(s.e2e_p95_ms)}",
-              ["#", "model, weights", "replicas×TP(×PP) GPU", "$/month", "TTFT", "TPOT", "E2E", "SLOs, tightest"], rows)
+              ["#", "model, weights", "replicas×TP\n(×PP) GPU", "$/month", "TTFT", "TPOT", "E2E", "SLOs, tightest"], rows)
     t.box, t.pad_edge, t.padding = box.SIMPLE_HEAD, False, (0, 1, 0, 0)
     t.columns[1].min_width = 11  # 'Qwen2.5-7B', 'gpt-oss-20b' unbroken
-    t.columns[2].header = "replicas×TP\n(×PP) GPU"
     for col in t.columns[2:7]:
         col.no_wrap = True
     console.print(t)
