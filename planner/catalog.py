@@ -119,6 +119,8 @@ class Gpu(BaseModel):
     name: str
     aliases: list[str] = Field(default_factory=list)
     vendor: str
+    architecture: str = Field("", description="GPU architecture (hopper, blackwell, ampere, ada, cdna3): kernels, and so "
+                              "the share of the datasheet they reach, differ per architecture")
     memory_gb: float
     mem_bw_gb_s: float
     bf16_tflops: float

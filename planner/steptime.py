@@ -28,6 +28,15 @@ class LatencyParams(BaseModel):
 
     bw_eff: float = Field(0.75, description="achieved / datasheet memory bandwidth (weights and KV streaming)")
     flops_eff: float = Field(0.55, description="achieved / datasheet tensor FLOPs in dense GEMMs and attention")
+    blackwell_gemm_ratio: float = Field(0.7, description="share of the datasheet tensor FLOPs vLLM's GEMMs reach on "
+                                        "Blackwell GPUs relative to other architectures (flops_eff and moe_flops_eff are "
+                                        "those of Hopper, whose kernels have had longer to mature, and whose half-size "
+                                        "tensor cores lose less to the fixed work of each tile). Under one efficiency for "
+                                        "all, Llama-3.1-70B fp8's TTFT (one campaign, one dense model) is predicted 14 % "
+                                        "too fast on B200 and 13-22 % too slow on H200/H100. Set, not fitted: fitted "
+                                        "freely it reaches 0.57 and pushes both efficiencies to their bound; 0.7 (of "
+                                        "1/0.8/0.7/0.6) predicts held-out families and architecture classes best "
+                                        "(benchmarks/accuracy.py)")
     moe_flops_eff: float = Field(0.5, description="achieved / datasheet tensor FLOPs of routed-expert (grouped) GEMMs "
                                  "with many rows per expert and wide experts")
     moe_half_rows: float = Field(16.0, description="rows (tokens) per touched expert at which a grouped GEMM reaches half "
@@ -96,6 +105,7 @@ class StepFeatures:
     hidden: np.ndarray
     bw: np.ndarray  # bytes/s per GPU (datasheet)
     flops: np.ndarray  # FLOP/s per GPU (datasheet, dense, for the compute dtype)
+    blackwell: np.ndarray  # 1 on Blackwell GPUs, whose GEMMs reach their own share of the datasheet, else 0
     attn_peak: np.ndarray  # FLOP/s per GPU attention runs at (bf16: attention math is not weight-quantized)
     link: np.ndarray  # bytes/s one direction of the TP link
     stage_link: np.ndarray  # bytes/s one direction between pipeline stages (the network when stages span nodes)
@@ -143,6 +153,7 @@ def features(model: ModelArch, gpu: Gpu, *, tp: int, pp: int, weight_dtype: Weig
         gpus=np.array([tp * pp], float), tp=np.array([tp], float), pp=np.array([pp], float),
         layers=np.array([model.num_layers], float), hidden=np.array([model.hidden_size], float),
         bw=np.array([gpu.mem_bw_gb_s * 1e9]), flops=np.array([compute_flops(gpu, weight_dtype)]),
+        blackwell=np.array([float(gpu.architecture == "blackwell")]),
         attn_peak=np.array([gpu.bf16_tflops * 1e12]),
         link=np.array([gpu.interconnect_gb_s * 1e9 / 2]),
         stage_link=np.array([(gpu.internode_gb_s * 1e9) if gpu.internode_gb_s else gpu.interconnect_gb_s * 1e9 / 2]),
@@ -204,13 +215,18 @@ def _stage_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: 
         return np.maximum(mem, comp) + p.overlap * np.minimum(mem, comp)
 
     dense_flops = f.flops_per_token - f.expert_row_flops * f.experts_per_token
-    dense = roof(f.always_read / bw, dense_flops * tokens / (f.gpus * f.flops * p.flops_eff))
+    dense = roof(f.always_read / bw, dense_flops * tokens / (_gemm_peak(p, f) * p.flops_eff))
     touched = f.experts * expert_fraction(f, tokens)
     experts = roof(touched * f.expert_bytes / bw, _expert_compute(p, f, tokens, touched))
     attention = roof(decode * kv_bytes(f, context) / bw,
                      f.attn_flops * (decode * context + prefill * prefill_context) / (f.gpus * f.attn_peak * p.flops_eff))
     return (p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + p.seq_overhead_s * decode + dense + experts
             + attention + allreduce_time(p, f, tokens))
+
+
+def _gemm_peak(p: LatencyParams, f: StepFeatures) -> np.ndarray:
+    """Datasheet tensor FLOP/s of a replica's GPUs in the weight format's GEMMs, scaled to Hopper's share on Blackwell."""
+    return f.gpus * f.flops * (1 + f.blackwell * (p.blackwell_gemm_ratio - 1))
 
 
 def _expert_compute(p: LatencyParams, f: StepFeatures, tokens: np.ndarray, touched: np.ndarray) -> np.ndarray:
@@ -231,7 +247,7 @@ def _expert_compute(p: LatencyParams, f: StepFeatures, tokens: np.ndarray, touch
     rows = np.maximum(tokens * f.experts_per_token, touched * MOE_TILE_ROWS)
     # rows / eff = (rows + moe_half_rows x touched) / moe_flops_eff: zero, not 0/0, for dense models.
     width_fill = f.expert_width / np.maximum(f.expert_width + p.moe_half_width, 1e-9)
-    return f.expert_row_flops * (rows + p.moe_half_rows * touched) / (f.gpus * f.flops * p.moe_flops_eff * np.maximum(width_fill, 1e-9))
+    return f.expert_row_flops * (rows + p.moe_half_rows * touched) / (_gemm_peak(p, f) * p.moe_flops_eff * np.maximum(width_fill, 1e-9))
 
 
 def allreduce_time(p: LatencyParams, f: StepFeatures, tokens: np.ndarray) -> np.ndarray:

@@ -216,3 +216,25 @@ def test_grouped_gemm_efficiency_rises_with_rows_per_expert_and_expert_width(cat
     width = model.moe_intermediate_size
     ratio = (1 + params.moe_half_width / (width / 8)) / (1 + params.moe_half_width / (width / 2))
     assert seconds_per_row_flop(8, 8192) / seconds_per_row_flop(2, 8192) == pytest.approx(ratio, rel=1e-6)
+
+
+def test_blackwell_gemms_run_at_their_own_share_of_the_datasheet(cat, params):
+    """A compute-bound prefill on a Blackwell GPU takes its GEMM time at blackwell_gemm_ratio of Hopper's share; the
+    same datasheet figures under another architecture name do not, and a memory-bound decode step barely moves."""
+    from planner.steptime import features, step_time
+
+    model = cat.model("llama-3.1-70b")
+    b200 = cat.gpu("B200-180GB")
+    assert b200.architecture == "blackwell" and cat.gpu("H200-141GB").architecture == "hopper"
+    as_hopper = b200.model_copy(update={"architecture": "hopper"})
+    zero, one = np.zeros(1), np.ones(1)
+    prefill = {}
+    for name, gpu in (("blackwell", b200), ("hopper", as_hopper)):
+        f = features(model, gpu, tp=2, pp=1, weight_dtype="fp8")
+        prefill[name] = step_time(params, f, zero, zero, np.array([8192.0]), np.array([4096.0]))[0]
+        decode = step_time(params, f, one, np.array([1024.0]), zero, zero)[0]
+        prefill[name + " decode"] = decode
+    assert params.blackwell_gemm_ratio < 1
+    # GEMMs are most of an 8k-token prefill of a dense 70B model (attention and the weight stream are the rest)
+    assert prefill["blackwell"] / prefill["hopper"] > 1 + 0.6 * (1 / params.blackwell_gemm_ratio - 1)
+    assert prefill["blackwell decode"] == pytest.approx(prefill["hopper decode"], rel=0.02)
