@@ -121,7 +121,8 @@ class StepFeatures:
     flops_per_token: np.ndarray  # 2 x active params
     expert_row_flops: np.ndarray  # FLOPs of one token through one routed expert (2 x its params, all layers)
     expert_width: np.ndarray  # intermediate size of one routed expert on one GPU (TP shards it)
-    attn_flops: np.ndarray  # FLOPs per (query token x context token), all layers
+    attn_flops: np.ndarray  # FLOPs per (query token x context token), summed over the unbounded layers
+    attn_flops_window: np.ndarray  # the same over the windowed layers (a query there sees at most `window` tokens)
     kv_full: np.ndarray  # KV bytes per token of context in unbounded layers (whole replica)
     kv_window: np.ndarray  # KV bytes per token in windowed layers
     window: np.ndarray  # window length (inf when none)
@@ -170,7 +171,7 @@ def features(model: ModelArch, gpu: Gpu, *, tp: int, pp: int, weight_dtype: Weig
         flops_per_token=np.array([2 * model.params_active_b * 1e9]),
         expert_row_flops=np.array([2.0 * split.expert_each]),
         expert_width=np.array([(model.moe_intermediate_size or 0) / tp], float),
-        attn_flops=np.array([4.0 * q_dim * (full + sliding)]),
+        attn_flops=np.array([4.0 * q_dim * full]), attn_flops_window=np.array([4.0 * q_dim * sliding]),
         kv_full=np.array([per_layer * full]), kv_window=np.array([per_layer * sliding]),
         window=np.array([float(window) if window else np.inf]),
     )
@@ -225,9 +226,18 @@ def _stage_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: 
     touched = f.experts * expert_fraction(f, tokens)
     experts = roof(touched * f.expert_bytes / bw, _expert_compute(p, f, tokens, touched))
     attention = roof(decode * kv_bytes(f, context) / bw,
-                     f.attn_flops * (decode * context + prefill * prefill_context) / (f.gpus * f.attn_peak * p.flops_eff))
+                     attention_flops(f, decode, context, prefill, prefill_context) / (f.gpus * f.attn_peak * p.flops_eff))
     return (p.step_overhead_s + (p.layer_overhead_s * f.layers + p.moe_layer_overhead_s * f.moe_layers) / f.pp + p.seq_overhead_s * decode + dense + experts
             + attention + allreduce_time(p, f, tokens))
+
+
+def attention_flops(f: StepFeatures, decode: np.ndarray, context: np.ndarray, prefill: np.ndarray,
+                    prefill_context: np.ndarray) -> np.ndarray:
+    """Attention FLOPs of a step: each decode attends to its context, each prompt token to `prefill_context` tokens on
+    average, and in windowed (sliding-window) layers to at most the window."""
+    pairs = decode * context + prefill * prefill_context
+    pairs_window = decode * np.minimum(context, f.window) + prefill * np.minimum(prefill_context, f.window)
+    return f.attn_flops * pairs + f.attn_flops_window * pairs_window
 
 
 def _gemm_peak(p: LatencyParams, f: StepFeatures) -> np.ndarray:
@@ -284,4 +294,5 @@ def physics_floor_tpot(f: StepFeatures, batch: np.ndarray, context: np.ndarray) 
 
 def physics_floor_ttft(f: StepFeatures, isl: np.ndarray) -> np.ndarray:
     """No prefill can beat its FLOPs at datasheet peak."""
-    return (f.flops_per_token * isl + f.attn_flops * isl * isl / 2) / f.gpus / f.flops
+    zero = np.zeros_like(isl)
+    return (f.flops_per_token * isl + attention_flops(f, zero, zero, isl, isl / 2)) / f.gpus / f.flops

@@ -238,3 +238,25 @@ def test_blackwell_gemms_run_at_their_own_share_of_the_datasheet(cat, params):
     # GEMMs are most of an 8k-token prefill of a dense 70B model (attention and the weight stream are the rest)
     assert prefill["blackwell"] / prefill["hopper"] > 1 + 0.6 * (1 / params.blackwell_gemm_ratio - 1)
     assert prefill["blackwell decode"] == pytest.approx(prefill["hopper decode"], rel=0.02)
+
+
+def test_windowed_layers_attend_to_at_most_their_window(cat):
+    """gpt-oss-120b alternates 128-token sliding-window layers with full ones (its config.json): a long prompt's
+    attention work grows quadratically only in the full layers, and the physics floor counts the same work."""
+    from planner.memory import attention_layers
+    from planner.steptime import attention_flops, features, physics_floor_ttft
+
+    model = cat.model("openai/gpt-oss-120b")
+    full, sliding, window = attention_layers(model)
+    assert sliding > 0 and window == 128
+    f = features(model, cat.gpu("H200-141GB"), tp=1, pp=1, weight_dtype="mxfp4")
+    zero = np.zeros(1)
+    for isl in (1024.0, 8192.0):
+        prompt = np.array([isl])
+        work = attention_flops(f, zero, zero, prompt, prompt / 2)[0]
+        per_layer_pair = f.attn_flops[0] / full
+        assert work == pytest.approx(per_layer_pair * isl * (full * isl / 2 + sliding * window))
+    no_window = features(model.model_copy(update={"attention": model.attention.model_copy(update={"kind": "full"})}),
+                         cat.gpu("H200-141GB"), tp=1, pp=1, weight_dtype="mxfp4")
+    prompt = np.array([8192.0])
+    assert physics_floor_ttft(f, prompt)[0] < physics_floor_ttft(no_window, prompt)[0]
