@@ -52,8 +52,6 @@ class LatencyParams(BaseModel):
                                    "costs cannot be told apart there; 1 ms is the value (of 0.5/1/1.5/2) whose fit best "
                                    "predicts published runs of 32-36-layer models (benchmarks/accuracy.py, choice by transfer)")
     layer_overhead_s: float = Field(2e-5, description="per-layer per-step cost: kernel launches, norms")
-    moe_layer_overhead_s: float = Field(2e-5, description="extra per-step cost of a routed-expert layer: router "
-                                        "logits, top-k, sorting tokens by expert and the grouped GEMMs' launches")
     seq_overhead_s: float = Field(2e-5, description="per-sequence per-step cost: scheduling, sampling, detokenizing")
     allreduce_latency_s: float = Field(5e-6, description="fixed latency of one TP all-reduce call (launch and the flag "
                                        "exchange between ranks, done with all peers at once), whatever the TP size")
@@ -92,8 +90,7 @@ class LatencyParams(BaseModel):
 MOE_TILE_ROWS = 8
 
 # Order of the free parameters when fitting (each mapped to its valid range by _to_params).
-FREE = ("bw_eff", "flops_eff", "moe_flops_eff", "moe_half_rows", "moe_half_width", "overlap", "layer_overhead_s",
-        "moe_layer_overhead_s", "seq_overhead_s",
+FREE = ("bw_eff", "flops_eff", "moe_flops_eff", "moe_half_rows", "moe_half_width", "overlap", "layer_overhead_s", "seq_overhead_s",
         "allreduce_latency_s", "request_overhead_s", "request_token_s", "sync")
 
 
@@ -105,7 +102,6 @@ class StepFeatures:
     tp: np.ndarray
     pp: np.ndarray
     layers: np.ndarray
-    moe_layers: np.ndarray  # layers with routed experts
     hidden: np.ndarray
     bw: np.ndarray  # bytes/s per GPU (datasheet)
     flops: np.ndarray  # FLOP/s per GPU (datasheet, dense, for the compute dtype)
@@ -156,9 +152,7 @@ def features(model: ModelArch, gpu: Gpu, *, tp: int, pp: int, weight_dtype: Weig
     q_dim = model.num_attention_heads * (att.kv_lora_rank + att.qk_rope_head_dim if att.kind == "mla" else model.head_dim)
     return StepFeatures(
         gpus=np.array([tp * pp], float), tp=np.array([tp], float), pp=np.array([pp], float),
-        layers=np.array([model.num_layers], float),
-        moe_layers=np.array([(model.num_layers - (model.first_k_dense_layers or 0)) if model.is_moe else 0], float),
-        hidden=np.array([model.hidden_size], float),
+        layers=np.array([model.num_layers], float), hidden=np.array([model.hidden_size], float),
         bw=np.array([gpu.mem_bw_gb_s * 1e9]), flops=np.array([compute_flops(gpu, weight_dtype)]),
         blackwell=np.array([float(gpu.architecture == "blackwell")]),
         attn_peak=np.array([gpu.bf16_tflops * 1e12]),
@@ -227,7 +221,7 @@ def _stage_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: 
     experts = roof(touched * f.expert_bytes / bw, _expert_compute(p, f, tokens, touched))
     attention = roof(decode * kv_bytes(f, context) / bw,
                      attention_flops(f, decode, context, prefill, prefill_context) / (f.gpus * f.attn_peak * p.flops_eff))
-    return (p.step_overhead_s + (p.layer_overhead_s * f.layers + p.moe_layer_overhead_s * f.moe_layers) / f.pp + p.seq_overhead_s * decode + dense + experts
+    return (p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + p.seq_overhead_s * decode + dense + experts
             + attention + allreduce_time(p, f, tokens))
 
 
