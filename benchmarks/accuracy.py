@@ -251,10 +251,10 @@ def main() -> None:
               "The calibration campaigns measure the same configuration's TTFT 2-3x apart, so a fitted per-request "
               "constant is a compromise between them that exceeds the lowest measured TTFTs on its own. Each candidate "
               "is refitted (steps to the first token fitted instead) and scored on held-out families and the published "
-              "runs. The set candidates transfer better, but the stored fit keeps the fitted constant with one step "
-              "(last row): with a set 10 ms, the corrections measured runs make (planner/feedback.py) halve "
-              "Llama-3.1-70B's TPOT error only to 0.56 of the base model's (tests/test_own_runs_calibrate.py asks 0.5). "
-              "Which to ship is open.", "",
+              "runs. The set candidates predict the published runs' TTFT better, but held-out families worse on all "
+              "three metrics, TPOT and throughput most; the stored fit keeps the fitted constant with one step (last "
+              "row). The published runs are a handful from one lab, and its models want opposite "
+              "overheads (Qwen3-8B more, gpt-oss less).", "",
               *overhead_choice(data, published, catalog)]
     lines += ["", "## Blackwell's GEMM share, chosen by held-out families", "",
               "Under one GEMM efficiency for every GPU, the same dense model in one campaign (Llama-3.1-70B fp8) is "
