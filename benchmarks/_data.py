@@ -13,8 +13,10 @@ from kb.catalog import load_catalog, open_kb  # noqa: E402
 from planner.catalog import BenchmarkRow, Catalog  # noqa: E402
 
 # Published runs from other labs and harnesses (benchmarks/public_runs.jsonl, also in the seed data). They are
-# transfer checks: never fitted, scored apart from the calibration rows.
-TRANSFER_SOURCES = frozenset({"gpustack-performance-lab"})
+# transfer checks: never fitted, scored apart from the calibration rows. Told apart by id, whatever their source, so
+# a row added from a new lab can never slip into the fit.
+PUBLIC_RUNS = Path(__file__).resolve().parent / "public_runs.jsonl"
+TRANSFER_IDS = frozenset(BenchmarkRow.model_validate_json(x).id for x in PUBLIC_RUNS.read_text().splitlines() if x.strip())
 
 
 def seed_data() -> tuple[Catalog, list[BenchmarkRow]]:
@@ -29,4 +31,4 @@ def seed_data() -> tuple[Catalog, list[BenchmarkRow]]:
 
 def split_rows(rows: list[BenchmarkRow]) -> tuple[list[BenchmarkRow], list[BenchmarkRow]]:
     """(calibration rows, published transfer-check rows)."""
-    return ([r for r in rows if r.source not in TRANSFER_SOURCES], [r for r in rows if r.source in TRANSFER_SOURCES])
+    return ([r for r in rows if r.id not in TRANSFER_IDS], [r for r in rows if r.id in TRANSFER_IDS])
