@@ -23,7 +23,6 @@ other sources stay as they are, rows kept keep their place).
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys
@@ -33,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _data import replace_source_rows  # noqa: E402
 
 from planner.catalog import BenchmarkRow  # noqa: E402
 
@@ -258,24 +260,6 @@ def extract(repo: Path, commit: str) -> tuple[list[BenchmarkRow], Counter]:
     return rows, left_out
 
 
-def replace_rows(path: Path, rows: list[BenchmarkRow]) -> None:
-    """`path` with its GPUStack rows replaced by `rows`: kept ids stay in place, new ones go after them."""
-    new = {r.id: r.model_dump_json(exclude_none=False) for r in rows}
-    out, placed = [], set()
-    for raw in path.read_text().splitlines():
-        if not raw.strip():
-            continue
-        old = json.loads(raw)
-        if old["source"] != SOURCE:
-            out.append(raw)
-        elif old["id"] in new:
-            out.append(new[old["id"]])
-            placed.add(old["id"])
-    last_gpustack = max((i for i, raw in enumerate(out) if json.loads(raw)["source"] == SOURCE), default=len(out) - 1)
-    out[last_gpustack + 1:last_gpustack + 1] = [line for rid, line in new.items() if rid not in placed]
-    path.write_text("\n".join(out) + "\n")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("repo", nargs="?", type=Path, default=DEFAULT_REPO)
@@ -288,7 +272,7 @@ def main() -> None:
         print(f"  {n:4d}  {why}", file=sys.stderr)
     if args.write:
         for path in (PUBLIC, SEED):
-            replace_rows(path, rows)
+            replace_source_rows(path, SOURCE, rows)
         print(f"wrote {PUBLIC.relative_to(ROOT)} and {SEED.relative_to(ROOT)}", file=sys.stderr)
     else:
         for r in rows:
