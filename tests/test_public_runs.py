@@ -109,3 +109,20 @@ def test_every_published_row_is_a_transfer_check_never_a_calibration_row():
     calibration, published = data.split_rows(seed)
     assert {r.id for r in published} == public
     assert all(r.source == "aiconfigurator-silicon" for r in calibration)
+
+
+def test_replacing_one_sources_rows_keeps_the_others_and_the_order(tmp_path):
+    data = _module("_data")
+    base = json.loads(PUBLIC.read_text().splitlines()[0])
+
+    def row(rid: str, source: str, ttft: float = 50.0) -> BenchmarkRow:
+        return BenchmarkRow.model_validate({**base, "id": rid, "source": source, "ttft_ms": {"mean": ttft}})
+
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(r.model_dump_json() + "\n" for r in
+                            (row("a1", "lab-a"), row("b1", "lab-b"), row("a2", "lab-a"), row("c1", "lab-c"))))
+    data.replace_source_rows(path, "lab-a", [row("a2", "lab-a", 70.0), row("a3", "lab-a")])
+    out = [json.loads(x) for x in path.read_text().splitlines()]
+    # a1 is gone (not re-derived), a2 is updated where it was, a3 follows the last lab-a row, b1 and c1 are untouched
+    assert [r["id"] for r in out] == ["b1", "a2", "a3", "c1"]
+    assert out[1]["ttft_ms"] == {"mean": 70.0}
