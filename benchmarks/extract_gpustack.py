@@ -214,7 +214,7 @@ def row_of(page: Page, run: Run, commit: str) -> BenchmarkRow:
     dataset = "ShareGPT" if "sharegpt" in (run.label + page.text).lower() else "random"
     where = f"'{run.section}'" + (f", '{run.label}'" if run.label else "")
     notes = (f"GPUStack performance lab, '{page.title}', {where}; {page.hardware.rstrip('.')}; {model_note}; closed loop "
-             f"of {conc} clients; means over {n} {dataset} requests (the result block's own counts)")
+             f"of {conc} client{'s' if conc > 1 else ''}; means over {n} {dataset} requests (the result block's own counts)")
     if "--max-num-batched-tokens" in run.command:
         notes += "; --max-num-batched-tokens set by the server command (servewise assumes the default chunk)"
     return BenchmarkRow(
