@@ -138,7 +138,8 @@ def main() -> None:
             pub[f"{family(r.model)} ({r.source})"].append(r)
     out += ["", "## Published runs of other labs (never fitted)", "",
             "Too few for the ten-run bar; shown for the direction of the change.", "", HEADER]
-    out += [line(f, len(runs), splits(runs, catalog, params)) for f, runs in sorted(pub.items())]
+    # A family with a single published run has no half to import.
+    out += [line(f, len(runs), splits(runs, catalog, params)) for f, runs in sorted(pub.items()) if len(runs) >= 2]
     OUT.write_text("\n".join(out) + "\n")
     print("\n".join(out))
 
