@@ -135,8 +135,9 @@ class AppliedCorrection(BaseModel):
     ttft_factor: float
     tpot_factor: float
     throughput_factor: float = 1.0
-    share: float = Field(description="1 inside the range the runs cover; halves per doubling outside it (TP, "
-                                     "requests in flight, prompt and output tokens), none beyond three doublings")
+    share: float = Field(description="how much of the runs' own band the uncertainty keeps: 1 inside the range "
+                                     "the runs cover, halving per doubling outside it (TP, requests in flight, prompt "
+                                     "and output tokens); no correction beyond three doublings")
     doublings_outside: float = 0.0
     n_points: int = Field(description="runs and reports that informed it")
     runs: list[RunInfluence] = Field(default_factory=list, description="the ones that moved it most, largest first")

@@ -235,3 +235,20 @@ def test_the_deployed_release_is_the_one_rendered():
     from planner.feedback import DEPLOYED_RELEASE
 
     assert DEPLOYED_RELEASE == VLLM_VERSION and VLLM_IMAGE.endswith(f":v{DEPLOYED_RELEASE}")
+
+
+def test_a_trend_the_runs_show_throughout_carries_past_their_range():
+    """The share rule outside the range: the fitted trend goes on (a prompt length below every run's gets the
+    trend's value there, not the edge's), and beyond three doublings nothing is applied."""
+    from planner.contracts import EvidenceRef
+    from planner.feedback import Evidence, corrections, resolve
+
+    points = [Evidence(ref=EvidenceRef(id=f"r{isl}-{c}", source="f"), model="m", gpu="g", weight_dtype="fp8", tp=2,
+                       metric="ttft", log_ratio=0.15 * math.log2(isl / 4000), inflight=c, isl=isl, osl=500)
+              for isl in (2000, 4000, 8000) for c in (4, 8, 16, 32)]
+    table = corrections(evidence=points)
+    at = {isl: resolve(table[("m", "g", 2)], weight_dtype="fp8", tp=2, inflight=8, isl=isl, osl=500)
+          for isl in (2000, 1000, 2000 / 2**3.5)}
+    assert abs(math.log(at[2000].ttft_factor) + 0.15) < 0.03 and at[2000].share == 1
+    assert math.log(at[1000].ttft_factor) < math.log(at[2000].ttft_factor) - 0.05 and at[1000].share == 0.5
+    assert at[2000 / 2**3.5] is None
