@@ -276,3 +276,17 @@ def test_windowed_layers_attend_to_at_most_their_window(cat):
                          cat.gpu("H200-141GB"), tp=1, pp=1, weight_dtype="mxfp4")
     prompt = np.array([8192.0])
     assert physics_floor_ttft(f, prompt)[0] < physics_floor_ttft(no_window, prompt)[0]
+
+
+def test_set_constants_are_listed_as_assumptions(cat, params):
+    """Every constant the fit did not choose is named in the prediction it shaped: the step and per-request
+    overheads always, Blackwell's GEMM share on Blackwell GPUs only."""
+    q = PredictQuery(model="x", gpu="y", tp=1, isl=512, osl=128, concurrency=4, weight_dtype="fp8")
+    on_b200 = predict(q, cat.model("llama-3.1-70b"), cat.gpu("B200-180GB"), params)
+    on_h100 = predict(q.model_copy(update={"tp": 2}), cat.model("llama-3.1-70b"), cat.gpu("H100-SXM-80GB"), params)
+    for p in (on_b200, on_h100):
+        text = " ".join(p.assumptions)
+        assert f"{params.request_overhead_s * 1e3:g} ms + {params.request_token_s * 1e6:g} µs per prompt token" in text
+        assert f"engine step overhead {params.step_overhead_s * 1e3:g} ms" in text
+    assert any("Blackwell" in a for a in on_b200.assumptions)
+    assert not any("Blackwell" in a for a in on_h100.assumptions)
