@@ -36,9 +36,10 @@ cover (summed over TP, in-flight requests, prompt and output tokens) gets the pr
 the range, what the runs say; outside, the linear trend goes on and the local part fades at its length scale,
 so a trend the runs show throughout carries to the next prompt length or load while a local bump does not.
 Holding the load at the edge and halving the correction per doubling instead (the rule before) did worse on
-the shared calibration where runs are sparse (benchmarks/results/own_runs.md, a random half imported, the
-median over ten splits of the other half's error): Llama-3.1-8B's TPOT 14.1 % against 6.9 %, and Qwen3-235B's
-TTFT (its error grows with the prompt on H200) halved at 8 of 10 splits against 9. Beyond three doublings
+the shared calibration where runs are sparse, and no better elsewhere (benchmarks/own_runs.py: a random half
+of a family imported, the median over ten splits of the other half's error, with the base of 2026-11-30):
+Llama-3.1-8B's TTFT 40 % and TPOT 13.7 % against 27 % and 8.5 %, Qwen3-235B's TTFT (its error grows with the
+prompt on H200) 8.0 % against 7.0 %; the other families within 0.1 point. Beyond three doublings
 nothing is applied; the uncertainty band follows the process's variance, and its blend back to the base
 model's band halves per doubling outside the range (`share`). Another weight dtype or GPU gets nothing:
 different kernels, different errors. The factor is bounded to [1/MAX_FACTOR, MAX_FACTOR]: a run further off
