@@ -52,9 +52,9 @@ class LatencyParams(BaseModel):
                            "the fit of a held-out fold stop in one of several local minima (held-out family TTFT 17.1 % "
                            "from one start, 18.0 % from the best of five); set, both give the same figure "
                            "(benchmarks/accuracy.py)")
-    step_overhead_s: float = Field(1e-3, description="fixed per-step cost: scheduler, input preparation, sampling; set, "
+    step_overhead_s: float = Field(1.5e-3, description="fixed per-step cost: scheduler, input preparation, sampling; set, "
                                    "not fitted: the calibration models all have 61-80 layers, so per-step and per-layer "
-                                   "costs cannot be told apart there; 1 ms is the value (of 0.5/1/1.5/2) whose fit best "
+                                   "costs cannot be told apart there; 1.5 ms is the value (of 0.5/1/1.5/2) whose fit best "
                                    "predicts published runs of 32-36-layer models (benchmarks/accuracy.py, choice by transfer)")
     layer_overhead_s: float = Field(2e-5, description="per-layer per-step cost: kernel launches, norms")
     seq_overhead_s: float = Field(2e-5, description="per-sequence per-step cost: scheduling, sampling, detokenizing")
@@ -63,7 +63,7 @@ class LatencyParams(BaseModel):
     request_overhead_s: float = Field(0.010, description="per-request time outside engine steps before the first "
                                       "token that does not grow with the prompt: HTTP, queue hand-off, first detokenize. "
                                       "Set with request_token_s, not fitted: the calibration campaigns measure one "
-                                      "configuration's TTFT 2-3x apart, so a fitted constant (28 ms) is a compromise "
+                                      "configuration's TTFT 2-3x apart, so a fitted constant (29 ms) is a compromise "
                                       "that alone exceeds the lowest measured TTFTs; 10 ms + 4 µs a prompt token (of "
                                       "5-20 ms and 1-4 µs) predicts held-out families as well and published low-load "
                                       "runs better (benchmarks/accuracy.py)")
@@ -71,7 +71,7 @@ class LatencyParams(BaseModel):
                                    "moving the token ids from the API server to the engine")
     output_steps: float = Field(1.0, description="engine steps after a request's prefill step before its first token "
                                 "leaves the server: the sampled token is processed and streamed while the next step runs, "
-                                "and more when the engine's output path lags; fitted (about 2.6). Async scheduling adds "
+                                "and more when the engine's output path lags; fitted (about 2.7). Async scheduling adds "
                                 "one step (planner.batching)")
     sync: float = Field(0.1, description="closed loop: mean share of the other clients' prefills a request waits "
                         "behind (0 = arrivals perfectly spread, 0.5 = all arrive at once)")
