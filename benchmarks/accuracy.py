@@ -54,9 +54,9 @@ DECODE_CHECKS = [
 ]
 
 # Candidates for the per-request time outside engine steps (fixed ms, µs per prompt token), which the calibration
-# campaigns cannot pin down (the same configuration's TTFT differs 2-3x between campaigns); each refitted with the
-# steps to the first token fitted instead, and scored on held-out families and published runs, beside the stored
-# structure (both fitted, one step to the first token).
+# campaigns cannot pin down (the same configuration's TTFT differs 2-3x between campaigns); each set, refitted with
+# the steps to the first token fitted, and scored on held-out families and published runs (the stored fit is one of
+# them).
 OVERHEAD_CANDIDATES = ((5, 1), (5, 2), (10, 1), (10, 2), (10, 4), (20, 2))
 # The alternative: the overhead fitted, with one step to the first token set (the model before this pass).
 FITTED_OVERHEAD_FREE = tuple(n for n in FREE if n != "output_steps") + ("request_overhead_s", "request_token_s")

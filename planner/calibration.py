@@ -168,8 +168,13 @@ def fit(data: Dataset, start: LatencyParams | None = None, iterations: int = 60,
     return _to_params(best[1], base, free)
 
 
+def _soft_l1_weights(r: np.ndarray) -> np.ndarray:
+    """Soft-L1 weights of log residuals: rows far off (beyond a factor of about 1.3) count less."""
+    return 1 / np.sqrt(1 + (r / 0.25) ** 2)
+
+
 def _robust_cost(r: np.ndarray) -> float:
-    return float(np.sum((r / np.sqrt(1 + (r / 0.25) ** 2)) ** 2))
+    return float(np.sum((r * _soft_l1_weights(r)) ** 2))
 
 
 def _descend(theta: np.ndarray, base: LatencyParams, data: Dataset, free: Sequence[str], iterations: int
@@ -178,7 +183,7 @@ def _descend(theta: np.ndarray, base: LatencyParams, data: Dataset, free: Sequen
     lam = 1e-2
     r = _residuals(theta, base, data, free)
     for _ in range(iterations):
-        w = 1 / np.sqrt(1 + (r / 0.25) ** 2)  # soft-L1: rows far off count less
+        w = _soft_l1_weights(r)
         jac = np.empty((r.size, theta.size))
         for j in range(theta.size):
             step = np.zeros_like(theta)
