@@ -112,7 +112,9 @@ class StepFeatures:
     layers: np.ndarray
     hidden: np.ndarray
     bw: np.ndarray  # bytes/s per GPU (datasheet)
-    flops: np.ndarray  # FLOP/s per GPU (datasheet, dense, for the compute dtype)
+    flops: np.ndarray  # FLOP/s per GPU of the weight format's own tensor cores (datasheet; the TTFT physics floor)
+    dense_peak: np.ndarray  # FLOP/s per GPU the dense GEMMs' kernels run at (datasheet, gemm_flops)
+    expert_peak: np.ndarray  # FLOP/s per GPU the routed-expert GEMMs' kernels run at (datasheet, gemm_flops)
     blackwell: np.ndarray  # 1 on Blackwell GPUs, whose GEMMs reach their own share of the datasheet, else 0
     attn_peak: np.ndarray  # FLOP/s per GPU attention runs at (bf16: attention math is not weight-quantized)
     link: np.ndarray  # bytes/s one direction of the TP link
@@ -140,8 +142,9 @@ class StepFeatures:
 
 
 def compute_flops(gpu: Gpu, dtype: WeightDtype) -> float:
-    """Dense tensor FLOP/s the weight dtype runs at: fp8 formats on fp8 tensor cores, nvfp4/mxfp4 on fp4
-    cores where the GPU has them (Blackwell), weight-only int4/int8 dequantize to bf16."""
+    """Datasheet dense tensor FLOP/s of the weight format's own tensor cores: fp8 formats on fp8 cores, nvfp4/mxfp4
+    on fp4 cores where the GPU has them (Blackwell), else the best the GPU offers for the format. The best any kernel
+    could do, hence the TTFT physics floor; the rates vLLM's kernels run at are `gemm_flops`."""
     if dtype in ("nvfp4", "mxfp4") and gpu.fp4_tflops:
         return gpu.fp4_tflops * 1e12
     if dtype in LOW_FLOAT_DTYPES and gpu.fp8_tflops:
@@ -149,10 +152,29 @@ def compute_flops(gpu: Gpu, dtype: WeightDtype) -> float:
     return gpu.bf16_tflops * 1e12
 
 
+def gemm_flops(gpu: Gpu, dtype: WeightDtype, *, bf16_dense: bool) -> tuple[float, float]:
+    """(dense / attention-projection GEMMs, routed-expert GEMMs): datasheet FLOP/s of the tensor cores the kernels
+    vLLM picks for the weight format run on. They multiply in the activations' format, which is the weights' only
+    where a kernel quantizes its activations:
+    - fp8 / fp8_block: fp8 activations on GPUs with fp8 cores; A100 runs them weight-only (Marlin W8A16) at bf16.
+    - nvfp4: fp4 activations on Blackwell; elsewhere weight-only Marlin (W4A16) at bf16.
+    - mxfp4 (gpt-oss): the experts multiply bf16 activations on every GPU by default (vLLM's `get_mxfp4_backend`
+      picks FlashInfer MXFP4 x BF16 on Blackwell unless VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8 is set, the OAI Triton
+      or Marlin W4A16 kernels on Hopper, and `Mxfp4Config.get_supported_act_dtypes` is bf16 only:
+      vllm/model_executor/layers/quantization/mxfp4.py @ 007d5005), and its linear layers are unquantized.
+    - int4: weight-only (W4A16) at bf16.
+    `bf16_dense`: the checkpoint keeps its dense and attention weights in bf16 (gpt-oss, Kimi-K2.5's int4 release),
+    so those GEMMs run at bf16 whatever the experts' format."""
+    bf16 = gpu.bf16_tflops * 1e12
+    experts = bf16 if dtype in ("mxfp4", "int4") or (dtype == "nvfp4" and not gpu.fp4_tflops) else compute_flops(gpu, dtype)
+    return (bf16 if bf16_dense else experts), experts
+
+
 def features(model: ModelArch, gpu: Gpu, *, tp: int, pp: int, weight_dtype: WeightDtype,
              kv_dtype: KvDtype = "auto") -> StepFeatures:
     split = param_split(model)
     dense_b, expert_b = stored_bytes_per_param(model, weight_dtype)
+    dense_peak, expert_peak = gemm_flops(gpu, weight_dtype, bf16_dense=dense_b == 2.0)
     lm_head = model.vocab_size * model.hidden_size * 2.0
     full, sliding, window = attention_layers(model)
     per_layer = kv_bytes_per_token_layer(model, tp, kv_dtype_bytes(kv_dtype, weight_dtype))
@@ -162,6 +184,7 @@ def features(model: ModelArch, gpu: Gpu, *, tp: int, pp: int, weight_dtype: Weig
         gpus=np.array([tp * pp], float), tp=np.array([tp], float), pp=np.array([pp], float),
         layers=np.array([model.num_layers], float), hidden=np.array([model.hidden_size], float),
         bw=np.array([gpu.mem_bw_gb_s * 1e9]), flops=np.array([compute_flops(gpu, weight_dtype)]),
+        dense_peak=np.array([dense_peak]), expert_peak=np.array([expert_peak]),
         blackwell=np.array([float(gpu.architecture == "blackwell")]),
         attn_peak=np.array([gpu.bf16_tflops * 1e12]),
         link=np.array([gpu.interconnect_gb_s * 1e9 / 2]),
@@ -224,7 +247,7 @@ def _stage_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: 
         return np.maximum(mem, comp) + p.overlap * np.minimum(mem, comp)
 
     dense_flops = f.flops_per_token - f.expert_row_flops * f.experts_per_token
-    dense = roof(f.always_read / bw, dense_flops * tokens / (_gemm_peak(p, f) * p.flops_eff))
+    dense = roof(f.always_read / bw, dense_flops * tokens / (_gemm_peak(p, f, f.dense_peak) * p.flops_eff))
     touched = f.experts * expert_fraction(f, tokens)
     experts = roof(touched * f.expert_bytes / bw, _expert_compute(p, f, tokens, touched))
     attention = roof(decode * kv_bytes(f, context) / bw,
@@ -242,9 +265,9 @@ def attention_flops(f: StepFeatures, decode: np.ndarray, context: np.ndarray, pr
     return f.attn_flops * pairs + f.attn_flops_window * pairs_window
 
 
-def _gemm_peak(p: LatencyParams, f: StepFeatures) -> np.ndarray:
-    """Datasheet tensor FLOP/s of a replica's GPUs in the weight format's GEMMs, scaled to Hopper's share on Blackwell."""
-    return f.gpus * f.flops * (1 + f.blackwell * (p.blackwell_gemm_ratio - 1))
+def _gemm_peak(p: LatencyParams, f: StepFeatures, peak: np.ndarray) -> np.ndarray:
+    """Datasheet tensor FLOP/s `peak` (per GPU) of a replica's GPUs, scaled to Hopper's share on Blackwell."""
+    return f.gpus * peak * (1 + f.blackwell * (p.blackwell_gemm_ratio - 1))
 
 
 def _expert_compute(p: LatencyParams, f: StepFeatures, tokens: np.ndarray, touched: np.ndarray) -> np.ndarray:
@@ -258,14 +281,14 @@ def _expert_compute(p: LatencyParams, f: StepFeatures, tokens: np.ndarray, touch
     - width: TP shards each expert's intermediate dimension, so a GPU holds width = moe_intermediate_size / tp
       columns of gate/up and a reduction of that length in the down projection, and
       eff_width = width / (width + moe_half_width): MiniMax-M2.5 at TP 8 keeps 192 columns, gpt-oss at TP 1 2,880.
-    eff = moe_flops_eff x eff_rows x eff_width. The peak is that of the experts'
-    weight format on this GPU (planner.steptime.compute_flops), so fp8/fp4 experts run on fp8/fp4 tensor cores where
-    the GPU has them and weight-only int4 dequantises to bf16.
+    eff = moe_flops_eff x eff_rows x eff_width. The peak is that of the tensor cores the experts' kernels run on
+    (planner.steptime.gemm_flops): fp8/nvfp4 experts on fp8/fp4 cores where the GPU has them, weight-only int4 and
+    gpt-oss's mxfp4 (bf16 activations) at bf16.
     """
     rows = np.maximum(tokens * f.experts_per_token, touched * MOE_TILE_ROWS)
     # rows / eff = (rows + moe_half_rows x touched) / moe_flops_eff: zero, not 0/0, for dense models.
     width_fill = f.expert_width / np.maximum(f.expert_width + p.moe_half_width, 1e-9)
-    return f.expert_row_flops * (rows + p.moe_half_rows * touched) / (_gemm_peak(p, f) * p.moe_flops_eff * np.maximum(width_fill, 1e-9))
+    return f.expert_row_flops * (rows + p.moe_half_rows * touched) / (_gemm_peak(p, f, f.expert_peak) * p.moe_flops_eff * np.maximum(width_fill, 1e-9))
 
 
 def allreduce_time(p: LatencyParams, f: StepFeatures, tokens: np.ndarray) -> np.ndarray:

@@ -222,7 +222,7 @@ def test_grouped_gemm_efficiency_rises_with_rows_per_expert_and_expert_width(cat
         f = features(model, cat.gpu("B200-180GB"), tp=tp, pp=1, weight_dtype="fp8")
         t = np.array([tokens])
         touched = f.experts * expert_fraction(f, t)
-        flops = f.expert_row_flops * t * f.experts_per_token / (f.gpus * f.flops)
+        flops = f.expert_row_flops * t * f.experts_per_token / (f.gpus * f.expert_peak)
         return float(_expert_compute(params, f, t, touched)[0] / flops[0])
 
     # more rows per touched expert: closer to the full-tile efficiency
@@ -276,6 +276,33 @@ def test_windowed_layers_attend_to_at_most_their_window(cat):
                          cat.gpu("H200-141GB"), tp=1, pp=1, weight_dtype="mxfp4")
     prompt = np.array([8192.0])
     assert physics_floor_ttft(f, prompt)[0] < physics_floor_ttft(no_window, prompt)[0]
+
+
+def test_gemm_rates_follow_the_kernels_vllm_picks(cat):
+    """The tensor-core rate of each GEMM is that of the activations' format in the kernel vLLM runs: gpt-oss's mxfp4
+    experts multiply bf16 activations by default on Hopper and Blackwell (vllm/model_executor/layers/quantization/
+    mxfp4.py @ 007d5005: get_mxfp4_backend, get_supported_act_dtypes = [bfloat16]) and its linear layers are
+    unquantized; nvfp4 without fp4 tensor cores runs weight-only; fp8 runs on fp8 cores where they exist."""
+    from planner.steptime import features, physics_floor_ttft
+
+    def peaks(model: str, gpu: str, dtype: str) -> tuple[float, float, float]:
+        g = cat.gpu(gpu)
+        f = features(cat.model(model), g, tp=1, pp=1, weight_dtype=dtype)
+        return f.dense_peak[0] / 1e12, f.expert_peak[0] / 1e12, g.bf16_tflops
+
+    for gpu in ("H200-141GB", "B200-180GB"):
+        dense, experts, bf16 = peaks("openai/gpt-oss-120b", gpu, "mxfp4")
+        assert dense == experts == bf16
+    dense, experts, _ = peaks("MiniMaxAI/MiniMax-M2.5", "H200-141GB", "fp8")
+    assert dense == experts == cat.gpu("H200-141GB").fp8_tflops
+    assert peaks("MiniMaxAI/MiniMax-M2.5", "B200-180GB", "nvfp4")[1] == cat.gpu("B200-180GB").fp4_tflops
+    dense, experts, bf16 = peaks("MiniMaxAI/MiniMax-M2.5", "H200-141GB", "nvfp4")
+    assert dense == experts == bf16
+    assert peaks("llama-3.1-70b", "A100-80GB", "fp8")[0] == cat.gpu("A100-80GB").bf16_tflops
+    # The physics floor keeps the format's best tensor cores: a bound on any kernel, not on today's.
+    f = features(cat.model("openai/gpt-oss-120b"), cat.gpu("B200-180GB"), tp=1, pp=1, weight_dtype="mxfp4")
+    assert f.flops[0] == cat.gpu("B200-180GB").fp4_tflops * 1e12 > f.expert_peak[0]
+    assert physics_floor_ttft(f, np.array([1024.0]))[0] > 0
 
 
 def test_set_constants_are_listed_as_assumptions(cat, params):
