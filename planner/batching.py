@@ -11,11 +11,13 @@ for the step in progress, queueing behind other prefills, and the step(s) that p
 (at most max-num-batched-tokens per step). Its TPOT is the decode step time plus its share of the
 other requests' prefills landing in its decode steps.
 
-Closed loop: a client sends its next request right after a step ends, so it does not wait for a step
-in progress; clients that finished together arrive together (fixed output lengths keep them in
-step), so a request waits behind a fitted share `sync` of the other clients' prompts, prefilled in
-budget-sized steps that also carry every decode. A closed loop over max-num-seqs or the KV cache also
-waits for a running slot.
+Closed loop, as benchmark sweeps run it (`vllm bench serve --max-concurrency C --num-prompts N`): all C clients
+send their first request at once, so the first round queues behind half the other prompts; later requests leave
+as earlier ones end, and queue as a single server would (Kingman) plus a fitted share `sync` of the other
+clients' prompts for clients whose requests ended together (fixed output lengths keep them in step). The run's
+mean weighs the first round by C / N (`rounds` = N / C, default 10: the calibration sweeps' convention). A
+client sends its next request right after a step ends, so it does not wait for a step in progress. A closed
+loop over max-num-seqs or the KV cache also waits for a running slot.
 Poisson: arrivals land anywhere in a step (half a step's wait on average), rho is the share of time
 spent prefilling, and prefill queueing follows Kingman's approximation
 (wait = (ca^2 + cs^2)/2 * rho/(1-rho) * service, ca^2 = 1; cs^2 = 1 for spread prompt lengths).
@@ -32,6 +34,9 @@ import numpy as np
 from planner.steptime import LatencyParams, StepFeatures, step_time
 
 _ITERATIONS = 16
+# Requests per client in a closed-loop run when the query does not say: the convention of the InferenceMAX /
+# InferenceX sweeps the calibration rows come from (`--num-prompts $(( $CONC * 10 )) --max-concurrency $CONC`).
+DEFAULT_ROUNDS = 10.0
 _RHO_CAP = 0.98
 
 
@@ -45,6 +50,8 @@ class Load:
     qps: np.ndarray  # Poisson arrivals per replica (nan for closed loop)
     max_running: np.ndarray  # min(max-num-seqs, sequences the KV cache holds)
     chunk: np.ndarray  # max-num-batched-tokens
+    # closed loop: requests each client sends in the run (num_prompts / clients); the first round arrives at once
+    rounds: np.ndarray | None = None
     # bool per configuration: the engine schedules step N+1 while step N runs (vLLM's default since the async
     # scheduling plan landed, vllm-project/vllm#27614; every calibration row and servewise's pinned release);
     # None = on everywhere
@@ -104,12 +111,23 @@ def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
     residual = residual + (p.output_steps + lookahead) * decode_only
     outside_per_token = np.full_like(ctx, p.request_token_s)
     outside = p.request_overhead_s + outside_per_token * load.isl
-    # Closed loop: clients that finished together arrive together. The co-arrivals' prompts ahead of this
-    # one (a share `sync` of the other clients') are prefilled in budget-sized steps, and each step beyond
-    # the request's own also carries every decode.
-    ahead = p.sync * (running - 1) * load.isl
-    extra_steps = np.maximum(1.0, (load.isl + ahead) / budget) - np.maximum(1.0, load.isl / budget)
-    closed_queue = ahead * per_token + extra_steps * decode_only
+    # Closed loop, as a benchmark sweep runs it: every client sends its first request at once, so a first-round
+    # request waits behind half the other clients' prompts. Later rounds arrive as earlier requests end: spread out
+    # (a single-server queue, Kingman as for Poisson arrivals), except that clients whose requests ended in one step
+    # come back together (a fitted share `sync` of the other clients' prompts ahead). The run's mean TTFT weighs the
+    # first round by 1 / rounds; the share of the first round was fitted into `sync` before it was counted apart.
+    def behind(share: np.ndarray | float) -> np.ndarray:
+        """Wait behind `share` of the other clients' prompts: prefilled in budget-sized steps, each step beyond the
+        request's own also carrying every decode."""
+        ahead = share * (running - 1) * load.isl
+        extra_steps = np.maximum(1.0, (load.isl + ahead) / budget) - np.maximum(1.0, load.isl / budget)
+        return ahead * per_token + extra_steps * decode_only
+
+    rounds = np.full_like(ctx, DEFAULT_ROUNDS) if load.rounds is None else np.maximum(load.rounds, 1.0)
+    # Only the other clients' prompts can be ahead: a lone client never queues.
+    rho_closed = np.minimum((running - 1) / np.maximum(own + (load.osl - 1) * tpot, 1e-9) * service, _RHO_CAP)
+    later = p.queue_factor * rho_closed / (1 - rho_closed) * service + behind(p.sync)
+    closed_queue = (behind(0.5) + (rounds - 1) * later) / rounds
     # Poisson: Kingman's queue.
     queue = np.where(closed, closed_queue, p.queue_factor * rho_open / (1 - rho_open) * service)
     base_ttft = outside + residual + own + queue

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.batching import Load, solve
+from planner.batching import DEFAULT_ROUNDS, Load, solve
 from planner.catalog import LOW_FLOAT_DTYPES, BenchmarkRow, Catalog, ModelArch
 from planner.errors import ServewiseError
 from planner.memory import default_max_num_batched_tokens, memory_fit
@@ -79,7 +79,7 @@ def async_scheduling(row: BenchmarkRow) -> bool:
 
 
 def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:
-    kept, feats, isl, osl, clients, running, chunk, lookahead = [], [], [], [], [], [], [], []
+    kept, feats, isl, osl, clients, running, chunk, lookahead, rounds = [], [], [], [], [], [], [], [], []
     for row in rows:
         if usable(row):
             continue
@@ -108,9 +108,11 @@ def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:
         running.append(max(1.0, min(row.concurrency, mem.kv_cache_tokens // (row.isl + row.osl / 2))))
         chunk.append(default_max_num_batched_tokens(gpu))
         lookahead.append(async_scheduling(row))
+        sent = row.num_prompts()
+        rounds.append(max(1.0, sent / row.concurrency) if sent else DEFAULT_ROUNDS)
     f = lambda xs: np.array(xs, float)  # noqa: E731
     load = Load(isl=f(isl), osl=f(osl), clients=f(clients), qps=np.full(len(kept), np.nan), max_running=f(running), chunk=f(chunk),
-                async_scheduling=np.array(lookahead, bool))
+                async_scheduling=np.array(lookahead, bool), rounds=f(rounds))
     return Dataset(kept, StepFeatures.stack(feats), load, f([r.ttft_ms["mean"] / 1e3 for r in kept]),
                    f([r.tpot_ms["mean"] / 1e3 for r in kept]), np.array([fittable(r) for r in kept], bool))
 

@@ -225,6 +225,15 @@ class BenchmarkRow(BaseModel):
     notes: str | None = None
     extra: dict = Field(default_factory=dict)
 
+    def num_prompts(self) -> int | None:
+        """Requests the run sent in all, where its result file (`num_prompts`) or recorded harness command
+        (`--num-prompts N`) says; None when neither does."""
+        sent = self.extra.get("num_prompts")
+        if not isinstance(sent, int) or isinstance(sent, bool):
+            match = re.search(r"--num-prompts[ =](\d+)", str(self.extra.get("harness", "")))
+            sent = int(match.group(1)) if match else None
+        return sent if sent and sent > 0 else None
+
 
 class Checkpoint(BaseModel):
     """A published pre-quantized checkpoint of a catalog model, and where its existence was checked."""

@@ -29,6 +29,11 @@ class PredictQuery(BaseModel):
     isl: int = Field(gt=0, description="prompt (input) tokens per request")
     osl: int = Field(gt=0, description="output tokens per request")
     concurrency: int | None = Field(default=None, gt=0, description="closed loop of C clients per deployment")
+    num_prompts: int | None = Field(default=None, gt=0, description="closed loop: requests the run sends in all "
+                                    "(vllm bench serve --num-prompts); the clients' first requests arrive at once and "
+                                    "queue behind each other, and the run's means weigh that first round by "
+                                    "concurrency / num_prompts. Default: 10 per client, the convention of the sweeps "
+                                    "the model is calibrated on")
     qps: float | None = Field(default=None, gt=0, description="Poisson arrivals, requests/s for the deployment")
     replicas: int = Field(default=1, ge=1, le=1000)
     weight_dtype: WeightDtype | None = Field(default=None, description="default: the model's native dtype")
@@ -45,6 +50,8 @@ class PredictQuery(BaseModel):
     def _one_load(self) -> "PredictQuery":
         if (self.concurrency is None) == (self.qps is None):
             raise ValueError("give exactly one of concurrency (closed loop) or qps (Poisson arrivals)")
+        if self.num_prompts is not None and self.concurrency is None:
+            raise ValueError("num_prompts describes a closed-loop run: give it with concurrency, not qps")
         return self
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import TypeAdapter
 
-from planner.batching import Load, sample, solve
+from planner.batching import DEFAULT_ROUNDS, Load, sample, solve
 from planner.catalog import Gpu, ModelArch
 from planner.contracts import Correction, MemoryBreakdown, Prediction, PredictQuery, TrafficClass
 from planner.errors import BadInput, Infeasible
@@ -85,7 +85,11 @@ def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu, shared: dict | Non
         cache[key] = features(model, gpu, tp=query.tp, pp=query.pp, weight_dtype=dtype, kv_dtype=query.kv_dtype)
     mem, feats = cache[mem_key], cache[key]
     if query.concurrency is not None:
-        assumptions.append("closed loop: each client sends its next request when the last one ends")
+        sent = query.num_prompts or int(DEFAULT_ROUNDS * query.concurrency)
+        assumptions.append(f"closed loop: each client sends its next request when the last one ends; {sent} requests in "
+                           f"all{'' if query.num_prompts else ' (10 per client, as the calibration sweeps ran)'}, the "
+                           f"clients' first ones at once: that queued first round is {query.concurrency / sent:.2g} of "
+                           "the requests the means average")
     else:
         assumptions.append("Poisson arrivals, spread evenly over replicas")
     if query.isl_cv == 0 and query.osl_cv == 0:
@@ -123,6 +127,7 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
         qps=np.array([x.qps / x.replicas if x.qps else nan for x in q]),
         max_running=np.maximum(np.minimum(np.array([p.max_num_seqs for p in items], float), np.floor(context_seqs)), 1.0),
         chunk=np.array([p.chunk for p in items], float),
+        rounds=np.array([x.num_prompts / x.concurrency if x.num_prompts and x.concurrency else DEFAULT_ROUNDS for x in q]),
     )
     state = solve(params, feats, load)
     draws = sample(state, load, np.array([x.isl_cv for x in q]), np.array([x.osl_cv for x in q]), n=n_samples)

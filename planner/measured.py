@@ -74,7 +74,9 @@ def why_unusable(row: BenchmarkRow) -> str | None:
 
 def run_query(row: BenchmarkRow, catalog: Catalog) -> PredictQuery:
     """The query that reproduces a run's configuration, release and load."""
-    load = {"qps": row.request_rate} if row.request_rate else {"concurrency": row.concurrency}
+    sent = row.num_prompts()
+    load = ({"qps": row.request_rate} if row.request_rate else
+            {"concurrency": row.concurrency, "num_prompts": max(sent, row.concurrency) if sent else None})
     return PredictQuery(model=catalog.model(row.model).hf_id, gpu=catalog.gpu(row.gpu).name, tp=row.tp, pp=row.pp,
                         isl=row.isl, osl=row.osl, weight_dtype=row.weight_dtype, engine_version=row.engine_version,
                         kv_dtype="fp8" if (row.kv_dtype or "").startswith("fp8") else "auto", **load)

@@ -73,8 +73,9 @@ class LatencyParams(BaseModel):
                                 "leaves the server: the sampled token is processed and streamed while the next step runs, "
                                 "and more when the engine's output path lags; fitted (about 2.7). Async scheduling adds "
                                 "one step (planner.batching)")
-    sync: float = Field(0.1, description="closed loop: mean share of the other clients' prefills a request waits "
-                        "behind (0 = arrivals perfectly spread, 0.5 = all arrive at once)")
+    sync: float = Field(0.1, description="closed loop after the first round: mean share of the other clients' prompts "
+                        "a request waits behind because their requests ended in the same step (0 = arrivals spread "
+                        "out; the first round, all at once, is 0.5 and counted apart, planner.batching)")
     queue_factor: float = Field(1.0, description="Kingman's (1 + cs^2)/2 for Poisson prefill queueing: 0.5 for fixed "
                                 "prompt lengths, 1 for exponential-like spread (used: the safer side); not fitted, "
                                 "the measured rows are closed loops")

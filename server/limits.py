@@ -41,6 +41,7 @@ LIMITS: dict[str, tuple[float, float, str, str]] = {
     "isl": (1, 10_000_000, "tokens", "the longest context windows hold 10M tokens"),
     "osl": (1, 1_000_000, "tokens", "far beyond any model's output limit"),
     "concurrency": (1, 1_000_000, "clients", ""),
+    "num_prompts": (1, 1_000_000_000, "requests", ""),
     "replicas": (1, 1000, "replicas", ""),
     "max_num_seqs": (1, 1_000_000, "sequences", ""),
     "max_num_batched_tokens": (1, 10_000_000, "tokens", ""),

@@ -153,6 +153,41 @@ def test_request_overhead_grows_with_the_prompt_and_lone_clients_do_not_wait(cat
     assert sync_only.ttft[0] == pytest.approx(state.ttft[0] - state.decode_only[0])
 
 
+def test_closed_loop_first_round_queues_and_weighs_by_its_share(cat, params):
+    """A benchmark's clients send their first requests at once: that round waits behind half the others' prompts,
+    and the mean TTFT weighs it by clients / num_prompts (one round: all of it). TPOT does not depend on it; a lone
+    client has no one to wait for."""
+    q = PredictQuery(model="x", gpu="y", tp=4, isl=8192, osl=1024, concurrency=32, weight_dtype="fp8")
+    model, gpu = cat.model("llama-3.1-70b"), cat.gpu("H200-141GB")
+    one, ten, hundred = (predict(q.model_copy(update={"num_prompts": n}), model, gpu, params) for n in (32, 320, 3200))
+    default = predict(q, model, gpu, params)
+    assert one.ttft_ms.mean > ten.ttft_ms.mean > hundred.ttft_ms.mean
+    assert default.ttft_ms.mean == ten.ttft_ms.mean
+    assert one.tpot_ms.mean == ten.tpot_ms.mean == hundred.tpot_ms.mean
+    # mean = later rounds' TTFT + (first round's - later rounds') / rounds: from 10 to 100 rounds the mean moves a
+    # tenth of what it moves from 1 to 10
+    assert ten.ttft_ms.mean - hundred.ttft_ms.mean == pytest.approx(0.1 * (one.ttft_ms.mean - ten.ttft_ms.mean), rel=0.02)
+    alone = q.model_copy(update={"concurrency": 1})
+    assert predict(alone.model_copy(update={"num_prompts": 1}), model, gpu, params).ttft_ms.mean == pytest.approx(
+        predict(alone.model_copy(update={"num_prompts": 100}), model, gpu, params).ttft_ms.mean)
+    with pytest.raises(ValueError, match="closed-loop"):
+        PredictQuery(model="x", gpu="y", isl=1, osl=1, qps=1.0, num_prompts=10)
+
+
+def test_run_says_how_many_requests_it_sent():
+    """A run's request count comes from its result file (vllm bench serve's num_prompts) or its recorded harness
+    command; calibration rows that state neither are taken at the sweep convention."""
+    from planner.catalog import BenchmarkRow
+
+    base = dict(id="r", source="s", source_ref="f", engine="vllm", model="m", weight_dtype="fp8", gpu="g", tp=1,
+                gpus_total=1, isl=1, osl=1, concurrency=8, ttft_ms={"mean": 1.0}, tpot_ms={"mean": 1.0})
+    assert BenchmarkRow(**base, extra={"num_prompts": 80}).num_prompts() == 80
+    assert BenchmarkRow(**base, extra={"harness": "vllm bench serve --num-prompts 100 --max-concurrency 8"}).num_prompts() == 100
+    assert BenchmarkRow(**base, extra={"harness": "vllm bench serve --num-prompts=40"}).num_prompts() == 40
+    assert BenchmarkRow(**base).num_prompts() is None
+    assert BenchmarkRow(**base, extra={"num_prompts": "many"}).num_prompts() is None
+
+
 def test_allreduce_cost_follows_message_bytes_over_the_link(cat, params):
     """Same model and TP: a GPU with a slower link pays more for the same messages, and more tokens cost more."""
     from planner.steptime import features, step_time

@@ -44,7 +44,7 @@ def _human(q: PredictQuery, p: Prediction) -> None:
 
 
 MAX_LINE_BYTES = 64 * 1024  # one query is a few hundred bytes; a longer line is not a query
-_BOUNDED = {"tp": "tp", "pp": "pp", "isl": "isl", "osl": "osl", "concurrency": "concurrency", "qps": "qps",
+_BOUNDED = {"tp": "tp", "pp": "pp", "isl": "isl", "osl": "osl", "concurrency": "concurrency", "num_prompts": "num_prompts", "qps": "qps",
             "replicas": "replicas", "max_num_seqs": "max_num_seqs", "max_num_batched_tokens": "max_num_batched_tokens",
             "gpu_memory_utilization": "gpu_memory_utilization", "isl_cv": "length_cv", "osl_cv": "length_cv"}
 
@@ -128,6 +128,7 @@ def predict_cmd(
     isl: int = typer.Option(None, callback=bounded("isl"), help="Prompt tokens per request."),
     osl: int = typer.Option(None, callback=bounded("osl"), help="Output tokens per request."),
     concurrency: int = typer.Option(None, callback=bounded("concurrency"), help="Closed loop of C clients over the deployment (how benchmarks measure)."),
+    num_prompts: int = typer.Option(None, callback=bounded("num_prompts"), help="With --concurrency: requests the benchmark run sends in all (vllm bench serve --num-prompts); the clients' first requests arrive at once (default: 10 per client)."),
     qps: float = typer.Option(None, callback=bounded("qps"), help="Poisson arrivals, requests/s over the deployment."),
     replicas: int = typer.Option(1, callback=bounded("replicas"), help="Replicas sharing the load."),
     weight_dtype: str = typer.Option(None, help="bf16, fp16, fp8, fp8_block, int8, int4, nvfp4, mxfp4 (default: native)."),
@@ -156,7 +157,7 @@ def predict_cmd(
             raise typer.Exit(code)
         return
     args = {"model": model, "gpu": gpu, "tp": tp, "pp": pp, "isl": isl, "osl": osl, "concurrency": concurrency,
-            "qps": qps, "replicas": replicas, "weight_dtype": weight_dtype, "kv_dtype": kv_dtype,
+            "num_prompts": num_prompts, "qps": qps, "replicas": replicas, "weight_dtype": weight_dtype, "kv_dtype": kv_dtype,
             "max_num_seqs": max_num_seqs, "max_num_batched_tokens": max_num_batched_tokens,
             "gpu_memory_utilization": gpu_memory_utilization, "isl_cv": isl_cv, "osl_cv": osl_cv}
 
