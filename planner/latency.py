@@ -217,8 +217,10 @@ def _stack_shared(per_item: list[StepFeatures]) -> StepFeatures:
 
 def _percentiles_rows(x: np.ndarray, levels: list[int]) -> np.ndarray:
     """Per row of `x`, the given percentiles, as numpy's default (linear) np.percentile computes them, from one sort
-    (several times faster than np.percentile's partitions over many short rows); shape (rows, len(levels))."""
-    ordered = np.sort(x, axis=1)
+    (several times faster than np.percentile's partitions over many short rows); shape (rows, len(levels)).
+    Sorts `x` in place (callers pass a temporary): a copy of 10,000 x 200 samples costs as much as the sort."""
+    x.sort(axis=1)
+    ordered = x
     position = np.asarray(levels, float) / 100 * (x.shape[1] - 1)
     below = np.floor(position).astype(int)
     above = np.minimum(below + 1, x.shape[1] - 1)
