@@ -112,22 +112,26 @@ def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
     outside_per_token = np.full_like(ctx, p.request_token_s)
     outside = p.request_overhead_s + outside_per_token * load.isl
     # Closed loop, as a benchmark sweep runs it: every client sends its first request at once, so a first-round
-    # request waits behind half the other clients' prompts. Later rounds arrive as earlier requests end: spread out
-    # (a single-server queue, Kingman as for Poisson arrivals), except that clients whose requests ended in one step
-    # come back together (a fitted share `sync` of the other clients' prompts ahead). The run's mean TTFT weighs the
-    # first round by 1 / rounds; the share of the first round was fitted into `sync` before it was counted apart.
-    def behind(share: np.ndarray | float) -> np.ndarray:
-        """Wait behind `share` of the other clients' prompts: prefilled in budget-sized steps, each step beyond the
-        request's own also carrying every decode."""
+    # request waits behind half the other clients' prompts, in steps beside the decodes of those already served
+    # (half the clients on average, their context about the prompt). Later rounds arrive as earlier requests end:
+    # spread out (a single-server queue, Kingman as for Poisson arrivals), except that clients whose requests ended
+    # in one step come back together (a fitted share `sync` of the other clients' prompts ahead). The run's mean
+    # TTFT weighs the first round by 1 / rounds.
+    def behind(share: float, decodes: np.ndarray, context: np.ndarray) -> np.ndarray:
+        """Wait behind `share` of the other clients' prompts: prefilled in steps that fill the budget beside
+        `decodes` decodes at `context`, each step beyond the request's own also carrying those decodes."""
+        room = np.maximum(load.chunk - decodes, 1.0)
+        light = step_time(p, f, decodes, context, zero, span)
+        per = (step_time(p, f, decodes, context, room, span) - light) / room
         ahead = share * (running - 1) * load.isl
-        extra_steps = np.maximum(1.0, (load.isl + ahead) / budget) - np.maximum(1.0, load.isl / budget)
-        return ahead * per_token + extra_steps * decode_only
+        extra_steps = np.maximum(1.0, (load.isl + ahead) / room) - np.maximum(1.0, load.isl / room)
+        return ahead * per + extra_steps * light
 
     rounds = np.full_like(ctx, DEFAULT_ROUNDS) if load.rounds is None else np.maximum(load.rounds, 1.0)
     # Only the other clients' prompts can be ahead: a lone client never queues.
     rho_closed = np.minimum((running - 1) / np.maximum(own + (load.osl - 1) * tpot, 1e-9) * service, _RHO_CAP)
-    later = p.queue_factor * rho_closed / (1 - rho_closed) * service + behind(p.sync)
-    closed_queue = (behind(0.5) + (rounds - 1) * later) / rounds
+    later = p.queue_factor * rho_closed / (1 - rho_closed) * service + behind(p.sync, n_dec, ctx)
+    closed_queue = (behind(0.5, (running - 1) / 2, load.isl) + (rounds - 1) * later) / rounds
     # Poisson: Kingman's queue.
     queue = np.where(closed, closed_queue, p.queue_factor * rho_open / (1 - rho_open) * service)
     base_ttft = outside + residual + own + queue
