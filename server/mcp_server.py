@@ -227,6 +227,7 @@ async def predict(model: ModelName, gpu: GpuName,
                   tp: Annotated[int, Field(ge=1, le=64, description="tensor-parallel GPUs per replica")] = 1,
                   pp: Annotated[int, Field(ge=1, le=16)] = 1,
                   concurrency: Annotated[int | None, Field(gt=0, le=100_000, description="closed loop of C clients (benchmark style)")] = None,
+                  num_prompts: Annotated[int | None, Field(gt=0, le=1_000_000_000, description="with concurrency: requests the benchmark run sends in all (vllm bench serve --num-prompts); the clients' first requests arrive at once. Default 10 per client")] = None,
                   qps: Annotated[float | None, Field(gt=0, le=1_000_000, description="Poisson arrivals, requests/s over the deployment")] = None,
                   replicas: Annotated[int, Field(ge=1, le=1000)] = 1,
                   weight_dtype: Annotated[WeightDtype | None, Field(description="default: the model's native dtype")] = None,
@@ -236,7 +237,8 @@ async def predict(model: ModelName, gpu: GpuName,
     A load beyond what the replicas can serve is an error that says their capacity. The result names its
     calibration and lists its assumptions. To pick a configuration, call recommend instead."""
     args = {k: v for k, v in dict(model=model, gpu=gpu, isl=isl, osl=osl, tp=tp, pp=pp, concurrency=concurrency,
-                                  qps=qps, replicas=replicas, weight_dtype=weight_dtype).items() if v is not None}
+                                  num_prompts=num_prompts, qps=qps, replicas=replicas, weight_dtype=weight_dtype).items()
+            if v is not None}
 
     def run(ctx: AppContext) -> Prediction:
         p = actions.predict_query(ctx, PredictQuery.model_validate(args))

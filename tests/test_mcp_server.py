@@ -66,6 +66,12 @@ def test_stdio_default_protocol_lists_and_calls_every_tool(isolated_env):
 
             ok = await c.call_tool("predict", {"model": "llama-3.1-8b", "gpu": "l40s", "isl": 512, "osl": 128, "qps": 2})
             assert not ok.is_error and ok.structured_content["tpot_ms"]["p90"] > 0
+            # a benchmark run of one round (every request sent at once) queues more than the default ten rounds
+            sweep = {"model": "llama-3.1-8b", "gpu": "h100", "isl": 4096, "osl": 256, "concurrency": 32}
+            one_round = await c.call_tool("predict", {**sweep, "num_prompts": 32})
+            ten_rounds = await c.call_tool("predict", sweep)
+            assert one_round.structured_content["ttft_ms"]["mean"] > ten_rounds.structured_content["ttft_ms"]["mean"]
+            assert "32 requests in all" in " ".join(one_round.structured_content["assumptions"])
             bad = await c.call_tool("predict", {"model": "llama-3.1-8b", "gpu": "h10", "isl": 512, "osl": 128, "qps": 2})
             assert bad.is_error and "H100-SXM-80GB" in bad.content[0].text
             extra = await c.call_tool("predict", {"model": "llama-3.1-8b", "gpu": "l4", "isl": 5, "osl": 5, "qps": 1,

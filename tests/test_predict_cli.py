@@ -50,3 +50,18 @@ def test_exit_codes(cli):
     both = cli("predict", "-m", "llama-3.1-8b", "-g", "l4", "--isl", "5", "--osl", "10", "--qps", "1",
                "--concurrency", "2", "--json")
     assert both.exit_code == 2 and "exactly one" in json.loads(both.stdout)["error"]["message"]
+
+
+def test_num_prompts_sets_the_benchmark_run_and_needs_a_closed_loop(cli):
+    """`--num-prompts` is the benchmark run's request count: all sent in one round queue more than the default
+    ten rounds; with Poisson arrivals it means nothing, and says so."""
+    base = ("predict", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "4096", "--osl", "256", "--concurrency", "32")
+    one_round = json.loads(cli(*base, "--num-prompts", "32", "--json").stdout)
+    default = json.loads(cli(*base, "--json").stdout)
+    assert one_round["ttft_ms"]["mean"] > default["ttft_ms"]["mean"]
+    assert any("320 requests in all (10 per client" in a for a in default["assumptions"])
+    r = cli("predict", "-m", "llama-3.1-8b", "-g", "h100", "--isl", "512", "--osl", "64", "--qps", "2",
+            "--num-prompts", "100")
+    assert r.exit_code == 2 and "closed-loop" in r.output and "Traceback" not in r.output
+    r = cli(*base, "--num-prompts", "0")
+    assert r.exit_code == 2 and "num_prompts" in r.output.replace("-", "_")
