@@ -40,6 +40,16 @@ DEFAULT_ROUNDS = 10.0
 _RHO_CAP = 0.98
 
 
+def async_by_default(release: str | None) -> bool:
+    """Whether vLLM `release` schedules one step ahead unless told otherwise: the default from 0.14 on
+    (vllm-project/vllm#27614, the last item of the async scheduling plan #27679). No release (the one servewise
+    deploys) and nightly builds are recent."""
+    if not release or not release[:1].isdigit():
+        return True
+    major, minor = (int(x) for x in release.split(".")[:2])
+    return (major, minor) >= (0, 14)
+
+
 @dataclass
 class Load:
     """Per-replica workload of N configurations (arrays of length N)."""

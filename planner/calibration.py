@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.batching import DEFAULT_ROUNDS, Load, solve
+from planner.batching import DEFAULT_ROUNDS, Load, async_by_default, solve
 from planner.catalog import LOW_FLOAT_DTYPES, BenchmarkRow, Catalog, ModelArch
 from planner.errors import ServewiseError
 from planner.memory import default_max_num_batched_tokens, memory_fit
@@ -67,15 +67,9 @@ def fittable(row: BenchmarkRow) -> bool:
 
 
 def async_scheduling(row: BenchmarkRow) -> bool:
-    """Whether the run's server scheduled one step ahead: asked for with --async-scheduling, or by default in vLLM
-    releases from 0.14 on (vllm-project/vllm#27614, the last item of the async scheduling plan #27679)."""
-    if "--async-scheduling" in str(row.extra.get("server_flags", "")):
-        return True
-    version = row.engine_version or ""
-    if not version[:1].isdigit():
-        return True  # unknown or nightly builds: recent
-    major, minor = (int(x) for x in version.split(".")[:2])
-    return (major, minor) >= (0, 14)
+    """Whether the run's server scheduled one step ahead: asked for with --async-scheduling, or by its release's
+    default (planner.batching.async_by_default)."""
+    return "--async-scheduling" in str(row.extra.get("server_flags", "")) or async_by_default(row.engine_version)
 
 
 def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:

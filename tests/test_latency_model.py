@@ -174,6 +174,22 @@ def test_closed_loop_first_round_queues_and_weighs_by_its_share(cat, params):
         PredictQuery(model="x", gpu="y", isl=1, osl=1, qps=1.0, num_prompts=10)
 
 
+def test_a_stated_release_schedules_as_that_release_does(cat, params):
+    """Async scheduling is vLLM's default from 0.14 (vllm-project/vllm#27614): a query for 0.12 waits for no step
+    planned ahead, as the calibration treats that release's runs; no release means the one servewise deploys."""
+    from planner.batching import async_by_default
+
+    assert async_by_default(None) and async_by_default("0.19.0") and async_by_default("nightly-5b8c30d6")
+    assert not async_by_default("0.12.0") and not async_by_default("0.13")
+    q = PredictQuery(model="x", gpu="y", tp=2, isl=1024, osl=256, concurrency=8, weight_dtype="fp8")
+    model, gpu = cat.model("llama-3.1-70b"), cat.gpu("H200-141GB")
+    old, new, deployed = (predict(q.model_copy(update={"engine_version": v}), model, gpu, params)
+                          for v in ("0.12.0", "0.19.0", None))
+    assert new.ttft_ms.mean == deployed.ttft_ms.mean
+    assert old.ttft_ms.mean < new.ttft_ms.mean < old.ttft_ms.mean + 1.5 * new.tpot_ms.mean
+    assert old.tpot_ms.mean == new.tpot_ms.mean
+
+
 def test_run_says_how_many_requests_it_sent():
     """A run's request count comes from its result file (vllm bench serve's num_prompts) or its recorded harness
     command; calibration rows that state neither are taken at the sweep convention."""
