@@ -40,14 +40,18 @@ DEFAULT_ROUNDS = 10.0
 _RHO_CAP = 0.98
 
 
-def async_by_default(release: str | None) -> bool:
-    """Whether vLLM `release` schedules one step ahead unless told otherwise: the default from 0.14 on
-    (vllm-project/vllm#27614, the last item of the async scheduling plan #27679). No release (the one servewise
-    deploys) and nightly builds are recent."""
+def release_at_least(release: str | None, major: int, minor: int) -> bool:
+    """Whether vLLM `release` ("0.19.0") is `major`.`minor` or later. No release (the one servewise deploys) and
+    nightly builds are recent."""
     if not release or not release[:1].isdigit():
         return True
-    major, minor = (int(x) for x in release.split(".")[:2])
-    return (major, minor) >= (0, 14)
+    return tuple(int(x) for x in release.split(".")[:2]) >= (major, minor)
+
+
+def async_by_default(release: str | None) -> bool:
+    """Whether vLLM `release` schedules one step ahead unless told otherwise: the default from 0.14 on
+    (vllm-project/vllm#27614, the last item of the async scheduling plan #27679)."""
+    return release_at_least(release, 0, 14)
 
 
 @dataclass
@@ -137,11 +141,13 @@ def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
         extra_steps = np.maximum(1.0, (load.isl + ahead) / room) - np.maximum(1.0, load.isl / room)
         return ahead * per + extra_steps * light
 
-    rounds = np.full_like(ctx, DEFAULT_ROUNDS) if load.rounds is None else np.maximum(load.rounds, 1.0)
-    # Only the other clients' prompts can be ahead: a lone client never queues.
-    rho_closed = np.minimum((running - 1) / np.maximum(own + (load.osl - 1) * tpot, 1e-9) * service, _RHO_CAP)
-    later = p.queue_factor * rho_closed / (1 - rho_closed) * service + behind(p.sync, n_dec, ctx)
-    closed_queue = (behind(0.5, (running - 1) / 2, load.isl) + (rounds - 1) * later) / rounds
+    closed_queue = zero
+    if closed.any():  # four more step-time evaluations, of no use to Poisson-only batches (recommend's)
+        rounds = np.full_like(ctx, DEFAULT_ROUNDS) if load.rounds is None else np.maximum(load.rounds, 1.0)
+        # Only the other clients' prompts can be ahead: a lone client never queues.
+        rho_closed = np.minimum((running - 1) / np.maximum(own + (load.osl - 1) * tpot, 1e-9) * service, _RHO_CAP)
+        later = p.queue_factor * rho_closed / (1 - rho_closed) * service + behind(p.sync, n_dec, ctx)
+        closed_queue = (behind(0.5, (running - 1) / 2, load.isl) + (rounds - 1) * later) / rounds
     # Poisson: Kingman's queue.
     queue = np.where(closed, closed_queue, p.queue_factor * rho_open / (1 - rho_open) * service)
     base_ttft = outside + residual + own + queue

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.batching import DEFAULT_ROUNDS, Load, async_by_default, solve
+from planner.batching import DEFAULT_ROUNDS, Load, async_by_default, release_at_least, solve
 from planner.catalog import LOW_FLOAT_DTYPES, BenchmarkRow, Catalog, ModelArch
 from planner.errors import ServewiseError
 from planner.memory import default_max_num_batched_tokens, memory_fit
@@ -59,11 +59,7 @@ def usable(row: BenchmarkRow) -> str | None:
 
 def fittable(row: BenchmarkRow) -> bool:
     """Whether a usable row may be fitted (rows of vLLM before 0.15 are only scored, see module doc)."""
-    version = row.engine_version or ""
-    if not version[:1].isdigit():
-        return True  # unknown or nightly builds
-    major, minor = (int(x) for x in version.split(".")[:2])
-    return (major, minor) >= (0, 15)
+    return release_at_least(row.engine_version, 0, 15)
 
 
 def async_scheduling(row: BenchmarkRow) -> bool:

@@ -87,7 +87,7 @@ def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu, shared: dict | Non
     if query.concurrency is not None:
         sent = query.num_prompts or int(DEFAULT_ROUNDS * query.concurrency)
         assumptions.append(f"closed loop: each client sends its next request when the last one ends; {sent} requests in "
-                           f"all{'' if query.num_prompts else ' (10 per client, as the calibration sweeps ran)'}, the "
+                           f"all{'' if query.num_prompts else f' ({DEFAULT_ROUNDS:g} per client, as the calibration sweeps ran)'}, the "
                            f"clients' first ones at once: that queued first round is {query.concurrency / sent:.2g} of "
                            "the requests the means average")
     else:
