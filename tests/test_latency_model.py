@@ -368,3 +368,34 @@ def test_set_constants_are_listed_as_assumptions(cat, params):
         assert f"engine step overhead {params.step_overhead_s * 1e3:g} ms" in text
     assert any("Blackwell" in a for a in on_b200.assumptions)
     assert not any("Blackwell" in a for a in on_h100.assumptions)
+
+
+def test_batches_pause_the_cycle_collector_only_while_they_run(cat, params, monkeypatch):
+    import gc
+
+    from planner import latency
+
+    seen = []
+    real_solve = latency._solve_prepared
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real_solve(*args, **kwargs)
+
+    monkeypatch.setattr(latency, "_solve_prepared", spy)
+    q = PredictQuery(model="llama-3.1-8b", gpu="H100-SXM-80GB", isl=512, osl=128, concurrency=4)
+    item = (q, cat.model(q.model), cat.gpu(q.gpu))
+    assert gc.isenabled()
+    latency.predict_many([item], params)
+    latency.predict_load_sweep(q, [1.0, 2.0], *item[1:], params)
+    assert seen == [False, False] and gc.isenabled()
+    # A caller that paused the collector itself keeps it paused, and an error inside restores it.
+    gc.disable()
+    try:
+        latency.predict_many([item], params)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(BadInput):
+        latency.predict_many([(q.model_copy(update={"tp": 3}), *item[1:])], params)
+    assert gc.isenabled()
