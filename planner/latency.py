@@ -23,13 +23,12 @@ from planner.contracts import Correction, MemoryBreakdown, Prediction, PredictQu
 from planner.errors import BadInput, Infeasible
 from planner.feedback import resolve
 from planner.memory import ASSUMPTIONS as MEMORY_ASSUMPTIONS
-from planner.memory import default_max_num_batched_tokens, memory_fit
+from planner.memory import default_max_num_batched_tokens, default_max_num_seqs, memory_fit
 from planner.mix import class_latencies
 from planner.steptime import LatencyParams, StepFeatures, features, physics_floor_tpot, physics_floor_ttft
 
 __all__ = ["LatencyParams", "predict", "predict_many", "predict_load_sweep", "predict_loads", "prepare", "Prepared", "check_query"]
 
-DEFAULT_MAX_NUM_SEQS = 256  # vLLM V1 default for the OpenAI server (vllm/engine/arg_utils.py)
 _SAMPLES = 400
 
 
@@ -90,12 +89,13 @@ def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu, shared: dict | Non
     if query.max_num_seqs:
         max_seqs = query.max_num_seqs
     else:
-        max_seqs = max(DEFAULT_MAX_NUM_SEQS, per_replica_clients)
-        assumptions.append(f"max-num-seqs {max_seqs} (vLLM default 256, raised to the clients per replica as "
-                           "benchmark harnesses do)")
+        default = default_max_num_seqs(gpu)
+        max_seqs = max(default, per_replica_clients)
+        assumptions.append(f"max-num-seqs {max_seqs} (vLLM's default on this GPU {default}"
+                           + (", raised to the clients per replica as benchmark harnesses do)" if max_seqs > default else ")"))
     chunk = query.max_num_batched_tokens or default_max_num_batched_tokens(gpu)
     if not query.max_num_batched_tokens:
-        assumptions.append(f"max-num-batched-tokens {chunk} (vLLM V1 default for this GPU size), chunked prefill on")
+        assumptions.append(f"max-num-batched-tokens {chunk} (vLLM's default on this GPU), chunked prefill on")
     if query.weight_dtype is None:
         assumptions.append(f"weights in the model's native dtype ({dtype})")
     context = query.isl + query.osl

@@ -173,9 +173,21 @@ def activation_bytes(model: ModelArch, tp: int, max_num_batched_tokens: int, max
     return max_num_batched_tokens * per_token + logits
 
 
+def _large_batch_defaults(gpu: Gpu) -> bool:
+    """Whether `vllm serve` picks its large batch defaults on this GPU: device memory >= 70 GiB and a device name
+    without "a100" (A100-80GB keeps the small ones: larger batches cost it throughput, vllm-project/vllm#17885).
+    vLLM 0.19.0 `vllm/engine/arg_utils.py`, EngineArgs.get_batch_defaults, lines 2050-2072 of the released wheel."""
+    return gpu.memory_gb >= 70 and "a100" not in gpu.name.lower()
+
+
 def default_max_num_batched_tokens(gpu: Gpu) -> int:
-    """vLLM V1's default for the OpenAI server: 8192 on GPUs with >= 70 GiB, else 2048 (vllm/engine/arg_utils.py)."""
-    return 8192 if gpu.memory_gb >= 70 else 2048
+    """vLLM's --max-num-batched-tokens default for the OpenAI server: 8192 with the large batch defaults, else 2048."""
+    return 8192 if _large_batch_defaults(gpu) else 2048
+
+
+def default_max_num_seqs(gpu: Gpu) -> int:
+    """vLLM's --max-num-seqs default for the OpenAI server: 1024 with the large batch defaults, else 256."""
+    return 1024 if _large_batch_defaults(gpu) else 256
 
 
 def memory_fit(model: ModelArch, gpu: Gpu, *, tp: int, pp: int = 1, weight_dtype: WeightDtype,

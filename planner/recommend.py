@@ -27,6 +27,7 @@ from planner.errors import BadInput, Infeasible, ServewiseError
 from planner.latency import LatencyParams, predict_loads, prepare
 from planner.memory import (
     default_max_num_batched_tokens,
+    default_max_num_seqs,
     memory_fit,
     weight_bytes_read_per_step,
 )
@@ -481,7 +482,7 @@ def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, 
     return Plan(candidates=picked, chosen=0, rationale=_rationale(picked, spec, why_blocked, notes), **common)
 
 
-BATCH_LIMITS = (32, 64, 128)  # --max-num-seqs tried below vLLM's default of 256
+BATCH_LIMITS = (32, 64, 128, 256)  # --max-num-seqs tried below vLLM's default on the GPU (256, or 1024 on large GPUs)
 
 
 def _tighter_batch_limits(picked: list[Candidate], spec: DeploymentSpec, catalog: Catalog, params: LatencyParams,
@@ -496,7 +497,8 @@ def _tighter_batch_limits(picked: list[Candidate], spec: DeploymentSpec, catalog
         price = g.price(provider)
         m = catalog.model(c.model)
         variants += [_Option(m, g, c.weight_dtype, c.tp, price.usd_per_gpu_hour, price.source, n,
-                             _checkpoint(catalog, m, c.weight_dtype), pp=c.pp) for n in BATCH_LIMITS]
+                             _checkpoint(catalog, m, c.weight_dtype), pp=c.pp)
+                     for n in BATCH_LIMITS if n < default_max_num_seqs(g)]
     sized = _candidates(variants, spec, params, context, corrections, [])
     out = []
     for c in picked:

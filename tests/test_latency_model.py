@@ -399,3 +399,25 @@ def test_batches_pause_the_cycle_collector_only_while_they_run(cat, params, monk
     with pytest.raises(BadInput):
         latency.predict_many([(q.model_copy(update={"tp": 3}), *item[1:])], params)
     assert gc.isenabled()
+
+
+def test_batch_defaults_are_vllms_for_the_gpu(cat, params):
+    """vLLM 0.19.0 vllm/engine/arg_utils.py, EngineArgs.get_batch_defaults (lines 2050-2072 of the released wheel):
+    the OpenAI server takes --max-num-seqs 1024 and --max-num-batched-tokens 8192 on GPUs with at least 70 GiB whose
+    name lacks "a100", else 256 and 2048 (A100-80GB included: vllm-project/vllm#17885)."""
+    from planner.memory import default_max_num_batched_tokens, default_max_num_seqs
+
+    for name, seqs, tokens in (("H100-SXM-80GB", 1024, 8192), ("H200-141GB", 1024, 8192), ("B200-180GB", 1024, 8192),
+                               ("MI300X", 1024, 8192), ("A100-80GB", 256, 2048), ("A100-40GB", 256, 2048),
+                               ("L40S", 256, 2048), ("L4", 256, 2048)):
+        gpu = cat.gpu(name)
+        assert (default_max_num_seqs(gpu), default_max_num_batched_tokens(gpu)) == (seqs, tokens), name
+    # A Poisson load that keeps about 400 requests decoding on one H100: vLLM's default lets them all run, so the
+    # prediction is the one for an explicit 1024, while an explicit 256 cannot keep up with it.
+    q = PredictQuery(model="llama-3.1-8b", gpu="H100-SXM-80GB", isl=128, osl=512, qps=30)
+    model, gpu = cat.model(q.model), cat.gpu(q.gpu)
+    default = predict(q, model, gpu, params)
+    assert any(a.startswith("max-num-seqs 1024 (vLLM's default on this GPU 1024)") for a in default.assumptions)
+    assert default.ttft_ms.mean == predict(q.model_copy(update={"max_num_seqs": 1024}), model, gpu, params).ttft_ms.mean
+    assert not default.saturated and 256 < default.request_s * 511 * default.tpot_ms.mean / 1e3 < 1024
+    assert predict(q.model_copy(update={"max_num_seqs": 256}), model, gpu, params).saturated

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.errors import BadInput
-from planner.memory import memory_fit
-from planner.recommend import evaluate, recommend
+from planner.memory import default_max_num_seqs, memory_fit
+from planner.recommend import BATCH_LIMITS, evaluate, recommend
 from planner.spec import build_spec
 
 PROPERTY = settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -37,8 +37,10 @@ def test_original_use_cases_get_modest_feasible_plans(cat, params, use_case, qps
         assert c.checkpoint == (published.repo if quantized and published else None)
         assert c.vllm.quantization == ("fp8" if quantized and not published else None)
         assert not (quantized and not published) or (c.weight_dtype == "fp8" and cat.gpu(c.gpu).fp8_tflops)
-        assert c.vllm.max_num_seqs in (32, 64, 128, 256)
-        assert c.vllm.max_num_seqs == 256 or f"--max-num-seqs {c.vllm.max_num_seqs}" in c.explanation
+        # vLLM's default on the GPU (vllm/engine/arg_utils.py get_batch_defaults), or a tighter limit, explained
+        default = default_max_num_seqs(cat.gpu(c.gpu))
+        assert c.vllm.max_num_seqs in (*(n for n in BATCH_LIMITS if n < default), default)
+        assert c.vllm.max_num_seqs == default or f"--max-num-seqs {c.vllm.max_num_seqs}" in c.explanation
         price = cat.gpu(c.gpu).price("aws").usd_per_gpu_hour
         assert c.monthly_cost_usd == pytest.approx(c.gpus_total * price * 730, rel=1e-3)
 
