@@ -18,7 +18,7 @@ from planner.contracts import Correction, Plan, PredictQuery, Traffic
 from planner.errors import ServewiseError
 from planner.feedback import Outcome
 from planner.latency import LatencyParams, predict
-from planner.recommend import HOURS_PER_MONTH, recommend
+from planner.recommend import HOURS_PER_MONTH, deployed_kv_dtype, recommend
 
 MARKER = "<!-- servewise:slo-report -->"
 AT_RISK = 0.9  # observed above 90 % of a target is "at risk"
@@ -92,7 +92,8 @@ def _at_load(plan: Plan, catalog: Catalog, params: LatencyParams, qps: float, re
     s = plan.spec
     q = PredictQuery(model=c.model, gpu=gpu or c.gpu, tp=c.tp, isl=max(1, round(s.prompt_tokens.mean)),
                      osl=max(2, round(s.output_tokens.mean)), qps=qps, replicas=replicas, weight_dtype=c.weight_dtype,
-                     isl_cv=s.prompt_tokens.cv, osl_cv=s.output_tokens.cv, max_num_seqs=c.vllm.max_num_seqs)
+                     isl_cv=s.prompt_tokens.cv, osl_cv=s.output_tokens.cv, max_num_seqs=c.vllm.max_num_seqs,
+                     kv_dtype=deployed_kv_dtype(c.vllm.kv_cache_dtype))
     return predict(q, catalog.model(c.model), catalog.gpu(gpu or c.gpu), params, correction)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.batching import DEFAULT_ROUNDS, Load, async_by_default, release_at_least, solve
-from planner.catalog import LOW_FLOAT_DTYPES, BenchmarkRow, Catalog, ModelArch
+from planner.catalog import BenchmarkRow, Catalog, ModelArch
 from planner.errors import ServewiseError
 from planner.memory import default_max_num_batched_tokens, memory_fit
 from planner.steptime import FREE, LatencyParams, StepFeatures, features
@@ -75,15 +75,12 @@ def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:
             continue
         try:
             model, gpu = catalog.model(row.model), catalog.gpu(row.gpu)
-            # The sources do not record the KV dtype. Runs of fp8/fp4 checkpoints admit as many clients as an
-            # fp8 KV cache holds (31 rows over the bf16 capacity show no slot wait; the two that do wait
-            # match fp8 capacity), so their capacity is taken at fp8. Step times read the KV cache at the dtype a
-            # query that does not name one gets ("auto", bf16): fitted with fp8 reads, the held-out TPOT error is
-            # 0.6 points lower, but every prediction made the way servewise deploys (kv-cache-dtype auto), or for a
-            # run that does not record its KV dtype, would then read twice the bytes the fit assumed (in-sample
-            # TPOT error 7.5 -> 9.7 %).
-            cap_kv = "fp8" if row.weight_dtype in LOW_FLOAT_DTYPES else "auto"
-            mem = memory_fit(model, gpu, tp=row.tp, pp=row.pp, weight_dtype=row.weight_dtype, kv_dtype=cap_kv,
+            # The sources do not record the KV dtype: runs of fp8/fp4 checkpoints hold fp8 KV entries
+            # (planner.memory.kv_capacity_dtype). Step times read the KV cache at the dtype a query that names none
+            # gets ("auto", priced at bf16). Fitted with fp8 reads, the held-out TPOT error is 0.6 points lower
+            # (8.7 %), but the fitted per-sequence cost more than doubles (11 -> 25 us) and predictions of bf16
+            # caches (gpt-oss, dense bf16 models) grow slower with it: the published runs' TPOT 3.9 -> 7.4 %.
+            mem = memory_fit(model, gpu, tp=row.tp, pp=row.pp, weight_dtype=row.weight_dtype, kv_dtype="auto",
                              context_tokens=row.isl + row.osl, max_num_seqs=row.concurrency)
         except ServewiseError:
             continue

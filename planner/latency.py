@@ -23,7 +23,7 @@ from planner.contracts import Correction, MemoryBreakdown, Prediction, PredictQu
 from planner.errors import BadInput, Infeasible
 from planner.feedback import resolve
 from planner.memory import ASSUMPTIONS as MEMORY_ASSUMPTIONS
-from planner.memory import default_max_num_batched_tokens, default_max_num_seqs, memory_fit
+from planner.memory import default_max_num_batched_tokens, default_max_num_seqs, kv_capacity_dtype, memory_fit
 from planner.mix import class_latencies
 from planner.steptime import LatencyParams, StepFeatures, features, physics_floor_tpot, physics_floor_ttft
 
@@ -98,6 +98,10 @@ def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu, shared: dict | Non
         assumptions.append(f"max-num-batched-tokens {chunk} (vLLM's default on this GPU), chunked prefill on")
     if query.weight_dtype is None:
         assumptions.append(f"weights in the model's native dtype ({dtype})")
+    if kv_capacity_dtype(query.kv_dtype, dtype) != query.kv_dtype:
+        assumptions.append(f"KV cache holds fp8 entries under --kv-cache-dtype auto, as a {dtype} checkpoint that sets "
+                           "its KV quantization makes vLLM do (and as the calibration sweeps ran); ask with kv_dtype bf16 "
+                           "for a checkpoint without one. Attention reads are priced as fitted")
     context = query.isl + query.osl
     cache = shared if shared is not None else {}
     key = (model.hf_id, gpu.name, query.tp, query.pp, dtype, query.kv_dtype)

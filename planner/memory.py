@@ -44,8 +44,24 @@ def weight_bytes_per_param(dtype: WeightDtype) -> float:
 
 
 def kv_dtype_bytes(kv_dtype: KvDtype, weight_dtype: WeightDtype) -> float:
-    """vLLM's `auto` KV dtype is the model's activation dtype (bf16) whatever the weight dtype."""
+    """Bytes of one KV entry as the step-time model reads it: `auto` is priced at the activation dtype (bf16), as the
+    latency fit was (planner.calibration)."""
     return 1.0 if kv_dtype == "fp8" else 2.0
+
+
+# Weight formats whose checkpoints are taken to hold fp8 KV entries under --kv-cache-dtype auto.
+KV_FP8_WEIGHTS: tuple[str, ...] = ("fp8", "fp8_block", "nvfp4")
+
+
+def kv_capacity_dtype(kv_dtype: KvDtype, weight_dtype: WeightDtype) -> KvDtype:
+    """The KV dtype that sets how many tokens the cache holds. vLLM resolves `auto` to the checkpoint's own KV
+    quantization where its config names one (vLLM 0.19.0 `vllm/utils/torch_utils.py`
+    resolve_kv_cache_dtype_string, called from `engine/arg_utils.py`): NVIDIA's ModelOpt FP8/NVFP4 releases set
+    kv_cache_quant_algo FP8. Sweeps of fp8/fp4 checkpoints run that way: the calibration's runs of such
+    checkpoints admit as many clients as an fp8 cache holds (31 rows beyond the bf16 capacity show no slot wait; the
+    two that wait match fp8's). So `auto` with such weights holds fp8 entries; a checkpoint without a KV quantization
+    (compressed-tensors releases, vLLM's on-load --quantization fp8) is asked for with kv_dtype bf16."""
+    return "fp8" if kv_dtype == "auto" and weight_dtype in KV_FP8_WEIGHTS else kv_dtype
 
 
 @dataclass(frozen=True)
@@ -207,7 +223,7 @@ def memory_fit(model: ModelArch, gpu: Gpu, *, tp: int, pp: int = 1, weight_dtype
     act_gib = activation_bytes(model, tp, mnbt, max_num_seqs) / GIB
     overhead_gib = OVERHEAD_BASE_GIB + OVERHEAD_PER_TP_PEER_GIB * (tp - 1)
     kv_gib = usable_gib - weights_gib - act_gib - overhead_gib
-    per_seq_total = kv_bytes_per_sequence(model, tp, context_tokens, kv_dtype, weight_dtype)
+    per_seq_total = kv_bytes_per_sequence(model, tp, context_tokens, kv_capacity_dtype(kv_dtype, weight_dtype), weight_dtype)
     per_token_total = per_seq_total / context_tokens
     kv_total_bytes = max(kv_gib, 0.0) * GIB * gpus  # summed over the replica's GPUs
     kv_tokens = int(kv_total_bytes / per_token_total) if per_token_total else 0

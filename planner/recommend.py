@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 from planner.capacity import Goodput, class_ratios, goodputs, headroom, replicas_for, slo_label, slo_ratios, worst_slo
-from planner.catalog import Catalog, Checkpoint, Gpu, ModelArch, WeightDtype
+from planner.catalog import Catalog, Checkpoint, Gpu, KvDtype, ModelArch, WeightDtype
 from planner.contracts import (
     Candidate,
     Correction,
@@ -226,9 +226,16 @@ def _quality(m: ModelArch) -> float | None:
     return m.quality[0].score if m.quality else None
 
 
+def deployed_kv_dtype(rendered: KvDtype = "auto") -> KvDtype:
+    """The KV dtype a servewise deployment runs with for the --kv-cache-dtype it renders. The checkpoints servewise
+    deploys (kb/data/checkpoints.json: compressed-tensors and native fp8 releases, or vLLM's on-load --quantization
+    fp8) set no KV quantization, so vLLM's `auto` is bf16 for them (planner.memory.kv_capacity_dtype)."""
+    return "bf16" if rendered == "auto" else rendered
+
+
 def _query(o: _Option, spec: DeploymentSpec) -> PredictQuery:
     return PredictQuery(model=o.model.hf_id, gpu=o.gpu.name, tp=o.tp, pp=o.pp, isl=max(1, round(spec.prompt_tokens.mean)),
-                        osl=max(2, round(spec.output_tokens.mean)), qps=1.0, weight_dtype=o.dtype,
+                        osl=max(2, round(spec.output_tokens.mean)), qps=1.0, weight_dtype=o.dtype, kv_dtype=deployed_kv_dtype(),
                         isl_cv=spec.prompt_tokens.cv, osl_cv=spec.output_tokens.cv, max_num_seqs=o.max_num_seqs)
 
 

@@ -280,9 +280,11 @@ async def capacity(model: ModelName, gpu: GpuName,
         from kb.latency import load_latency_params
         from planner.capacity import goodput, replicas_for
         from planner.catalog import SloTargets
+        from planner.recommend import deployed_kv_dtype
 
         m, g = ctx.catalog.model(model), ctx.catalog.gpu(gpu)
-        q = PredictQuery(model=m.hf_id, gpu=g.name, tp=tp, isl=isl, osl=osl, qps=qps, weight_dtype=weight_dtype)
+        q = PredictQuery(model=m.hf_id, gpu=g.name, tp=tp, isl=isl, osl=osl, qps=qps, weight_dtype=weight_dtype,
+                         kv_dtype=deployed_kv_dtype())
         gp = goodput(q, m, g, load_latency_params(), SloTargets(ttft_p90_ms=ttft_p90_ms, tpot_p90_ms=tpot_p90_ms,
                                                                 e2e_p95_ms=e2e_p95_ms), ctx.correction(m.hf_id, g.name, tp))
         if gp.qps <= 0:

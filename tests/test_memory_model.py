@@ -63,3 +63,19 @@ def test_fit_verdicts(cat):
     more_tp = memory_fit(cat.model("llama-3.1-70b"), cat.gpu("h100"), tp=4, weight_dtype="fp8", context_tokens=2048)
     less_tp = memory_fit(cat.model("llama-3.1-70b"), cat.gpu("h100"), tp=2, weight_dtype="fp8", context_tokens=2048)
     assert more_tp.weights_gib < less_tp.weights_gib and more_tp.kv_cache_tokens > less_tp.kv_cache_tokens
+
+
+def test_auto_kv_of_an_fp8_or_fp4_checkpoint_holds_fp8_entries(cat):
+    """vLLM 0.19.0 resolves --kv-cache-dtype auto to the checkpoint's kv_cache_quant_algo (vllm/utils/torch_utils.py
+    resolve_kv_cache_dtype_string): ModelOpt FP8/NVFP4 releases set FP8, and the calibration sweeps of fp8/fp4
+    checkpoints admit fp8's capacity. bf16 names a checkpoint without a KV quantization; gpt-oss's mxfp4 release sets
+    none (its config has no kv_cache_quant_algo), nor does a bf16 model."""
+    from planner.memory import kv_capacity_dtype, memory_fit
+
+    m, g = cat.model("llama-3.1-70b"), cat.gpu("H200-141GB")
+    tokens = {kv: memory_fit(m, g, tp=2, weight_dtype="fp8", kv_dtype=kv, context_tokens=9216).kv_cache_tokens
+              for kv in ("auto", "fp8", "bf16")}
+    assert tokens["auto"] == tokens["fp8"] and tokens["bf16"] == pytest.approx(tokens["fp8"] / 2, abs=2)
+    assert [kv_capacity_dtype("auto", w) for w in ("fp8", "fp8_block", "nvfp4", "mxfp4", "int4", "bf16")] == \
+        ["fp8", "fp8", "fp8", "auto", "auto", "auto"]
+    assert kv_capacity_dtype("bf16", "fp8") == "bf16"

@@ -132,7 +132,7 @@ def predict_cmd(
     qps: float = typer.Option(None, callback=bounded("qps"), help="Poisson arrivals, requests/s over the deployment."),
     replicas: int = typer.Option(1, callback=bounded("replicas"), help="Replicas sharing the load."),
     weight_dtype: str = typer.Option(None, help="bf16, fp16, fp8, fp8_block, int8, int4, nvfp4, mxfp4 (default: native)."),
-    kv_dtype: str = typer.Option("auto", help="KV-cache dtype: auto (= bf16), fp8."),
+    kv_dtype: str = typer.Option("auto", help="KV-cache dtype: auto (vLLM's: fp8 entries for an fp8/nvfp4 checkpoint that sets its KV quantization, else bf16), bf16, fp8."),
     max_num_seqs: int = typer.Option(None, callback=bounded("max_num_seqs"), help="vLLM --max-num-seqs (default vLLM's: 1024 on GPUs of 70 GiB or more except A100, else 256; or the clients per replica if more)."),
     max_num_batched_tokens: int = typer.Option(None, callback=bounded("max_num_batched_tokens"), help="vLLM --max-num-batched-tokens (default vLLM's: 8192 on GPUs of 70 GiB or more except A100, else 2048)."),
     gpu_memory_utilization: float = typer.Option(0.9, callback=bounded("gpu_memory_utilization"), help="vLLM --gpu-memory-utilization."),
