@@ -65,7 +65,7 @@ def fittable(row: BenchmarkRow) -> bool:
 def async_scheduling(row: BenchmarkRow) -> bool:
     """Whether the run's server scheduled one step ahead: asked for with --async-scheduling, or by its release's
     default (planner.batching.async_by_default)."""
-    return "--async-scheduling" in str(row.extra.get("server_flags", "")) or async_by_default(row.engine_version)
+    return row.asks_async_scheduling() or async_by_default(row.engine_version)
 
 
 def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:

@@ -234,6 +234,10 @@ class BenchmarkRow(BaseModel):
             sent = int(match.group(1)) if match else None
         return sent if sent and sent > 0 else None
 
+    def asks_async_scheduling(self) -> bool:
+        """Whether the run's server was started with --async-scheduling (its recorded flags say so)."""
+        return "--async-scheduling" in str(self.extra.get("server_flags", ""))
+
 
 class Checkpoint(BaseModel):
     """A published pre-quantized checkpoint of a catalog model, and where its existence was checked."""

@@ -45,6 +45,8 @@ class PredictQuery(BaseModel):
     osl_cv: float = Field(default=0.0, ge=0, description="spread of output lengths (0 = fixed)")
     engine_version: str | None = Field(default=None, max_length=64,
                                        description="vLLM release; default: the one servewise deploys")
+    async_scheduling: bool | None = Field(default=None, description="vLLM --async-scheduling (the next step scheduled "
+                                          "while one runs); default: the release's own, on from 0.14")
 
     @model_validator(mode="after")
     def _one_load(self) -> "PredictQuery":

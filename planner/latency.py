@@ -157,7 +157,8 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
         max_running=np.maximum(np.minimum(np.array([p.max_num_seqs for p in items], float), np.floor(context_seqs)), 1.0),
         chunk=np.array([p.chunk for p in items], float),
         rounds=np.array([x.num_prompts / x.concurrency if x.num_prompts and x.concurrency else DEFAULT_ROUNDS for x in q]),
-        async_scheduling=np.array([async_by_default(x.engine_version) for x in q]),
+        async_scheduling=np.array([async_by_default(x.engine_version) if x.async_scheduling is None else x.async_scheduling
+                                   for x in q]),
     )
     state = solve(params, feats, load)
     draws = sample(state, load, np.array([x.isl_cv for x in q]), np.array([x.osl_cv for x in q]), n=n_samples)

@@ -79,7 +79,8 @@ def run_query(row: BenchmarkRow, catalog: Catalog) -> PredictQuery:
             {"concurrency": row.concurrency, "num_prompts": max(sent, row.concurrency) if sent else None})
     return PredictQuery(model=catalog.model(row.model).hf_id, gpu=catalog.gpu(row.gpu).name, tp=row.tp, pp=row.pp,
                         isl=row.isl, osl=row.osl, weight_dtype=row.weight_dtype, engine_version=row.engine_version,
-                        kv_dtype="fp8" if (row.kv_dtype or "").startswith("fp8") else "auto", **load)
+                        kv_dtype="fp8" if (row.kv_dtype or "").startswith("fp8") else "auto",
+                        async_scheduling=True if row.asks_async_scheduling() else None, **load)
 
 
 def score_runs(runs: Sequence[tuple[BenchmarkRow, str]], catalog: Catalog, params: LatencyParams

@@ -188,6 +188,10 @@ def test_a_stated_release_schedules_as_that_release_does(cat, params):
     assert new.ttft_ms.mean == deployed.ttft_ms.mean
     assert old.ttft_ms.mean < new.ttft_ms.mean < old.ttft_ms.mean + 1.5 * new.tpot_ms.mean
     assert old.tpot_ms.mean == new.tpot_ms.mean
+    # --async-scheduling named outright overrides the release's default either way.
+    asked = predict(q.model_copy(update={"engine_version": "0.12.0", "async_scheduling": True}), model, gpu, params)
+    off = predict(q.model_copy(update={"engine_version": "0.19.0", "async_scheduling": False}), model, gpu, params)
+    assert asked.ttft_ms.mean == new.ttft_ms.mean and off.ttft_ms.mean == old.ttft_ms.mean
 
 
 def test_run_says_how_many_requests_it_sent():
@@ -427,10 +431,8 @@ def test_predicting_a_calibration_run_gives_what_the_fit_saw(cat, params, tmp_pa
     """A run's query through `predict` (planner.measured.run_query, as kb accuracy and imported runs use it) and the
     calibration's own view of that run (planner.calibration.build_dataset) agree: same KV capacity, same load. Runs
     of fp8/fp4 checkpoints at 256-512 clients and 8,192-token prompts were once taken at bf16 capacity here, and
-    predicted 5-50x their measured TTFT. A query cannot say --async-scheduling on a release where it is off by
-    default: the two published runs that set it are left out (there the fit adds the step scheduled ahead)."""
-    from planner.batching import async_by_default
-    from planner.calibration import async_scheduling
+    predicted 5-50x their measured TTFT; two published runs that set --async-scheduling on a release where it is
+    off by default were predicted without the step it schedules ahead."""
     from planner.measured import run_query, score_runs
 
     rows = load_benchmarks(open_kb(tmp_path / "kb.sqlite"), engine="vllm")
@@ -439,8 +441,7 @@ def test_predicting_a_calibration_run_gives_what_the_fit_saw(cat, params, tmp_pa
     scored, _ = score_runs([(r, "seed") for r in data.rows], cat, params)
     by_id = {s.id: s for s in scored}
     pairs = [(ttft[i] * 1e3, by_id[r.id].base_ttft_ms, tpot[i] * 1e3, by_id[r.id].base_tpot_ms)
-             for i, r in enumerate(data.rows) if r.id in by_id and run_query(r, cat).concurrency
-             and async_scheduling(r) == async_by_default(r.engine_version)]
+             for i, r in enumerate(data.rows) if r.id in by_id and run_query(r, cat).concurrency]
     assert len(pairs) > 500
     assert max(abs(b / a - 1) for a, b, _, _ in pairs) < 0.05
     assert max(abs(d / c - 1) for _, _, c, d in pairs) < 0.05
