@@ -27,7 +27,8 @@ from planner.memory import default_max_num_batched_tokens, default_max_num_seqs,
 from planner.mix import class_latencies
 from planner.steptime import LatencyParams, StepFeatures, features, physics_floor_tpot, physics_floor_ttft
 
-__all__ = ["LatencyParams", "predict", "predict_many", "predict_load_sweep", "predict_loads", "prepare", "Prepared", "check_query"]
+__all__ = ["LatencyParams", "predict", "predict_many", "predict_load_sweep", "predict_loads", "prepare", "Prepared", "check_query",
+           "without_cycle_collection"]
 
 _SAMPLES = 400
 
@@ -36,12 +37,12 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def _without_cycle_collection(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+def without_cycle_collection(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Run `fn` with CPython's cyclic garbage collector paused. A batch of 10,000 predictions allocates some 10^5
     dicts, lists and models that live until the batch returns, and no reference cycles: each allocation burst made
     the collector walk the whole heap again, 30-45 % of predict_many's time and a quarter of a recommendation's on
     this project's 2-core machine (benchmarks/speed.py). Reference counting still frees everything as before;
-    the collector resumes when the call returns (and stays paused only if it already was)."""
+    the collector resumes when the call returns (and stays paused only if it already was, as in a nested call)."""
     @functools.wraps(fn)
     def paused(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         was_enabled = gc.isenabled()
@@ -274,7 +275,7 @@ def _uncertainty(params: LatencyParams, in_range: bool) -> float:
     return 2 * band
 
 
-@_without_cycle_collection
+@without_cycle_collection
 def predict_many(queries: Sequence[tuple[PredictQuery, ModelArch, Gpu]], params: LatencyParams,
                  corrections: Sequence[Correction | None] | None = None, n_samples: int = _SAMPLES,
                  ) -> list[Prediction]:
@@ -318,7 +319,7 @@ def prepare(query: PredictQuery, model: ModelArch, gpu: Gpu, classes: tuple[Traf
     return prep
 
 
-@_without_cycle_collection
+@without_cycle_collection
 def predict_loads(configs: Sequence[tuple[Prepared, float, Correction | None]], params: LatencyParams,
                   n_samples: int = 200) -> list[Prediction]:
     """Many prepared configurations, each at a Poisson load (deployment-wide req/s), in one vectorised pass."""

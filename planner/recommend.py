@@ -24,7 +24,7 @@ from planner.contracts import (
     VllmSettings,
 )
 from planner.errors import BadInput, Infeasible, ServewiseError
-from planner.latency import LatencyParams, predict_loads, prepare
+from planner.latency import LatencyParams, predict_loads, prepare, without_cycle_collection
 from planner.memory import (
     default_max_num_batched_tokens,
     default_max_num_seqs,
@@ -412,6 +412,7 @@ def _rank_key(c: Candidate, spec: DeploymentSpec, min_cost: float):
     return (c.monthly_cost_usd / min_cost + 0.5 * lat - quality / 100, c.monthly_cost_usd)
 
 
+@without_cycle_collection
 def recommend(spec: DeploymentSpec, catalog: Catalog, params: LatencyParams, *, provider: str, top: int = 5,
               gpu_budget: dict[str, int] | None = None,
               corrections: dict[tuple[str, str, int], Correction] | None = None,
