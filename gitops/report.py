@@ -18,7 +18,8 @@ from planner.contracts import Correction, Plan, PredictQuery, Traffic
 from planner.errors import ServewiseError
 from planner.feedback import Outcome
 from planner.latency import LatencyParams, predict
-from planner.recommend import HOURS_PER_MONTH, deployed_kv_dtype, recommend
+from planner.memory import deployed_kv_dtype
+from planner.recommend import HOURS_PER_MONTH, recommend
 
 MARKER = "<!-- servewise:slo-report -->"
 AT_RISK = 0.9  # observed above 90 % of a target is "at risk"

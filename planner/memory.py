@@ -64,6 +64,13 @@ def kv_capacity_dtype(kv_dtype: KvDtype, weight_dtype: WeightDtype) -> KvDtype:
     return "fp8" if kv_dtype == "auto" and weight_dtype in KV_FP8_WEIGHTS else kv_dtype
 
 
+def deployed_kv_dtype(rendered: KvDtype = "auto") -> KvDtype:
+    """The KV dtype a servewise deployment runs with for the --kv-cache-dtype it renders. The checkpoints servewise
+    deploys (kb/data/checkpoints.json: compressed-tensors and native fp8 releases, or vLLM's on-load --quantization
+    fp8) set no KV quantization, so vLLM's `auto` is bf16 for them (kv_capacity_dtype)."""
+    return "bf16" if rendered == "auto" else rendered
+
+
 @dataclass(frozen=True)
 class ParamSplit:
     """A model's parameters by how they are stored and read."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from planner.catalog import Catalog
 from planner.contracts import Plan
 from planner.errors import BadInput
-from planner.memory import memory_fit
+from planner.memory import deployed_kv_dtype, memory_fit
 
 
 def check_plan(plan: Plan, catalog: Catalog) -> Plan:
@@ -35,7 +35,7 @@ def check_plan(plan: Plan, catalog: Catalog) -> Plan:
             raise BadInput(f"{where}: vLLM settings out of range (gpu_memory_utilization in (0, 1], max_num_seqs and "
                            f"max_num_batched_tokens >= 1, max_model_len between 1 and {model.max_position_embeddings:,})")
         if i == plan.chosen:
-            mem = memory_fit(model, gpu, tp=c.tp, pp=c.pp, weight_dtype=c.weight_dtype, kv_dtype=v.kv_cache_dtype,
+            mem = memory_fit(model, gpu, tp=c.tp, pp=c.pp, weight_dtype=c.weight_dtype, kv_dtype=deployed_kv_dtype(v.kv_cache_dtype),
                              gpu_memory_utilization=v.gpu_memory_utilization, context_tokens=v.max_model_len)
             if not mem.fits:
                 raise BadInput(f"{where}: {model.hf_id} ({c.weight_dtype}) does not fit on {c.tp * c.pp}x {gpu.name} "

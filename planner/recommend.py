@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 from planner.capacity import Goodput, class_ratios, goodputs, headroom, replicas_for, slo_label, slo_ratios, worst_slo
-from planner.catalog import Catalog, Checkpoint, Gpu, KvDtype, ModelArch, WeightDtype
+from planner.catalog import Catalog, Checkpoint, Gpu, ModelArch, WeightDtype
 from planner.contracts import (
     Candidate,
     Correction,
@@ -28,6 +28,7 @@ from planner.latency import LatencyParams, predict_loads, prepare, without_cycle
 from planner.memory import (
     default_max_num_batched_tokens,
     default_max_num_seqs,
+    deployed_kv_dtype,
     memory_fit,
     weight_bytes_read_per_step,
 )
@@ -154,7 +155,8 @@ def _below_floor(m: ModelArch, spec: DeploymentSpec) -> str | None:
 
 
 def _fits(o: _Option, context: int) -> bool:
-    return memory_fit(o.model, o.gpu, tp=o.tp, pp=o.pp, weight_dtype=o.dtype, context_tokens=context).fits
+    return memory_fit(o.model, o.gpu, tp=o.tp, pp=o.pp, weight_dtype=o.dtype, kv_dtype=deployed_kv_dtype(),
+                      context_tokens=context).fits
 
 
 def _prune_tp(options: list[_Option], context: int) -> list[_Option]:
@@ -213,7 +215,7 @@ def _nothing_to_size(spec: DeploymentSpec, options: list[_Option], fitting: list
     if not fitting:
         biggest_gpu = max(options, key=lambda o: o.gpu.memory_gb * o.tp)
         fit = memory_fit(biggest_gpu.model, biggest_gpu.gpu, tp=biggest_gpu.tp, weight_dtype=biggest_gpu.dtype,
-                         context_tokens=context_len(spec))
+                         kv_dtype=deployed_kv_dtype(), context_tokens=context_len(spec))
         return (f"no allowed model fits in the memory of the allowed GPUs at TP up to {max(TP_CHOICES)} "
                 f"(e.g. {biggest_gpu.model.hf_id} ({biggest_gpu.dtype}) on {biggest_gpu.tp}x {biggest_gpu.gpu.name}: "
                 f"{fit.reason}).")
@@ -224,13 +226,6 @@ def _nothing_to_size(spec: DeploymentSpec, options: list[_Option], fitting: list
 
 def _quality(m: ModelArch) -> float | None:
     return m.quality[0].score if m.quality else None
-
-
-def deployed_kv_dtype(rendered: KvDtype = "auto") -> KvDtype:
-    """The KV dtype a servewise deployment runs with for the --kv-cache-dtype it renders. The checkpoints servewise
-    deploys (kb/data/checkpoints.json: compressed-tensors and native fp8 releases, or vLLM's on-load --quantization
-    fp8) set no KV quantization, so vLLM's `auto` is bf16 for them (planner.memory.kv_capacity_dtype)."""
-    return "bf16" if rendered == "auto" else rendered
 
 
 def _query(o: _Option, spec: DeploymentSpec) -> PredictQuery:

@@ -280,7 +280,7 @@ async def capacity(model: ModelName, gpu: GpuName,
         from kb.latency import load_latency_params
         from planner.capacity import goodput, replicas_for
         from planner.catalog import SloTargets
-        from planner.recommend import deployed_kv_dtype
+        from planner.memory import deployed_kv_dtype
 
         m, g = ctx.catalog.model(model), ctx.catalog.gpu(gpu)
         q = PredictQuery(model=m.hf_id, gpu=g.name, tp=tp, isl=isl, osl=osl, qps=qps, weight_dtype=weight_dtype,

@@ -26,9 +26,13 @@ def test_original_use_cases_get_modest_feasible_plans(cat, params, use_case, qps
     assert top.binding_constraint and "beats the runner-up" in plan.rationale
     assert top.min_replicas <= top.replicas < top.max_replicas
     for c in plan.candidates:
-        fit = memory_fit(cat.model(c.model), cat.gpu(c.gpu), tp=c.tp, weight_dtype=c.weight_dtype,
+        # the KV cache a servewise deployment runs: its checkpoints set no KV quantization, so `auto` is bf16
+        fit = memory_fit(cat.model(c.model), cat.gpu(c.gpu), tp=c.tp, weight_dtype=c.weight_dtype, kv_dtype="bf16",
                          context_tokens=c.vllm.max_model_len)
-        assert fit.fits and c.fits
+        assert fit.fits and c.fits and c.vllm.kv_cache_dtype == "auto"
+        assert c.predicted.memory.kv_bytes_per_token == memory_fit(
+            cat.model(c.model), cat.gpu(c.gpu), tp=c.tp, weight_dtype=c.weight_dtype, kv_dtype="bf16",
+            context_tokens=round(plan.spec.prompt_tokens.mean) + round(plan.spec.output_tokens.mean)).kv_bytes_per_token
         # vLLM must accept a p90 request; a quantized dtype is served from a published checkpoint (which carries
         # its method), or quantized on load, which only vLLM's --quantization fp8 does
         assert c.vllm.max_model_len >= plan.spec.prompt_tokens.p90 + plan.spec.output_tokens.p90
