@@ -190,6 +190,8 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
         f"engine step overhead {params.step_overhead_s * 1e3:g} ms, set not fitted: the calibration models all have "
         "61-80 layers, so per-step and per-layer costs cannot be told apart there; chosen as the value whose fit best "
         "predicts published runs of 32-36-layer models",
+        f"attention at {params.attn_flops_eff:g} of the datasheet bf16 FLOPs, set not fitted: FlashAttention-3's "
+        "measured share on H100 at 1k-8k tokens",
         f"per-request time outside the engine {params.request_overhead_s * 1e3:g} ms + "
         f"{params.request_token_s * 1e6:g} µs per prompt token, set not fitted: the calibration campaigns measure one "
         "configuration's TTFT 2-3x apart; chosen on published low-load runs and held-out families",

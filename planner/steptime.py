@@ -27,7 +27,14 @@ class LatencyParams(BaseModel):
     """Fitted parameters of the step-time model, with where they came from."""
 
     bw_eff: float = Field(0.75, description="achieved / datasheet memory bandwidth (weights and KV streaming)")
-    flops_eff: float = Field(0.55, description="achieved / datasheet tensor FLOPs in dense GEMMs and attention")
+    flops_eff: float = Field(0.55, description="achieved / datasheet tensor FLOPs in dense GEMMs")
+    attn_flops_eff: float = Field(0.6, description="achieved / datasheet bf16 tensor FLOPs of attention. Set, not fitted, "
+                                  "from measurements of the kernel: FlashAttention-3's forward pass on H100 at head "
+                                  "dimension 128 runs 517 / 566 / 614 TFLOP/s at 1k / 2k / 8k tokens (pytorch/benchmark "
+                                  "#2391, batch x tokens = 16k), 52-62 % of the 989 TFLOP/s datasheet, 75 % at its best "
+                                  "shape (Shah et al. 2024, arXiv:2407.08608). Sharing the GEMMs' efficiency (fitted at "
+                                  "0.95) instead predicts held-out families 14.6 / 9.3 / 9.5 % against 14.4 / 9.0 / 9.5 % "
+                                  "(benchmarks/accuracy.py)")
     blackwell_gemm_ratio: float = Field(0.6, description="share of the datasheet tensor FLOPs vLLM's GEMMs reach on "
                                         "Blackwell GPUs relative to other architectures (flops_eff and moe_flops_eff are "
                                         "those of Hopper, whose kernels have had longer to mature, and whose half-size "
@@ -238,8 +245,8 @@ def _stage_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: 
 
     Each kind of kernel is its own roofline (memory time vs compute time, the smaller partly hidden):
     dense GEMMs stream the always-read weights; routed-expert GEMMs stream the touched experts and run
-    as grouped GEMMs at their own efficiency; attention streams the decodes' KV and computes at the bf16
-    rate whatever the weight dtype.
+    as grouped GEMMs at their own efficiency; attention streams the decodes' KV and computes at its own share
+    (attn_flops_eff) of the bf16 rate whatever the weight dtype.
     """
     tokens = decode + prefill
     bw = f.gpus * f.bw * p.bw_eff
@@ -252,7 +259,7 @@ def _stage_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: 
     touched = f.experts * expert_fraction(f, tokens)
     experts = roof(touched * f.expert_bytes / bw, _expert_compute(p, f, tokens, touched))
     attention = roof(decode * kv_bytes(f, context) / bw,
-                     attention_flops(f, decode, context, prefill, prefill_context) / (f.gpus * f.attn_peak * p.flops_eff))
+                     attention_flops(f, decode, context, prefill, prefill_context) / (f.gpus * f.attn_peak * p.attn_flops_eff))
     return (p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + p.seq_overhead_s * decode + dense + experts
             + attention + allreduce_time(p, f, tokens))
 

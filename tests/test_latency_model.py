@@ -370,6 +370,7 @@ def test_set_constants_are_listed_as_assumptions(cat, params):
         text = " ".join(p.assumptions)
         assert f"{params.request_overhead_s * 1e3:g} ms + {params.request_token_s * 1e6:g} µs per prompt token" in text
         assert f"engine step overhead {params.step_overhead_s * 1e3:g} ms" in text
+        assert f"attention at {params.attn_flops_eff:g} of the datasheet bf16 FLOPs" in text
     assert any("Blackwell" in a for a in on_b200.assumptions)
     assert not any("Blackwell" in a for a in on_h100.assumptions)
 
@@ -445,3 +446,19 @@ def test_predicting_a_calibration_run_gives_what_the_fit_saw(cat, params, tmp_pa
     assert len(pairs) > 500
     assert max(abs(b / a - 1) for a, b, _, _ in pairs) < 0.05
     assert max(abs(d / c - 1) for _, _, c, d in pairs) < 0.05
+
+
+def test_attention_computes_at_its_own_measured_share(cat, params):
+    """Attention runs at attn_flops_eff of the bf16 datasheet (FlashAttention-3's measured share), not at the GEMMs'
+    fitted efficiency: a step's time moves with the one by exactly the attention FLOPs over that rate (memory and
+    compute add, overlap 1), and not at all with the other for the same attention work."""
+    from planner.steptime import attention_flops, features, step_time
+
+    f = features(cat.model("llama-3.1-70b"), cat.gpu("H100-SXM-80GB"), tp=2, pp=1, weight_dtype="fp8")
+    one = np.array([1.0])
+    args = (one * 4, one * 8192, one * 2048, one * 4096)  # 4 decodes at 8k context beside a 2k-token prefill chunk
+    low, high = params.model_copy(update={"attn_flops_eff": 0.3}), params.model_copy(update={"attn_flops_eff": 0.6})
+    flops = attention_flops(f, *args)
+    expected = flops / (f.gpus * f.attn_peak) * (1 / 0.3 - 1 / 0.6)
+    assert (step_time(low, f, *args) - step_time(high, f, *args)) == pytest.approx(expected, rel=1e-9)
+    assert params.attn_flops_eff == 0.6 and params.flops_eff != params.attn_flops_eff
