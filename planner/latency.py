@@ -92,17 +92,18 @@ def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu, shared: dict | Non
     else:
         default = default_max_num_seqs(gpu)
         max_seqs = max(default, per_replica_clients)
-        assumptions.append(f"max-num-seqs {max_seqs} (vLLM's default on this GPU {default}"
-                           + (", raised to the clients per replica as benchmark harnesses do)" if max_seqs > default else ")"))
+        assumptions.append(f"max-num-seqs {max_seqs} (vLLM's default on this GPU)" if max_seqs == default else
+                           f"max-num-seqs {max_seqs} (vLLM's default on this GPU is {default}; raised to the clients per "
+                           "replica as benchmark harnesses do)")
     chunk = query.max_num_batched_tokens or default_max_num_batched_tokens(gpu)
     if not query.max_num_batched_tokens:
         assumptions.append(f"max-num-batched-tokens {chunk} (vLLM's default on this GPU), chunked prefill on")
     if query.weight_dtype is None:
         assumptions.append(f"weights in the model's native dtype ({dtype})")
     if kv_capacity_dtype(query.kv_dtype, dtype) != query.kv_dtype:
-        assumptions.append(f"KV cache holds fp8 entries under --kv-cache-dtype auto, as a {dtype} checkpoint that sets "
-                           "its KV quantization makes vLLM do (and as the calibration sweeps ran); ask with kv_dtype bf16 "
-                           "for a checkpoint without one. Attention reads are priced as fitted")
+        assumptions.append(f"KV cache holds fp8 entries under --kv-cache-dtype auto, as vLLM does for an {dtype} "
+                           "checkpoint that sets its KV quantization (and as the calibration sweeps ran); for a checkpoint "
+                           "without one, ask with KV dtype bf16. Attention reads are priced as fitted")
     context = query.isl + query.osl
     cache = shared if shared is not None else {}
     key = (model.hf_id, gpu.name, query.tp, query.pp, dtype, query.kv_dtype)
