@@ -40,6 +40,12 @@ DEFAULT_ROUNDS = 10.0
 _RHO_CAP = 0.98
 
 
+def rounds_per_client(num_prompts: int | None, clients: float) -> float:
+    """Requests each client sends in a closed-loop run (num_prompts / clients, at least one); DEFAULT_ROUNDS when the
+    run does not say how many it sent."""
+    return max(1.0, num_prompts / clients) if num_prompts else DEFAULT_ROUNDS
+
+
 def release_at_least(release: str | None, major: int, minor: int) -> bool:
     """Whether vLLM `release` ("0.19.0") is `major`.`minor` or later. No release (the one servewise deploys) and
     nightly builds are recent."""
@@ -131,23 +137,25 @@ def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
     # spread out (a single-server queue, Kingman as for Poisson arrivals), except that clients whose requests ended
     # in one step come back together (a fitted share `sync` of the other clients' prompts ahead). The run's mean
     # TTFT weighs the first round by 1 / rounds.
-    def behind(share: float, decodes: np.ndarray, context: np.ndarray) -> np.ndarray:
+    def behind(share: float, decodes: np.ndarray, context: np.ndarray, light: np.ndarray) -> np.ndarray:
         """Wait behind `share` of the other clients' prompts: prefilled in steps that fill the budget beside
-        `decodes` decodes at `context`, each step beyond the request's own also carrying those decodes."""
+        `decodes` decodes at `context` (`light`: a step of those decodes alone), each step beyond the request's
+        own also carrying those decodes."""
         room = np.maximum(load.chunk - decodes, 1.0)
-        light = step_time(p, f, decodes, context, zero, span)
         per = (step_time(p, f, decodes, context, room, span) - light) / room
         ahead = share * (running - 1) * load.isl
         extra_steps = np.maximum(1.0, (load.isl + ahead) / room) - np.maximum(1.0, load.isl / room)
         return ahead * per + extra_steps * light
 
     closed_queue = zero
-    if closed.any():  # four more step-time evaluations, of no use to Poisson-only batches (recommend's)
+    if closed.any():  # three more step-time evaluations, of no use to Poisson-only batches (recommend's)
         rounds = np.full_like(ctx, DEFAULT_ROUNDS) if load.rounds is None else np.maximum(load.rounds, 1.0)
         # Only the other clients' prompts can be ahead: a lone client never queues.
         rho_closed = np.minimum((running - 1) / np.maximum(own + (load.osl - 1) * tpot, 1e-9) * service, _RHO_CAP)
-        later = p.queue_factor * rho_closed / (1 - rho_closed) * service + behind(p.sync, n_dec, ctx)
-        closed_queue = (behind(0.5, (running - 1) / 2, load.isl) + (rounds - 1) * later) / rounds
+        later = p.queue_factor * rho_closed / (1 - rho_closed) * service + behind(p.sync, n_dec, ctx, decode_only)
+        served = (running - 1) / 2
+        first = behind(0.5, served, load.isl, step_time(p, f, served, load.isl, zero, span))
+        closed_queue = (first + (rounds - 1) * later) / rounds
     # Poisson: Kingman's queue.
     queue = np.where(closed, closed_queue, p.queue_factor * rho_open / (1 - rho_open) * service)
     base_ttft = outside + residual + own + queue

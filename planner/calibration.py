@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.batching import DEFAULT_ROUNDS, Load, async_by_default, release_at_least, solve
+from planner.batching import Load, async_by_default, release_at_least, rounds_per_client, solve
 from planner.catalog import BenchmarkRow, Catalog, ModelArch
 from planner.errors import ServewiseError
 from planner.memory import default_max_num_batched_tokens, memory_fit
@@ -77,9 +77,11 @@ def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:
             model, gpu = catalog.model(row.model), catalog.gpu(row.gpu)
             # The sources do not record the KV dtype: runs of fp8/fp4 checkpoints hold fp8 KV entries
             # (planner.memory.kv_capacity_dtype). Step times read the KV cache at the dtype a query that names none
-            # gets ("auto", priced at bf16). Fitted with fp8 reads, the held-out TPOT error is 0.6 points lower
-            # (8.7 %), but the fitted per-sequence cost more than doubles (11 -> 25 us) and predictions of bf16
-            # caches (gpt-oss, dense bf16 models) grow slower with it: the published runs' TPOT 3.9 -> 7.4 %.
+            # gets ("auto", priced at bf16). Fitted with fp8 reads at the fp8 / bf16 time ratio vLLM 0.19.0's decode
+            # attention kernels measure (0.73 on H200, 0.55 on B200: AIConfigurator's generation_attention_perf
+            # tables), the held-out errors are 14.8 / 8.5 / 8.5 % against 14.4 / 9.0 / 9.5 %, but the fitted
+            # per-sequence cost doubles (11 -> 24 us) and every bf16 cache (gpt-oss, dense bf16 models) predicts
+            # slower with it: the published runs' TPOT 3.3 -> 6.7 %.
             mem = memory_fit(model, gpu, tp=row.tp, pp=row.pp, weight_dtype=row.weight_dtype, kv_dtype="auto",
                              context_tokens=row.isl + row.osl, max_num_seqs=row.concurrency)
         except ServewiseError:
@@ -95,8 +97,7 @@ def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:
         running.append(max(1.0, min(row.concurrency, mem.kv_cache_tokens // (row.isl + row.osl / 2))))
         chunk.append(default_max_num_batched_tokens(gpu))
         lookahead.append(async_scheduling(row))
-        sent = row.num_prompts()
-        rounds.append(max(1.0, sent / row.concurrency) if sent else DEFAULT_ROUNDS)
+        rounds.append(rounds_per_client(row.num_prompts(), row.concurrency))
     f = lambda xs: np.array(xs, float)  # noqa: E731
     load = Load(isl=f(isl), osl=f(osl), clients=f(clients), qps=np.full(len(kept), np.nan), max_running=f(running), chunk=f(chunk),
                 async_scheduling=np.array(lookahead, bool), rounds=f(rounds))

@@ -17,7 +17,7 @@ from typing import ParamSpec, TypeVar
 import numpy as np
 from pydantic import TypeAdapter
 
-from planner.batching import DEFAULT_ROUNDS, Load, async_by_default, sample, solve
+from planner.batching import DEFAULT_ROUNDS, Load, async_by_default, rounds_per_client, sample, solve
 from planner.catalog import Gpu, ModelArch
 from planner.contracts import Correction, MemoryBreakdown, Prediction, PredictQuery, TrafficClass
 from planner.errors import BadInput, Infeasible
@@ -158,7 +158,7 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
         qps=np.array([x.qps / x.replicas if x.qps else nan for x in q]),
         max_running=np.maximum(np.minimum(np.array([p.max_num_seqs for p in items], float), np.floor(context_seqs)), 1.0),
         chunk=np.array([p.chunk for p in items], float),
-        rounds=np.array([x.num_prompts / x.concurrency if x.num_prompts and x.concurrency else DEFAULT_ROUNDS for x in q]),
+        rounds=np.array([rounds_per_client(x.num_prompts, x.concurrency or 1) for x in q]),
         async_scheduling=np.array([async_by_default(x.engine_version) if x.async_scheduling is None else x.async_scheduling
                                    for x in q]),
     )
@@ -255,12 +255,11 @@ def _percentiles_rows(x: np.ndarray, levels: list[int]) -> np.ndarray:
     (several times faster than np.percentile's partitions over many short rows); shape (rows, len(levels)).
     Sorts `x` in place (callers pass a temporary): a copy of 10,000 x 200 samples costs as much as the sort."""
     x.sort(axis=1)
-    ordered = x
     position = np.asarray(levels, float) / 100 * (x.shape[1] - 1)
     below = np.floor(position).astype(int)
     above = np.minimum(below + 1, x.shape[1] - 1)
     t = position - below
-    low, high = ordered[:, below], ordered[:, above]
+    low, high = x[:, below], x[:, above]
     diff = high - low
     # numpy's _lerp: from the lower neighbour below the midpoint, from the upper one above it (same rounding).
     return np.where(t >= 0.5, high - diff * (1 - t), low + diff * t)
