@@ -196,21 +196,29 @@ def activation_bytes(model: ModelArch, tp: int, max_num_batched_tokens: int, max
     return max_num_batched_tokens * per_token + logits
 
 
-def _large_batch_defaults(gpu: Gpu) -> bool:
-    """Whether `vllm serve` picks its large batch defaults on this GPU: device memory >= 70 GiB and a device name
-    without "a100" (A100-80GB keeps the small ones: larger batches cost it throughput, vllm-project/vllm#17885).
-    vLLM 0.19.0 `vllm/engine/arg_utils.py`, EngineArgs.get_batch_defaults, lines 2050-2072 of the released wheel."""
-    return gpu.memory_gb >= 70 and "a100" not in gpu.name.lower()
+# vLLM 0.19.0's batch defaults for the OpenAI server (`vllm/engine/arg_utils.py`, EngineArgs.get_batch_defaults,
+# line 2053 of the released wheel; vendored by gitops/vllm_facts/extract.py as `batch_defaults`, and a test keeps
+# these equal to it): GPUs of at least LARGE_BATCH_MIN_GIB whose device name lacks every LARGE_BATCH_NAME_EXCLUDES
+# take the large defaults. A100-80GB keeps the small ones: larger batches cost it throughput (vllm-project/vllm#17885).
+LARGE_BATCH_MIN_GIB = 70
+LARGE_BATCH_NAME_EXCLUDES: tuple[str, ...] = ("a100",)
+LARGE_BATCH_DEFAULTS = {"max_num_seqs": 1024, "max_num_batched_tokens": 8192}
+OTHER_BATCH_DEFAULTS = {"max_num_seqs": 256, "max_num_batched_tokens": 2048}
+
+
+def _batch_defaults(gpu: Gpu) -> dict[str, int]:
+    large = gpu.memory_gb >= LARGE_BATCH_MIN_GIB and not any(x in gpu.name.lower() for x in LARGE_BATCH_NAME_EXCLUDES)
+    return LARGE_BATCH_DEFAULTS if large else OTHER_BATCH_DEFAULTS
 
 
 def default_max_num_batched_tokens(gpu: Gpu) -> int:
-    """vLLM's --max-num-batched-tokens default for the OpenAI server: 8192 with the large batch defaults, else 2048."""
-    return 8192 if _large_batch_defaults(gpu) else 2048
+    """vLLM's --max-num-batched-tokens default for the OpenAI server on this GPU: 8192 on large GPUs, else 2048."""
+    return _batch_defaults(gpu)["max_num_batched_tokens"]
 
 
 def default_max_num_seqs(gpu: Gpu) -> int:
-    """vLLM's --max-num-seqs default for the OpenAI server: 1024 with the large batch defaults, else 256."""
-    return 1024 if _large_batch_defaults(gpu) else 256
+    """vLLM's --max-num-seqs default for the OpenAI server on this GPU: 1024 on large GPUs, else 256."""
+    return _batch_defaults(gpu)["max_num_seqs"]
 
 
 def memory_fit(model: ModelArch, gpu: Gpu, *, tp: int, pp: int = 1, weight_dtype: WeightDtype,

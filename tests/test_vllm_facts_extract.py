@@ -42,6 +42,21 @@ class EngineArgs:
         g.add_argument("--gpu-memory-utilization", **cache_kwargs["gpu_memory_utilization"])
         g.add_argument("--old-flag", type=int, deprecated=True)
         return parser
+    @staticmethod
+    def get_batch_defaults(world_size):
+        device_memory = current_platform.get_device_total_memory()
+        if device_memory >= 64 * GiB_bytes and "v100" not in device_name and "t4" not in device_name:
+            default_max_num_batched_tokens = {
+                UsageContext.LLM_CLASS: 16384,
+                UsageContext.OPENAI_API_SERVER: 4096,
+            }
+            default_max_num_seqs = {UsageContext.LLM_CLASS: 512, UsageContext.OPENAI_API_SERVER: 768}
+        else:
+            default_max_num_batched_tokens = {UsageContext.OPENAI_API_SERVER: 1024}
+            default_max_num_seqs = {UsageContext.OPENAI_API_SERVER: 128}
+        if current_platform.is_tpu():
+            default_max_num_seqs = {UsageContext.OPENAI_API_SERVER: 1}
+        return default_max_num_batched_tokens, default_max_num_seqs
 ''',
     "vllm/entrypoints/openai/cli_args.py": '''
 class BaseFrontendArgs:
@@ -76,6 +91,21 @@ QuantizationMethods = Literal[
 ]
 DEPRECATED_QUANTIZATION_METHODS = ["fp_quant"]
 ''',
+    "vllm/utils/torch_utils.py": '''
+MODELOPT_TO_VLLM_KV_CACHE_DTYPE_MAP = {
+    "fp8": "fp8_e4m3",
+    "nvfp4": "fp4",
+}
+def get_kv_cache_quant_algo_string(quant_cfg):
+    quant_method = quant_cfg.get("quant_method", "")
+    if quant_method.startswith("modelopt"):
+        return MODELOPT_TO_VLLM_KV_CACHE_DTYPE_MAP[quant_cfg["kv_cache_quant_algo"].lower()]
+    return None
+def resolve_kv_cache_dtype_string(kv_cache_dtype, model_config):
+    if kv_cache_dtype != "auto":
+        return kv_cache_dtype
+    return get_kv_cache_quant_algo_string(model_config.hf_config.quantization_config) or "auto"
+''',
 }
 
 
@@ -100,6 +130,14 @@ def test_extract_reads_flags_kinds_negations_choices_and_lines(tmp_path):
     assert "--no-port" not in flags
     assert f["quantization_methods"]["values"] == ["awq", "fp8"]
     assert f["deprecated_usage"]["--model"]["line"] == 5
+    # the OpenAI server's column of the branch on device memory and name; the TPU override is another branch
+    assert f["batch_defaults"] == {
+        "file": "vllm/engine/arg_utils.py", "line": 19, "usage_context": "OPENAI_API_SERVER",
+        "large": {"min_memory_gib": 64, "name_excludes": ["v100", "t4"], "max_num_batched_tokens": 4096,
+                  "max_num_seqs": 768},
+        "other": {"max_num_batched_tokens": 1024, "max_num_seqs": 128}}
+    assert f["kv_cache_auto"] == {"file": "vllm/utils/torch_utils.py", "line": 11, "quant_method_prefixes": ["modelopt"],
+                                  "names": {"fp8": "fp8_e4m3", "nvfp4": "fp4"}, "names_line": 2}
 
 
 def test_vendored_facts_hold_vllm_0_19_serve_flags():
@@ -114,3 +152,18 @@ def test_vendored_facts_hold_vllm_0_19_serve_flags():
     assert f["positional_model"]["name"] == "model_tag"
     assert {"awq", "gptq", "compressed-tensors", "fp8", "mxfp4"} <= set(f["quantization_methods"]["values"])
     assert len(flags) > 200
+
+
+def test_planner_batch_defaults_and_auto_kv_rule_are_the_vendored_vllm_facts():
+    """planner.memory is pure and keeps vLLM's batch defaults as constants: they must be the ones extracted from the
+    pinned release. Its rule for `--kv-cache-dtype auto` (fp8/fp4 checkpoints hold fp8 entries) rests on vLLM adopting
+    a ModelOpt config's kv_cache_quant_algo, whose FP8 maps to an fp8 cache dtype."""
+    from planner import memory
+
+    b = facts()["batch_defaults"]
+    assert b["usage_context"] == "OPENAI_API_SERVER"
+    assert b["large"] == {"min_memory_gib": memory.LARGE_BATCH_MIN_GIB,
+                          "name_excludes": list(memory.LARGE_BATCH_NAME_EXCLUDES), **memory.LARGE_BATCH_DEFAULTS}
+    assert b["other"] == memory.OTHER_BATCH_DEFAULTS
+    kv = facts()["kv_cache_auto"]
+    assert kv["quant_method_prefixes"] == ["modelopt"] and kv["names"]["fp8"].startswith("fp8")

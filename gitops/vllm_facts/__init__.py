@@ -1,5 +1,6 @@
-"""vLLM's command line at the pinned release, as extracted from its wheel by `extract.py` (vllm-VERSION.json),
-and the check every rendered `vllm serve` argument list goes through."""
+"""vLLM's command line, OpenAI-server batch defaults and `--kv-cache-dtype auto` rule at the pinned release, as
+extracted from its wheel by `extract.py` (vllm-VERSION.json), and the check every rendered `vllm serve` argument list
+goes through."""
 
 from __future__ import annotations
 

@@ -9,7 +9,11 @@ Without --wheel it runs `pip download vllm==VERSION --no-deps` into a temp dir. 
   `arg_utils._compute_kwargs` classifies it (dataclass → json, bool → `--x/--no-x`, Literal → choices, ...);
 - the frontend flags generated from `FrontendArgs` / `BaseFrontendArgs` fields;
 - `QuantizationMethods` and `DEPRECATED_QUANTIZATION_METHODS` (`model_executor/layers/quantization/__init__.py`);
-- the positional `model_tag` and the `--model` deprecation warning of `utils/argparse_utils.py`.
+- the positional `model_tag` and the `--model` deprecation warning of `utils/argparse_utils.py`;
+- the OpenAI server's batch defaults (`EngineArgs.get_batch_defaults`: `--max-num-seqs` and
+  `--max-num-batched-tokens` for GPUs above a memory size whose name lacks a string, and for the rest);
+- what `--kv-cache-dtype auto` resolves to (`utils/torch_utils.py`: which checkpoint quantization configs name a KV
+  dtype, and the names it maps).
 Each fact keeps the wheel file and line it came from. Output: gitops/vllm_facts/vllm-VERSION.json.
 """
 
@@ -30,12 +34,13 @@ CLI_ARGS = "vllm/entrypoints/openai/cli_args.py"
 SERVE = "vllm/entrypoints/cli/serve.py"
 ARGPARSE_UTILS = "vllm/utils/argparse_utils.py"
 QUANT = "vllm/model_executor/layers/quantization/__init__.py"
+TORCH_UTILS = "vllm/utils/torch_utils.py"
 
 
 def _sources(wheel: Path) -> dict[str, str]:
     with zipfile.ZipFile(wheel) as z:
         return {n: z.read(n).decode() for n in z.namelist()
-                if n.endswith(".py") and (n.startswith("vllm/config/") or n in (ARG_UTILS, CLI_ARGS, SERVE, ARGPARSE_UTILS, QUANT))}
+                if n.endswith(".py") and (n.startswith("vllm/config/") or n in (ARG_UTILS, CLI_ARGS, SERVE, ARGPARSE_UTILS, QUANT, TORCH_UTILS))}
 
 
 def _literal_values(node: ast.expr) -> list | None:
@@ -166,6 +171,49 @@ def _add_argument_calls(tree: ast.AST, path: str, types: Types) -> list[dict]:
     return out
 
 
+def _function(tree: ast.AST, name: str) -> ast.FunctionDef:
+    return next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == name)
+
+
+def _server_defaults(body: list[ast.stmt]) -> dict[str, int]:
+    """{'max_num_seqs': .., 'max_num_batched_tokens': ..} from `default_X = {UsageContext.OPENAI_API_SERVER: N, ...}`."""
+    out = {}
+    for stmt in body:
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Dict):
+            name = stmt.targets[0].id.removeprefix("default_")
+            out.update({name: v.value for k, v in zip(stmt.value.keys, stmt.value.values)
+                        if k is not None and ast.unparse(k) == "UsageContext.OPENAI_API_SERVER"})
+    return out
+
+
+def _batch_defaults(source: str) -> dict:
+    """`if device_memory >= N * GiB_bytes and "x" not in device_name:` large defaults `else:` the rest."""
+    branch = next(n for n in ast.walk(_function(ast.parse(source), "get_batch_defaults"))
+                  if isinstance(n, ast.If) and "device_memory" in ast.unparse(n.test))
+    memory = next(c for c in ast.walk(branch.test) if isinstance(c, ast.Compare) and ast.unparse(c.left) == "device_memory")
+    size = memory.comparators[0]
+    excluded = [c.left.value for c in ast.walk(branch.test) if isinstance(c, ast.Compare)
+                and isinstance(c.ops[0], ast.NotIn) and isinstance(c.left, ast.Constant)]
+    return {"file": ARG_UTILS, "line": branch.lineno, "usage_context": "OPENAI_API_SERVER",
+            "large": {"min_memory_gib": size.left.value if isinstance(size, ast.BinOp) else None,
+                      "name_excludes": excluded, **_server_defaults(branch.body)},
+            "other": _server_defaults(branch.orelse)}
+
+
+def _kv_cache_auto(source: str) -> dict:
+    """The checkpoint quantization configs whose KV scheme `auto` adopts, and the names mapped to cache dtypes."""
+    tree = ast.parse(source)
+    algo = _function(tree, "get_kv_cache_quant_algo_string")
+    prefixes = [c.args[0].value for c in ast.walk(algo) if isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute)
+                and c.func.attr == "startswith" and ast.unparse(c.func.value) == "quant_method"]
+    mapping = next(n for n in tree.body if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)
+                   and n.targets[0].id == "MODELOPT_TO_VLLM_KV_CACHE_DTYPE_MAP")
+    return {"file": TORCH_UTILS, "line": _function(tree, "resolve_kv_cache_dtype_string").lineno,
+            "quant_method_prefixes": prefixes,
+            "names": {k.value: v.value for k, v in zip(mapping.value.keys, mapping.value.values)},
+            "names_line": mapping.lineno}
+
+
 def extract(wheel: Path, version: str) -> dict:
     sources = _sources(wheel)
     types = Types(sources)
@@ -212,6 +260,8 @@ def extract(wheel: Path, version: str) -> dict:
                                                    "with a deprecation warning"}},
         "quantization_methods": methods, "deprecated_quantization_methods": deprecated,
         "flags": dict(sorted(flags.items())),
+        "batch_defaults": _batch_defaults(sources[ARG_UTILS]),
+        "kv_cache_auto": _kv_cache_auto(sources[TORCH_UTILS]),
     }
 
 
