@@ -128,7 +128,8 @@ def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
     residual = np.where(closed, 0.5 * decode_only * np.minimum(np.maximum(running - 1, 0.0), 1.0), 0.5 * tpot)
     # With async scheduling the next step was already scheduled when the request landed: one more step.
     lookahead = 1.0 if load.async_scheduling is None else load.async_scheduling.astype(float)
-    residual = residual + (p.output_steps + lookahead) * decode_only
+    # The first token then leaves through the output path, which serves every running stream in turn.
+    residual = residual + (p.output_steps + lookahead) * decode_only + p.output_per_stream_s * n_dec
     outside_per_token = np.full_like(ctx, p.request_token_s)
     outside = p.request_overhead_s + outside_per_token * load.isl
     # Closed loop, as a benchmark sweep runs it: every client sends its first request at once, so a first-round

@@ -67,19 +67,26 @@ class LatencyParams(BaseModel):
     seq_overhead_s: float = Field(2e-5, description="per-sequence per-step cost: scheduling, sampling, detokenizing")
     allreduce_latency_s: float = Field(5e-6, description="fixed latency of one TP all-reduce call (launch and the flag "
                                        "exchange between ranks, done with all peers at once), whatever the TP size")
-    request_overhead_s: float = Field(0.010, description="per-request time outside engine steps before the first "
+    request_overhead_s: float = Field(0.015, description="per-request time outside engine steps before the first "
                                       "token that does not grow with the prompt: HTTP, queue hand-off, first detokenize. "
                                       "Set with request_token_s, not fitted: the calibration campaigns measure one "
                                       "configuration's TTFT 2-3x apart, so a fitted constant (29 ms) is a compromise "
-                                      "that alone exceeds the lowest measured TTFTs; 10 ms + 4 µs a prompt token (of "
-                                      "5-20 ms and 1-4 µs) predicts held-out families as well and published low-load "
-                                      "runs better (benchmarks/accuracy.py)")
+                                      "that alone exceeds the lowest measured TTFTs; 15 ms + 4 µs a prompt token (of "
+                                      "5-20 ms and 1-8 µs) predicts held-out families and published low-load runs "
+                                      "best (benchmarks/accuracy.py)")
     request_token_s: float = Field(4e-6, description="per prompt token time outside engine steps: tokenizing, "
                                    "moving the token ids from the API server to the engine")
     output_steps: float = Field(1.0, description="engine steps after a request's prefill step before its first token "
                                 "leaves the server: the sampled token is processed and streamed while the next step runs, "
-                                "and more when the engine's output path lags; fitted (about 2.7). Async scheduling adds "
+                                "and more when the engine's output path lags; fitted (about 1.7). Async scheduling adds "
                                 "one step (planner.batching)")
+    output_per_stream_s: float = Field(1e-4, description="per running request, time of the server's output path before "
+                                       "a new request's first token leaves: one API-server process (vLLM 0.19.0 "
+                                       "`--api-server-count` defaults to the data-parallel size, 1) turns every running "
+                                       "request's new tokens into a detokenized, serialized stream chunk on one asyncio "
+                                       "loop (`v1/engine/async_llm.py` output_handler), and the benchmark client parses "
+                                       "each stream on its own; a first token waits about one pass over the running "
+                                       "streams. Fitted (about 0.5 ms)")
     sync: float = Field(0.1, description="closed loop after the first round: mean share of the other clients' prompts "
                         "a request waits behind because their requests ended in the same step (0 = arrivals spread "
                         "out; the first round, all at once, is 0.5 and counted apart, planner.batching)")
@@ -107,7 +114,7 @@ MOE_TILE_ROWS = 8
 
 # Order of the free parameters when fitting (each mapped to its valid range by _to_params).
 FREE = ("bw_eff", "flops_eff", "moe_flops_eff", "moe_half_rows", "moe_half_width", "layer_overhead_s", "seq_overhead_s",
-        "allreduce_latency_s", "output_steps", "sync")
+        "allreduce_latency_s", "output_steps", "output_per_stream_s", "sync")
 
 
 @dataclass

@@ -147,8 +147,10 @@ def test_request_overhead_grows_with_the_prompt_and_lone_clients_do_not_wait(cat
     state = solve(params, f, load)
     assert state.outside[1] - state.outside[0] == pytest.approx(params.request_token_s * (4096 - 256))
     # the output step, plus the step async scheduling had already planned when the request landed
-    assert state.residual[0] == pytest.approx((params.output_steps + 1) * state.decode_only[0])
-    assert state.residual[2] > (params.output_steps + 1) * state.decode_only[2]
+    assert state.residual[0] == pytest.approx((params.output_steps + 1) * state.decode_only[0] + params.output_per_stream_s)
+    # among eight clients: half the step in progress, and an output path serving eight streams
+    assert state.residual[2] == pytest.approx((params.output_steps + 1.5) * state.decode_only[2]
+                                              + 8 * params.output_per_stream_s)
     sync_only = solve(params, f, Load(**{**vars(load), "async_scheduling": np.zeros(3, bool)}))
     assert sync_only.ttft[0] == pytest.approx(state.ttft[0] - state.decode_only[0])
 
