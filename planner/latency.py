@@ -197,12 +197,15 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
         f"{params.request_token_s * 1e6:g} µs per prompt token, set not fitted: the calibration campaigns measure one "
         "configuration's TTFT 2-3x apart; chosen on published low-load runs and held-out families",
     ]
+    output_path = (f"a first token leaves through one API-server process that serves every running request in turn "
+                   f"({params.output_per_stream_s * 1e3:.2f} ms each, fitted): vLLM's --api-server-count default "
+                   "without data parallelism")
     out = []
     for i, prep in enumerate(items):
         x = prep.query
         in_range = in_ranges[i]
         uncertainty = base_unc[i]
-        assumptions = [*prep.assumptions, *set_constants]
+        assumptions = [*prep.assumptions, *set_constants, output_path]
         if prep.gpu.architecture == "blackwell":
             assumptions.append(f"GEMMs on Blackwell reach {params.blackwell_gemm_ratio:g} of the datasheet share they "
                                "reach on Hopper, set not fitted (chosen on held-out model families)")

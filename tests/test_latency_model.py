@@ -373,6 +373,8 @@ def test_set_constants_are_listed_as_assumptions(cat, params):
         assert f"{params.request_overhead_s * 1e3:g} ms + {params.request_token_s * 1e6:g} µs per prompt token" in text
         assert f"engine step overhead {params.step_overhead_s * 1e3:g} ms" in text
         assert f"attention at {params.attn_flops_eff:g} of the datasheet bf16 FLOPs" in text
+        # the deployment shape the output-path term stands for (servewise renders no --api-server-count)
+        assert "one API-server process" in text and f"{params.output_per_stream_s * 1e3:.2f} ms each" in text
     assert any("Blackwell" in a for a in on_b200.assumptions)
     assert not any("Blackwell" in a for a in on_h100.assumptions)
 
