@@ -7,6 +7,7 @@ every figure that is not from the config is a stated assumption (see ASSUMPTIONS
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from planner.catalog import Gpu, KvDtype, ModelArch, WeightDtype
 from planner.contracts import MemoryBreakdown
@@ -207,7 +208,12 @@ OTHER_BATCH_DEFAULTS = {"max_num_seqs": 256, "max_num_batched_tokens": 2048}
 
 
 def _batch_defaults(gpu: Gpu) -> dict[str, int]:
-    large = gpu.memory_gb >= LARGE_BATCH_MIN_GIB and not any(x in gpu.name.lower() for x in LARGE_BATCH_NAME_EXCLUDES)
+    return _batch_defaults_for(gpu.name.lower(), gpu.memory_gb)
+
+
+@cache  # asked twice per query of a 10,000-query batch, of a handful of GPUs
+def _batch_defaults_for(name: str, memory_gb: float) -> dict[str, int]:
+    large = memory_gb >= LARGE_BATCH_MIN_GIB and not any(x in name for x in LARGE_BATCH_NAME_EXCLUDES)
     return LARGE_BATCH_DEFAULTS if large else OTHER_BATCH_DEFAULTS
 
 
