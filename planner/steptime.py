@@ -86,7 +86,8 @@ class LatencyParams(BaseModel):
                                        "request's new tokens into a detokenized, serialized stream chunk on one asyncio "
                                        "loop (`v1/engine/async_llm.py` output_handler), and the benchmark client parses "
                                        "each stream on its own; a first token waits about one pass over the running "
-                                       "streams. Fitted (about 0.5 ms)")
+                                       "streams. Fitted (about 0.6 ms) on benchmark runs, whose one client process "
+                                       "is part of it: traffic from many clients may see less")
     sync: float = Field(0.1, description="closed loop after the first round: mean share of the other clients' prompts "
                         "a request waits behind because their requests ended in the same step (0 = arrivals spread "
                         "out; the first round, all at once, is 0.5 and counted apart, planner.batching)")
