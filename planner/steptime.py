@@ -82,7 +82,8 @@ class LatencyParams(BaseModel):
                                 "one step (planner.batching)")
     output_per_stream_s: float = Field(1e-4, description="per running request, time of the server's output path before "
                                        "a new request's first token leaves: one API-server process (vLLM 0.19.0 "
-                                       "`--api-server-count` defaults to the data-parallel size, 1) turns every running "
+                                       "`--api-server-count` defaults to the data-parallel size, 1; vendored in "
+                                       "gitops/vllm_facts) turns every running "
                                        "request's new tokens into a detokenized, serialized stream chunk on one asyncio "
                                        "loop (`v1/engine/async_llm.py` output_handler), and the benchmark client parses "
                                        "each stream on its own; a first token waits about one pass over the running "

@@ -331,3 +331,16 @@ def test_render_cli_target_llmisvc(cli, tmp_path):
     assert (tmp_path / "out" / "llminferenceservice.yaml").exists() and not (tmp_path / "out" / "inferenceservice.yaml").exists()
     bad = cli("render", "--plan", str(plan), "--out", str(tmp_path / "o2"), "--kserve-version", "0.3", "--json")
     assert bad.exit_code == 2 and "KServe version" in json.loads(bad.stdout)["error"]["message"]
+
+
+def test_rendered_servers_start_one_api_server_as_the_latency_model_assumes(plans, params):
+    """The latency model's output path (LatencyParams.output_per_stream_s) is one API-server process serving every
+    running request in turn. vLLM 0.19.0 starts as many as the data-parallel size when --api-server-count is not
+    given (vendored from entrypoints/cli/serve.py); servewise renders neither flag, so its pods run one."""
+    from gitops.render import engine_args
+
+    assert facts()["api_server_count"]["default"] == "args.data_parallel_size"
+    assert params.output_per_stream_s > 0
+    for plan in plans.values():
+        args = engine_args(plan.candidates[plan.chosen])
+        assert not {"--api-server-count", "-asc", "--data-parallel-size", "-dp"} & set(args), args

@@ -76,6 +76,14 @@ def make_arg_parser(parser):
     "vllm/entrypoints/cli/serve.py": '''
 def subparser_init(self, subparsers):
     serve_parser.add_argument("--grpc", action="store_true")
+def cmd(args):
+    if args.api_server_count is None:
+        if is_external_lb:
+            args.api_server_count = 1
+        elif is_hybrid_lb:
+            args.api_server_count = args.data_parallel_size_local or 1
+        else:
+            args.api_server_count = args.data_parallel_size * 2
 ''',
     "vllm/utils/argparse_utils.py": '''
 def parse_args(self, args=None):
@@ -136,6 +144,8 @@ def test_extract_reads_flags_kinds_negations_choices_and_lines(tmp_path):
         "large": {"min_memory_gib": 64, "name_excludes": ["v100", "t4"], "max_num_batched_tokens": 4096,
                   "max_num_seqs": 768},
         "other": {"max_num_batched_tokens": 1024, "max_num_seqs": 128}}
+    assert f["api_server_count"] == {"file": "vllm/entrypoints/cli/serve.py", "line": 11,
+                                     "default": "args.data_parallel_size * 2"}
     assert f["kv_cache_auto"] == {"file": "vllm/utils/torch_utils.py", "line": 11, "quant_method_prefixes": ["modelopt"],
                                   "names": {"fp8": "fp8_e4m3", "nvfp4": "fp4"}, "names_line": 2}
 

@@ -12,6 +12,7 @@ Without --wheel it runs `pip download vllm==VERSION --no-deps` into a temp dir. 
 - the positional `model_tag` and the `--model` deprecation warning of `utils/argparse_utils.py`;
 - the OpenAI server's batch defaults (`EngineArgs.get_batch_defaults`: `--max-num-seqs` and
   `--max-num-batched-tokens` for GPUs above a memory size whose name lacks a string, and for the rest);
+- how many API-server processes `vllm serve` starts when `--api-server-count` is not given (`entrypoints/cli/serve.py`);
 - what `--kv-cache-dtype auto` resolves to (`utils/torch_utils.py`: which checkpoint quantization configs name a KV
   dtype, and the names it maps).
 Each fact keeps the wheel file and line it came from. Output: gitops/vllm_facts/vllm-VERSION.json.
@@ -200,6 +201,18 @@ def _batch_defaults(source: str) -> dict:
             "other": _server_defaults(branch.orelse)}
 
 
+def _api_server_count_default(source: str) -> dict:
+    """The value `args.api_server_count` takes when not given and no data-parallel load balancing is asked for: the
+    last `else` of the `if`/`elif` chain under `if args.api_server_count is None:`."""
+    block = next(n for n in ast.walk(ast.parse(source))
+                 if isinstance(n, ast.If) and ast.unparse(n.test) == "args.api_server_count is None")
+    branch = next(s for s in block.body if isinstance(s, ast.If))
+    while branch.orelse and isinstance(branch.orelse[0], ast.If) and len(branch.orelse) == 1:
+        branch = branch.orelse[0]
+    assign = next(s for s in branch.orelse if isinstance(s, ast.Assign) and ast.unparse(s.targets[0]) == "args.api_server_count")
+    return {"file": SERVE, "line": assign.lineno, "default": ast.unparse(assign.value)}
+
+
 def _kv_cache_auto(source: str) -> dict:
     """The checkpoint quantization configs whose KV scheme `auto` adopts, and the names mapped to cache dtypes."""
     tree = ast.parse(source)
@@ -261,6 +274,7 @@ def extract(wheel: Path, version: str) -> dict:
         "quantization_methods": methods, "deprecated_quantization_methods": deprecated,
         "flags": dict(sorted(flags.items())),
         "batch_defaults": _batch_defaults(sources[ARG_UTILS]),
+        "api_server_count": _api_server_count_default(sources[SERVE]),
         "kv_cache_auto": _kv_cache_auto(sources[TORCH_UTILS]),
     }
 
