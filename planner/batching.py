@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.steptime import LatencyParams, StepFeatures, step_time
+from planner.steptime import LatencyParams, StepFeatures, kv_read_time, step_time
 
 _ITERATIONS = 16
 # Requests per client in a closed-loop run when the query does not say: the convention of the InferenceMAX /
@@ -93,6 +93,8 @@ class SteadyState:
     rho: np.ndarray  # share of time spent on prefill
     rate: np.ndarray  # completed requests/s per replica
     saturated: np.ndarray  # bool: offered Poisson load beyond capacity
+    kv_share: np.ndarray  # share of the mean TPOT spent streaming the running sequences' KV cache
+    prefill_share: np.ndarray  # share of the mean TPOT that other requests' prefill adds to decode steps
 
 
 def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
@@ -168,7 +170,9 @@ def solve(p: LatencyParams, f: StepFeatures, load: Load) -> SteadyState:
     capacity = load.max_running / np.maximum(e2e, 1e-9)
     saturated = ~closed & ((load.qps > capacity) | (load.qps * service >= _RHO_CAP))
     return SteadyState(ttft=base_ttft + slot, tpot=tpot, decode_only=decode_only, prefill_service=service, own_prefill=own,
-                       outside=outside, outside_per_token=outside_per_token, residual=residual, queue_wait=queue, slot_wait=slot, rho=rho, rate=rate, saturated=saturated)
+                       outside=outside, outside_per_token=outside_per_token, residual=residual, queue_wait=queue, slot_wait=slot, rho=rho, rate=rate, saturated=saturated,
+                       kv_share=np.minimum(kv_read_time(p, f, n_dec, ctx) / tpot, 1.0),
+                       prefill_share=np.clip(1 - decode_only / tpot, 0.0, 1.0))
 
 
 def _lengths(z: np.ndarray, mean: np.ndarray, cv: np.ndarray) -> np.ndarray:

@@ -91,8 +91,9 @@ class EvidenceRef(BaseModel):
 
 class CorrectionTerm(BaseModel):
     """One metric's correction for one model × GPU × weight dtype, fitted by `planner.feedback`: a Gaussian
-    process over log2 of TP, requests in flight, prompt and output tokens (a shared bias, a linear trend
-    and a smooth local part), given the measured log ratios `y` at `x`. `solve` is (K + noise)^-1, so that each point's
+    process over log2 of TP and requests in flight, and log2 of prompt and output tokens (TTFT, throughput) or the
+    KV-read and prefill shares of the base TPOT (TPOT) (a shared bias, a linear trend and a smooth local part),
+    given the measured log ratios `y` at `x`. `solve` is (K + noise)^-1, so that each point's
     part in a prediction can be named."""
 
     weight_dtype: str = Field(description="'' applies to every dtype (outcomes that did not record it)")
@@ -146,7 +147,8 @@ class AppliedCorrection(BaseModel):
     throughput_factor: float = 1.0
     share: float = Field(description="how much of the runs' own band the uncertainty keeps: 1 inside the range "
                                      "the runs cover, halving per doubling outside it (TP, requests in flight, prompt "
-                                     "and output tokens); no correction beyond three doublings")
+                                     "and output tokens; for TPOT, a quarter of TPOT in either share of "
+                                     "`tpot_shares` counts as a doubling); no correction beyond three doublings")
     doublings_outside: float = 0.0
     n_points: int = Field(description="runs and reports that informed it")
     runs: list[RunInfluence] = Field(default_factory=list, description="the ones that moved it most, largest first")
@@ -164,6 +166,15 @@ class ClassPrediction(BaseModel):
     e2e_ms: Percentiles
 
 
+# The parts of TPOT a team's runs can show to run faster or slower than modelled (KV reads on another attention
+# kernel or KV dtype, prefill chunks beside the decodes): planner.feedback corrects TPOT along them.
+class TpotShares(BaseModel):
+    """Shares of the base model's mean TPOT."""
+
+    kv_reads: float = Field(ge=0, le=1, description="reading the KV cache")
+    prefill: float = Field(ge=0, le=1, description="other requests' prefill chunks")
+
+
 class Prediction(BaseModel):
     """What vLLM is predicted to do for one PredictQuery, and where each number came from."""
 
@@ -176,6 +187,7 @@ class Prediction(BaseModel):
     fits: bool
     saturated: bool = Field(default=False, description="offered Poisson load exceeds capacity")
     calibration: str = Field(description="which fitted parameters (and data version) were used")
+    tpot_shares: TpotShares
     in_calibrated_range: bool = True
     uncertainty_pct: float = Field(description="± band of the median prediction, from cross-validation")
     correction: AppliedCorrection | None = Field(default=None, description="what measured runs and SLO reports "

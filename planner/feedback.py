@@ -2,11 +2,28 @@
 
 Both sources become `Evidence`: the log of observed / base-predicted for one metric (TTFT, TPOT, or the
 throughput a closed-loop run reached beside what its own latencies imply) of one model x GPU x weight dtype,
-at a TP and, for runs, a load (requests in flight, prompt and output tokens). One code path fits them.
+at a TP and, for runs, a load (requests in flight, prompt and output tokens, and the base model's TPOT by part).
+One code path fits them.
 
-Per model x GPU x weight dtype and metric, the log correction is a Gaussian process over log2 of TP,
-requests in flight, prompt tokens and output tokens (centred on the points' mean) and the vLLM release, with a
-prior of mean 0, i.e. the base model:
+Per model x GPU x weight dtype and metric, the log correction is a Gaussian process over coordinates (centred on
+the points' mean) and the vLLM release. The coordinates:
+- TTFT and throughput: log2 of TP, requests in flight, prompt and output tokens;
+- TPOT: log2 of TP and requests in flight, and the shares of the base TPOT spent reading the KV cache and added by
+  other requests' prefill chunks (`Prediction.tpot_shares`), SHARE_UNITS per whole TPOT. Prompt and output lengths
+  act on TPOT through those two parts, and a part that runs at another speed than modelled (fp8 KV reads on one
+  GPU's attention kernel, say) moves the log TPOT by about (its speed ratio - 1) x its share: a linear trend in the
+  share, which one slope describes at every length and load. Over log2 of the lengths the same error is an
+  interaction of length and load that a few runs cannot pin down (benchmarks/own_runs.py, a random half of a family
+  imported, median over ten splits of the other half's TPOT error after / before: Llama-3.1-70B 0.51 -> 0.46,
+  seeds 10-29 0.55 -> 0.52; Kimi-K2.5 0.10 -> 0.09, MiniMax-M2.5 0.20 -> 0.19, Qwen3-235B 0.09 -> 0.06; TTFT
+  unchanged). Both shares are of the whole TPOT, so that their first-order effects add. A quarter of TPOT counts
+  as a doubling: the slope prior (SLOPE_TAUS per unit) then spans parts 20-60 % off, and shares a quarter apart are
+  as far apart as twice the clients. Tried and not kept: log odds of the shares (Llama-3.1-70B 0.52-0.62), 2 units
+  (0.51), the KV share of the decode step alone (0.48, seeds 10-29 0.50), the lengths kept beside the shares
+  (0.48 / 0.51). TTFT keeps the lengths: the shares beside them moved it both ways (Llama-3.1-70B 0.39 -> 0.41,
+  Qwen3-235B 0.42 -> 0.36).
+
+The prior has mean 0, i.e. the base model:
 - intercept prior sd `PRIOR_TAU`, how far one configuration's bias spreads: the base model's held-out error
   (benchmarks/results/accuracy.md, vLLM rows: median |error| TTFT 17 %, TPOT 9 %, i.e. a log-normal tau of
   about 0.24 and 0.13, since the median of |N(0, tau)| is 0.674 tau);
@@ -18,7 +35,8 @@ prior of mean 0, i.e. the base model:
   Runs of one release therefore move a prediction for another release half as far as their own. A run or
   query that names no release is taken at the release servewise deploys (`DEPLOYED_RELEASE`, the image
   gitops/render.py pins); SLO reports are of such deployments;
-- slope prior sd `SLOPE_TAU` per doubling: the held-out error drifts by a few per cent per doubling of load;
+- slope prior sd `SLOPE_TAU` per doubling (per unit of a share): the held-out error drifts by a few per cent per
+  doubling of load;
 - the noise of a run is the spread of the runs around the fit (estimated per group, with a weak prior), so
   a few agreeing runs move a prediction almost all the way and scattered ones move it less;
 - the noise of one SLO report is sqrt(K) tau, K = 3: histogram_quantile interpolates inside vLLM's buckets,
@@ -31,8 +49,8 @@ The parallel layout is not a coordinate: runs whose MoE layers span more GPUs th
 parallel) or use expert parallelism are a layout servewise does not predict, and `planner.measured` keeps them
 out, since they would pull the plain-TP correction toward another layout's errors.
 
-Where it applies (the stated share rule): a query within three doublings of the range of TP and load the points
-cover (summed over TP, in-flight requests, prompt and output tokens) gets the process's own mean there: inside
+Where it applies (the stated share rule): a query within three doublings of the range of the coordinates the
+points cover (summed over the coordinates, a quarter of TPOT counting as one doubling of a share) gets the process's own mean there: inside
 the range, what the runs say; outside, the linear trend goes on and the local part fades at its length scale,
 so a trend the runs show throughout carries to the next prompt length or load while a local bump does not.
 Holding the load at the edge and halving the correction per doubling instead (the rule before) did worse on
@@ -81,7 +99,10 @@ MAX_CORRECTION = 3.0
 # the shared calibration holds whole families 2-7x off the base model (Llama-3.1-8B on vLLM 0.12).
 MAX_FACTOR = 8.0
 MAX_DOUBLINGS = 3.0
-DIMS = ("tp", "inflight", "isl", "osl")
+LOAD_DIMS = ("tp", "inflight", "isl", "osl")
+SHARE_DIMS = ("kv_share", "prefill_share")
+DIMS: dict[str, tuple[str, ...]] = {"ttft": LOAD_DIMS, "throughput": LOAD_DIMS, "tpot": ("tp", "inflight", *SHARE_DIMS)}
+SHARE_UNITS = 4.0
 # Weak prior on a group's run-to-run spread (sd 0.1 in log, worth two runs) so two runs that happen to
 # agree do not claim a perfect fit.
 _RUN_SIGMA0, _RUN_NU0 = 0.1, 2.0
@@ -120,11 +141,21 @@ class Evidence(BaseModel):
     inflight: float | None = Field(default=None, description="requests in flight per replica (runs only)")
     isl: float | None = None
     osl: float | None = None
+    kv_share: float | None = Field(default=None, description="share of the base TPOT reading the KV cache (runs only)")
+    prefill_share: float | None = Field(default=None, description="share of the base TPOT added by prefill (runs only)")
     release: str = Field(default=DEPLOYED_RELEASE, description="vLLM release measured (reports: the deployed one)")
 
     def x(self, dim: str) -> float | None:
-        value = {"tp": self.tp, "inflight": self.inflight, "isl": self.isl, "osl": self.osl}[dim]
-        return math.log2(value) if value else None
+        return coordinate(dim, getattr(self, dim))
+
+
+def coordinate(dim: str, value: float | None) -> float | None:
+    """Where a value lies along one of the process's axes: SHARE_UNITS per whole TPOT for a share, else doublings."""
+    if value is None:
+        return None
+    if dim in SHARE_DIMS:
+        return SHARE_UNITS * value
+    return math.log2(value) if value > 0 else None
 
 
 def outcome_evidence(outcomes: Iterable[Outcome]) -> list[Evidence]:
@@ -192,7 +223,7 @@ def _fit_noise(k: np.ndarray, y: np.ndarray, is_run: np.ndarray, outcome_var: fl
 
 def fit_term(points: Sequence[Evidence], metric: Metric, weight_dtype: str) -> CorrectionTerm:
     """The shrunk load-dependent correction of one metric from the points of one model x GPU x dtype."""
-    dims = [d for d in DIMS if any(p.x(d) is not None for p in points)]
+    dims = [d for d in DIMS[metric] if any(p.x(d) is not None for p in points)]
     x = np.array([[np.nan if p.x(d) is None else p.x(d) for d in dims] for p in points], float).reshape(len(points), len(dims))
     y = np.array([p.log_ratio for p in points])
     bias = PRIOR_TAU[metric]
@@ -280,8 +311,8 @@ def _term_at(term: CorrectionTerm, query: dict[str, float | None], release: str
     """(per-point log contributions, doublings outside the range, predictive sd), or None beyond reach. The
     process's own mean at the query, inside the range or outside it: there its trend goes on and its local part
     fades with distance, as the runs' spread chose."""
-    q = [query.get(d) for d in term.dims]
-    xq = np.array([[math.log2(v) if v else np.nan for v in q]], float).reshape(1, len(term.dims))
+    q = [coordinate(d, query.get(d)) for d in term.dims]
+    xq = np.array([[np.nan if v is None else v for v in q]], float).reshape(1, len(term.dims))
     outside = float(np.nansum(np.abs(xq - np.clip(xq, term.lo, term.hi))))
     if outside > MAX_DOUBLINGS:
         return None
@@ -294,16 +325,18 @@ def _term_at(term: CorrectionTerm, query: dict[str, float | None], release: str
 
 
 def resolve(correction: Correction | None, *, weight_dtype: str, tp: int, inflight: float | None = None,
-            isl: float | None = None, osl: float | None = None, release: str | None = None,
+            isl: float | None = None, osl: float | None = None, kv_share: float | None = None,
+            prefill_share: float | None = None, release: str | None = None,
             base_uncertainty_pct: float | None = None) -> AppliedCorrection | None:
-    """The correction for one query (at `release`, default the deployed one), or None when nothing measured
-    informs it (the prediction stays the base model's to the last digit)."""
+    """The correction for one query (at `release`, default the deployed one; `kv_share` and `prefill_share` are the
+    base prediction's `tpot_shares`), or None when nothing measured informs it (the prediction stays the base
+    model's to the last digit)."""
     if correction is None:
         return None
     if not correction.terms:  # a plain factor pair (built by hand, or by a caller that has no load)
         return AppliedCorrection(ttft_factor=correction.ttft_factor, tpot_factor=correction.tpot_factor, share=1.0,
                                  n_points=correction.n_outcomes + correction.n_runs)
-    query = {"tp": tp, "inflight": inflight, "isl": isl, "osl": osl}
+    query = {"tp": tp, "inflight": inflight, "isl": isl, "osl": osl, "kv_share": kv_share, "prefill_share": prefill_share}
     chosen: dict[str, CorrectionTerm] = {}
     for term in correction.terms:
         if term.weight_dtype == weight_dtype or (term.weight_dtype == "" and term.metric not in chosen):

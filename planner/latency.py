@@ -170,8 +170,9 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
     # the base model's latency for Poisson arrivals.
     inflight = np.where(np.isnan(load.clients), state.rate * (state.ttft + (osl - 1) * state.tpot), load.clients)
     applied = [resolve(c, weight_dtype=p.query.weight_dtype or p.model.native_dtype, tp=p.query.tp,
-                       inflight=float(inflight[i]), isl=float(isl[i]), osl=float(osl[i]), release=p.query.engine_version,
-                       base_uncertainty_pct=base_unc[i])
+                       inflight=float(inflight[i]), isl=float(isl[i]), osl=float(osl[i]),
+                       kv_share=float(state.kv_share[i]), prefill_share=float(state.prefill_share[i]),
+                       release=p.query.engine_version, base_uncertainty_pct=base_unc[i])
                if c else None for i, (p, c) in enumerate(zip(items, corrections))]
     ttft_f = np.array([a.ttft_factor if a else 1.0 for a in applied])
     tpot_f = np.array([a.tpot_factor if a else 1.0 for a in applied])
@@ -231,6 +232,7 @@ def _solve_prepared(items: list[Prepared], params: LatencyParams, corrections: S
             e2e_ms=_percentiles(e2e_ms[i], e2e_q[i]),
             output_tok_s=round(rate * x.osl, 2), request_s=round(rate, 4), memory=prep.memory, fits=prep.memory.fits,
             saturated=bool(state.saturated[i]), calibration=calibration, in_calibrated_range=in_range,
+            tpot_shares={"kv_reads": round(float(state.kv_share[i]), 4), "prefill": round(float(state.prefill_share[i]), 4)},
             uncertainty_pct=round(uncertainty, 1), correction=app, assumptions=assumptions,
             sources=[f"{prep.gpu.name}: {prep.gpu.source}", f"{prep.model.hf_id}: {prep.model.source}"],
             classes=per_class[i],

@@ -38,6 +38,8 @@ class ScoredRun(BaseModel):
     isl: int
     osl: int
     inflight: float
+    kv_share: float = Field(description="share of the base TPOT spent reading the KV cache")
+    prefill_share: float = Field(description="share of the base TPOT that other requests' prefill adds")
     measured_ttft_ms: float | None
     measured_tpot_ms: float | None
     base_ttft_ms: float
@@ -117,7 +119,7 @@ def score_runs(runs: Sequence[tuple[BenchmarkRow, str]], catalog: Catalog, param
         inflight = float(row.concurrency) if q.concurrency else p.request_s * p.e2e_ms.mean / 1e3
         scored.append(ScoredRun(id=row.id, source=source, model=q.model, gpu=q.gpu, weight_dtype=row.weight_dtype,
                                 release=row.engine_version or DEPLOYED_RELEASE, tp=row.tp, isl=row.isl, osl=row.osl,
-                                inflight=inflight,
+                                inflight=inflight, kv_share=p.tpot_shares.kv_reads, prefill_share=p.tpot_shares.prefill,
                                 measured_ttft_ms=row.ttft_ms.get("mean"), measured_tpot_ms=row.tpot_ms.get("mean"),
                                 base_ttft_ms=p.ttft_ms.mean, base_tpot_ms=p.tpot_ms.mean))
     return scored, skipped
@@ -129,7 +131,8 @@ def evidence(scored: Sequence[ScoredRun], rows: dict[str, BenchmarkRow] | None =
     out = []
     for s in scored:
         common = dict(ref=EvidenceRef(id=s.id, source=s.source, kind="run"), model=s.model, gpu=s.gpu,
-                      weight_dtype=s.weight_dtype, tp=s.tp, inflight=s.inflight, isl=s.isl, osl=s.osl, release=s.release)
+                      weight_dtype=s.weight_dtype, tp=s.tp, inflight=s.inflight, isl=s.isl, osl=s.osl,
+                      kv_share=s.kv_share, prefill_share=s.prefill_share, release=s.release)
         if s.measured_ttft_ms:
             out.append(Evidence(metric="ttft", log_ratio=math.log(s.measured_ttft_ms / s.base_ttft_ms), **common))
         if s.measured_tpot_ms:
@@ -174,7 +177,8 @@ def cross_validated(scored: Sequence[ScoredRun], rows: dict[str, BenchmarkRow] |
             table = corrections(evidence=[p for p in points if fold[p.ref.id] != k])
             for s in (r for r in runs if fold[r.id] == k):
                 app = resolve(table.get((model, gpu, s.tp)), weight_dtype=s.weight_dtype, tp=s.tp, inflight=s.inflight,
-                              isl=s.isl, osl=s.osl, release=s.release)
+                              isl=s.isl, osl=s.osl, kv_share=s.kv_share, prefill_share=s.prefill_share,
+                              release=s.release)
                 for metric, measured, base, factor in (
                         ("ttft", s.measured_ttft_ms, s.base_ttft_ms, app.ttft_factor if app else 1.0),
                         ("tpot", s.measured_tpot_ms, s.base_tpot_ms, app.tpot_factor if app else 1.0)):

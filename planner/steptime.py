@@ -235,6 +235,12 @@ def kv_bytes(f: StepFeatures, context: np.ndarray) -> np.ndarray:
     return f.kv_full * context + f.kv_window * np.minimum(context, f.window)
 
 
+def kv_read_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: np.ndarray) -> np.ndarray:
+    """Seconds a step spends streaming the KV cache of `decode` sequences at mean `context` (pipeline stages run
+    one after another, each reading its layers' share on its GPUs, so the whole replica's bandwidth counts once)."""
+    return decode * kv_bytes(f, context) / (f.gpus * f.bw * p.bw_eff)
+
+
 def step_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: np.ndarray,
               prefill: np.ndarray, prefill_context: np.ndarray) -> np.ndarray:
     """Seconds for every running sequence to advance one token. With pipeline parallelism (pp > 1, vLLM's
@@ -267,7 +273,7 @@ def _stage_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: 
     dense = roof(f.always_read / bw, dense_flops * tokens / (_gemm_peak(p, f, f.dense_peak) * p.flops_eff))
     touched = f.experts * expert_fraction(f, tokens)
     experts = roof(touched * f.expert_bytes / bw, _expert_compute(p, f, tokens, touched))
-    attention = roof(decode * kv_bytes(f, context) / bw,
+    attention = roof(kv_read_time(p, f, decode, context),
                      attention_flops(f, decode, context, prefill, prefill_context) / (f.gpus * f.attn_peak * p.attn_flops_eff))
     return (p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + p.seq_overhead_s * decode + dense + experts
             + attention + allreduce_time(p, f, tokens))

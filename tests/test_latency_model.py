@@ -466,3 +466,27 @@ def test_attention_computes_at_its_own_measured_share(cat, params):
     expected = flops / (f.gpus * f.attn_peak) * (1 / 0.3 - 1 / 0.6)
     assert (step_time(low, f, *args) - step_time(high, f, *args)) == pytest.approx(expected, rel=1e-9)
     assert params.attn_flops_eff == 0.6 and params.flops_eff != params.attn_flops_eff
+
+
+def test_tpot_shares_are_the_kv_reads_and_the_prefill_beside_the_decodes(cat, params):
+    """Every prediction states its TPOT by part, the coordinates its TPOT correction uses: a lone client decodes with
+    no other prompt beside it, and the KV share grows with the clients and the context."""
+    from planner.steptime import features, kv_read_time
+
+    def at(**load):
+        q = PredictQuery(model="meta-llama/Llama-3.1-70B-Instruct", gpu="H100-SXM-80GB", tp=4, osl=256,
+                         weight_dtype="fp8", **load)
+        return q, predict(q, cat.model(q.model), cat.gpu(q.gpu), params)
+
+    q, lone = at(isl=1024, concurrency=1)
+    assert lone.tpot_shares.prefill == 0
+    # A lone client's TPOT is its decode step: the KV share is that step's KV reads over it.
+    f = features(cat.model(q.model), cat.gpu(q.gpu), tp=4, pp=1, weight_dtype="fp8", kv_dtype=q.kv_dtype)
+    kv_s = kv_read_time(params, f, np.ones(1), np.array([1024 + 256 / 2]))[0]
+    assert lone.tpot_shares.kv_reads == pytest.approx(kv_s / (lone.tpot_ms.mean / 1e3), abs=5e-5)  # stated to 4 places
+    _, busy = at(isl=1024, concurrency=32)
+    _, long = at(isl=8192, concurrency=32)
+    assert lone.tpot_shares.kv_reads < busy.tpot_shares.kv_reads < long.tpot_shares.kv_reads
+    # Others' prompts land in a client's decode steps, more tokens of them for longer prompts.
+    assert 0 < busy.tpot_shares.prefill < long.tpot_shares.prefill
+    assert all(s.tpot_shares.kv_reads + s.tpot_shares.prefill <= 1 for s in (lone, busy, long))

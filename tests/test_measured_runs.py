@@ -252,3 +252,31 @@ def test_a_trend_the_runs_show_throughout_carries_past_their_range():
     assert abs(math.log(at[2000].ttft_factor) + 0.15) < 0.03 and at[2000].share == 1
     assert math.log(at[1000].ttft_factor) < math.log(at[2000].ttft_factor) - 0.05 and at[1000].share == 0.5
     assert at[2000 / 2**3.5] is None
+
+
+def test_tpot_is_corrected_along_the_parts_of_the_step_the_runs_show_off():
+    """Runs whose KV reads go faster than modelled (TPOT off by -0.4 x its KV share, as where an fp8 KV kernel
+    reads half the bytes the model prices) teach one law in the KV share: a query at prompt and output lengths no run
+    had, its KV share inside theirs, gets it. TTFT keeps the lengths as coordinates."""
+    from planner.contracts import EvidenceRef
+    from planner.feedback import Evidence, corrections, resolve
+
+    def shares(c: float, isl: float, osl: float) -> tuple[float, float]:
+        kv = c * (isl + osl / 2) / (c * (isl + osl / 2) + 60_000)  # KV bytes against the weights', as step_time has it
+        return kv, min(0.5, (c - 1) * isl / osl / 20_000)
+
+    points = []
+    for isl in (1000, 8000):
+        for c in (1, 4, 8, 16, 32, 64):
+            kv, pf = shares(c, isl, 1000)
+            common = dict(model="m", gpu="g", weight_dtype="fp8", tp=2, inflight=c, isl=isl, osl=1000, kv_share=kv,
+                          prefill_share=pf)
+            points.append(Evidence(ref=EvidenceRef(id=f"r{isl}-{c}", source="f"), metric="tpot", log_ratio=-0.4 * kv, **common))
+            points.append(Evidence(ref=EvidenceRef(id=f"r{isl}-{c}", source="f"), metric="ttft", log_ratio=0.1, **common))
+    table = corrections(evidence=points)
+    terms = {t.metric: t.dims for t in table[("m", "g", 2)].terms}
+    assert terms == {"tpot": ["tp", "inflight", "kv_share", "prefill_share"], "ttft": ["tp", "inflight", "isl", "osl"]}
+    kv, pf = shares(16, 3000, 4000)
+    at = resolve(table[("m", "g", 2)], weight_dtype="fp8", tp=2, inflight=16, isl=3000, osl=4000, kv_share=kv,
+                 prefill_share=pf)
+    assert abs(math.log(at.tpot_factor) + 0.4 * kv) < 0.02
