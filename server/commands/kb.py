@@ -284,7 +284,8 @@ def accuracy_cmd(json_out: bool = JSON_OPTION) -> None:
         else:
             pct = lambda v: "—" if v is None else f"{v:.1f}"  # noqa: E731
             console.print(table("Your runs, cross-validated (median |error| %)",
-                                ["model", "GPU", "runs", "TTFT before", "TTFT after", "TPOT before", "TPOT after"],
+                                # Two-line headers keep the numbers narrow, so a long model name has the room.
+                                ["model", "GPU", "runs", "TTFT\nbefore", "TTFT\nafter", "TPOT\nbefore", "TPOT\nafter"],
                                 [(a.model, a.gpu, a.runs, pct(a.ttft_before_pct), pct(a.ttft_after_pct),
                                   pct(a.tpot_before_pct), pct(a.tpot_after_pct)) for a in r["accuracy"]]))
         for s in r["skipped"]:
