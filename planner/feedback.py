@@ -50,9 +50,10 @@ parallel) or use expert parallelism are a layout servewise does not predict, and
 out, since they would pull the plain-TP correction toward another layout's errors.
 
 Where it applies (the stated share rule): a query within three doublings of the range of the coordinates the
-points cover (summed over the coordinates, a quarter of TPOT counting as one doubling of a share) gets the process's own mean there: inside
-the range, what the runs say; outside, the linear trend goes on and the local part fades at its length scale,
-so a trend the runs show throughout carries to the next prompt length or load while a local bump does not.
+points cover (summed over the coordinates, a quarter of TPOT counting as one doubling of a share) gets the
+process's own mean there: inside the range, what the runs say; outside, the linear trend goes on and the local
+part fades at its length scale, so a trend the runs show throughout carries to the next prompt length or load
+while a local bump does not.
 Holding the load at the edge and halving the correction per doubling instead (the rule before) did worse on
 the shared calibration where runs are sparse, and no better elsewhere (benchmarks/own_runs.py: a random half
 of a family imported, the median over ten splits of the other half's error, with the base of 2026-11-30):
