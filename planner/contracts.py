@@ -187,7 +187,7 @@ class Prediction(BaseModel):
     fits: bool
     saturated: bool = Field(default=False, description="offered Poisson load exceeds capacity")
     calibration: str = Field(description="which fitted parameters (and data version) were used")
-    tpot_shares: TpotShares
+    tpot_shares: TpotShares | None = Field(default=None, description="null in plans written before it existed")
     in_calibrated_range: bool = True
     uncertainty_pct: float = Field(description="± band of the median prediction, from cross-validation")
     correction: AppliedCorrection | None = Field(default=None, description="what measured runs and SLO reports "

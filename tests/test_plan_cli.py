@@ -108,3 +108,19 @@ def test_human_tables_fit_the_terminal(servewise_bin, tmp_path, columns):
     star = next(line for line in r.stdout.splitlines() if line.lstrip().startswith("★"))
     short = chosen["model"].split("/")[-1].removesuffix("-Instruct")
     assert short in star and re.search(r"✔ (TTFT|TPOT|E2E)\S* \d+%", star), star
+
+
+def test_a_plan_written_before_predictions_stated_their_tpot_shares_still_loads(cli, tmp_path):
+    """Plans live on in the knowledge base and in GitOps repos (plan.json): one written before `tpot_shares`
+    existed (the same JSON without the field) is still a plan whatif, report and propose can read."""
+    out = tmp_path / "plan.json"
+    assert cli("recommend", "--use-case", "chatbot", "--qps", "20", "--json", "--out", str(out)).exit_code == 0
+    plan = json.loads(out.read_text())
+    for c in plan["candidates"]:
+        assert c["predicted"].pop("tpot_shares")["kv_reads"] >= 0
+    out.write_text(json.dumps(plan))
+    w = cli("whatif", "--plan", str(out), "--set", "traffic=x2", "--json")
+    assert w.exit_code == 0, w.stdout
+    result = json.loads(w.stdout)
+    # The stored prediction stays as written; the new one states its parts.
+    assert result["before"]["predicted"]["tpot_shares"] is None and result["after"]["predicted"]["tpot_shares"]

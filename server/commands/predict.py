@@ -29,9 +29,9 @@ def _human(q: PredictQuery, p: Prediction) -> None:
     console.print(table("Memory per GPU (GiB)", ["usable", "weights", "activations", "overhead", "KV cache", "KV tokens", "max batch"],
                         [(m.usable_gib, m.weights_gib, m.activations_gib, m.overhead_gib, m.kv_cache_gib,
                           f"{m.kv_cache_tokens:,}", m.max_batch_at_context)], caption=m.reason))
-    s = p.tpot_shares
-    console.print(f"[bold]TPOT by part:[/] {s.kv_reads:.0%} reading the KV cache, {s.prefill:.0%} other requests' "
-                  "prefill beside the decodes, the rest weights, overheads and all-reduces (base model)", highlight=False)
+    if s := p.tpot_shares:
+        console.print(f"[bold]TPOT by part:[/] {s.kv_reads:.0%} reading the KV cache, {s.prefill:.0%} other requests' "
+                      "prefill beside the decodes, the rest weights, overheads and all-reduces (base model)", highlight=False)
     console.print(f"[bold]calibration:[/] {p.calibration}  (±{p.uncertainty_pct:g} % typical error"
                   f"{'' if p.in_calibrated_range else ', outside calibrated range'})")
     c = p.correction
