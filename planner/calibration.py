@@ -89,7 +89,8 @@ def build_dataset(rows: Sequence[BenchmarkRow], catalog: Catalog) -> Dataset:
         if not mem.fits:
             continue
         kept.append(row)
-        feats.append(features(model, gpu, tp=row.tp, pp=row.pp, weight_dtype=row.weight_dtype))
+        feats.append(features(model, gpu, tp=row.tp, pp=row.pp, weight_dtype=row.weight_dtype,
+                              expert_parallel=row.expert_parallel()))
         isl.append(row.isl)
         osl.append(row.osl)
         clients.append(row.concurrency)

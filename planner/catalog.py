@@ -234,6 +234,12 @@ class BenchmarkRow(BaseModel):
             sent = int(match.group(1)) if match else None
         return sent if sent and sent > 0 else None
 
+    def expert_parallel(self) -> bool:
+        """Whether the run's MoE layers ran expert parallel across its TP group (vLLM --enable-expert-parallel): its
+        recorded flags say so, or its source records an MoE EP size above 1 (AIConfigurator's `moe_ep`)."""
+        return ("--enable-expert-parallel" in str(self.extra.get("server_flags", ""))
+                or int(self.extra.get("moe_ep") or 1) > 1)
+
     def asks_async_scheduling(self) -> bool:
         """Whether the run's server was started with --async-scheduling (its recorded flags say so)."""
         return "--async-scheduling" in str(self.extra.get("server_flags", ""))

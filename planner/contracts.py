@@ -47,6 +47,8 @@ class PredictQuery(BaseModel):
                                        description="vLLM release; default: the one servewise deploys")
     async_scheduling: bool | None = Field(default=None, description="vLLM --async-scheduling (the next step scheduled "
                                           "while one runs); default: the release's own, on from 0.14")
+    expert_parallel: bool = Field(default=False, description="vLLM --enable-expert-parallel (MoE models, tp >= 2): each "
+                                  "GPU holds 1/tp of the routed experts whole instead of a slice of every expert")
 
     @model_validator(mode="after")
     def _one_load(self) -> "PredictQuery":

@@ -14,9 +14,9 @@ the points' mean) and the vLLM release. The coordinates:
   GPU's attention kernel, say) moves the log TPOT by about (its speed ratio - 1) x its share: a linear trend in the
   share, which one slope describes at every length and load. Over log2 of the lengths the same error is an
   interaction of length and load that a few runs cannot pin down (benchmarks/own_runs.py, a random half of a family
-  imported, median over ten splits of the other half's TPOT error after / before: Llama-3.1-70B 0.51 -> 0.46,
-  seeds 10-29 0.55 -> 0.52; Kimi-K2.5 0.10 -> 0.09, MiniMax-M2.5 0.20 -> 0.19, Qwen3-235B 0.09 -> 0.06; TTFT
-  unchanged). Both shares are of the whole TPOT, so that their first-order effects add. A quarter of TPOT counts
+  imported, median over ten splits of the other half's TPOT error after / before, on the sixth-pass base:
+  Llama-3.1-70B 0.51 -> 0.46, seeds 10-29 0.55 -> 0.52; Kimi-K2.5 0.10 -> 0.09, MiniMax-M2.5 0.20 -> 0.19,
+  Qwen3-235B 0.09 -> 0.06; TTFT unchanged). Both shares are of the whole TPOT, so that their first-order effects add. A quarter of TPOT counts
   as a doubling: the slope prior (SLOPE_TAUS per unit) then spans parts 20-60 % off, and shares a quarter apart are
   as far apart as twice the clients. Tried and not kept: log odds of the shares (Llama-3.1-70B 0.52-0.62), 2 units
   (0.51), the KV share of the decode step alone (0.48, seeds 10-29 0.50), the lengths kept beside the shares
@@ -46,8 +46,8 @@ The prior has mean 0, i.e. the base model:
   half way, so one odd week cannot swing a plan. Reports carry no load, so they inform the intercept only.
 
 The parallel layout is not a coordinate: runs whose MoE layers span more GPUs than attention TP (attention data
-parallel) or use expert parallelism are a layout servewise does not predict, and `planner.measured` keeps them
-out, since they would pull the plain-TP correction toward another layout's errors.
+parallel, a layout servewise does not predict) or run expert parallel (which the base model predicts) are kept out
+by `planner.measured`, since they would pull the plain-TP correction toward another layout's errors.
 
 Where it applies (the stated share rule): a query within three doublings of the range of the coordinates the
 points cover (summed over the coordinates, a quarter of TPOT counting as one doubling of a share) gets the

@@ -76,6 +76,12 @@ def check_query(query: PredictQuery, model: ModelArch) -> None:
                        f"allowed tp: {allowed}")
     if query.pp > model.num_layers:
         raise BadInput(f"pp={query.pp} exceeds {model.hf_id}'s {model.num_layers} layers")
+    if query.expert_parallel and not model.is_moe:
+        raise BadInput(f"expert_parallel splits a MoE model's routed experts over GPUs; {model.hf_id} is dense. "
+                       "Drop expert_parallel, or pick a MoE model (see `servewise kb models`)")
+    if query.expert_parallel and query.tp < 2:
+        raise BadInput("expert_parallel splits the routed experts over the tensor-parallel GPUs, so it needs tp >= 2 "
+                       f"(got tp={query.tp}); vLLM runs a single GPU's MoE layers unsplit")
     if query.isl + query.osl > model.max_position_embeddings:
         raise BadInput(f"isl + osl = {query.isl + query.osl} tokens exceeds {model.hf_id}'s context of "
                        f"{model.max_position_embeddings:,} tokens")
@@ -106,14 +112,15 @@ def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu, shared: dict | Non
                            "without one, ask with KV dtype bf16. Attention reads are priced as fitted")
     context = query.isl + query.osl
     cache = shared if shared is not None else {}
-    key = (model.hf_id, gpu.name, query.tp, query.pp, dtype, query.kv_dtype)
+    key = (model.hf_id, gpu.name, query.tp, query.pp, dtype, query.kv_dtype, query.expert_parallel)
     mem_key = (*key, query.gpu_memory_utilization, context, max_seqs, chunk)
     if mem_key not in cache:
         cache[mem_key] = memory_fit(model, gpu, tp=query.tp, pp=query.pp, weight_dtype=dtype, kv_dtype=query.kv_dtype,
                                     gpu_memory_utilization=query.gpu_memory_utilization, context_tokens=context,
                                     max_num_seqs=max_seqs, max_num_batched_tokens=chunk)
     if key not in cache:
-        cache[key] = features(model, gpu, tp=query.tp, pp=query.pp, weight_dtype=dtype, kv_dtype=query.kv_dtype)
+        cache[key] = features(model, gpu, tp=query.tp, pp=query.pp, weight_dtype=dtype, kv_dtype=query.kv_dtype,
+                              expert_parallel=query.expert_parallel)
     mem, feats = cache[mem_key], cache[key]
     if query.concurrency is not None:
         sent = query.num_prompts or int(DEFAULT_ROUNDS * query.concurrency)
@@ -123,6 +130,9 @@ def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu, shared: dict | Non
                            "the requests the means average")
     else:
         assumptions.append("Poisson arrivals, spread evenly over replicas")
+    if query.expert_parallel:
+        assumptions.append(f"expert parallel: each GPU holds 1/{query.tp} of the routed experts whole, and the MoE layers "
+                           "wait for the GPU with the most routed tokens (uniform routing; skewed routing loads it more)")
     if query.isl_cv == 0 and query.osl_cv == 0:
         assumptions.append("fixed prompt and output lengths (give isl_cv/osl_cv for a spread)")
     return Prepared(query, model, gpu, mem, feats, max_seqs, chunk, assumptions)

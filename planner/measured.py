@@ -57,8 +57,9 @@ def why_unusable(row: BenchmarkRow) -> str | None:
         return "servewise predicts vLLM; runs of other engines are kept for comparison only"
     if row.dp > 1:
         return "attention data-parallel runs are not a layout servewise predicts"
-    if int(row.extra.get("moe_ep") or 1) > 1:
-        return "expert-parallel runs are not a layout servewise predicts"
+    if row.expert_parallel():
+        return ("expert-parallel runs are predicted (predict --expert-parallel) but do not correct predictions: the "
+                "correction has no layout coordinate, and they would pull the plain-TP one toward another layout's errors")
     if int(row.extra.get("moe_tp") or 1) > row.tp:
         # vLLM shards MoE layers over TP x DP ranks when expert parallelism is off (FusedMoEParallelConfig.make in
         # vllm/model_executor/layers/fused_moe/config.py, vllm-project/vllm@002d6073): a MoE TP above the attention
@@ -82,7 +83,8 @@ def run_query(row: BenchmarkRow, catalog: Catalog) -> PredictQuery:
     return PredictQuery(model=catalog.model(row.model).hf_id, gpu=catalog.gpu(row.gpu).name, tp=row.tp, pp=row.pp,
                         isl=row.isl, osl=row.osl, weight_dtype=row.weight_dtype, engine_version=row.engine_version,
                         kv_dtype="fp8" if (row.kv_dtype or "").startswith("fp8") else "auto",
-                        async_scheduling=True if row.asks_async_scheduling() else None, **load)
+                        async_scheduling=True if row.asks_async_scheduling() else None,
+                        expert_parallel=row.expert_parallel(), **load)
 
 
 def score_runs(runs: Sequence[tuple[BenchmarkRow, str]], catalog: Catalog, params: LatencyParams

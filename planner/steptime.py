@@ -8,7 +8,9 @@ overheads; they carry physical meaning so they transfer to GPUs with no measured
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
+from functools import cache
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -149,6 +151,7 @@ class StepFeatures:
     kv_full: np.ndarray  # KV bytes per token of context in unbounded layers (whole replica)
     kv_window: np.ndarray  # KV bytes per token in windowed layers
     window: np.ndarray  # window length (inf when none)
+    ep_spread: np.ndarray  # expert parallel: the busiest rank's excess routed rows x sqrt(rows) / mean (0 without EP)
 
     @staticmethod
     def stack(items: list[StepFeatures]) -> StepFeatures:
@@ -188,8 +191,19 @@ def gemm_flops(gpu: Gpu, dtype: WeightDtype, *, bf16_dense: bool) -> tuple[float
 
 
 def features(model: ModelArch, gpu: Gpu, *, tp: int, pp: int, weight_dtype: WeightDtype,
-             kv_dtype: KvDtype = "auto") -> StepFeatures:
+             kv_dtype: KvDtype = "auto", expert_parallel: bool = False) -> StepFeatures:
+    """`expert_parallel`: vLLM's --enable-expert-parallel without data parallelism. The MoE layers then run with
+    TP 1 and EP tp: each GPU holds 1/tp of the routed experts whole instead of a 1/tp slice of every expert
+    (`FusedMoEParallelConfig.make`, vllm/model_executor/layers/fused_moe/config.py at vLLM 0.19.0: "In EP, each device
+    owns a set of experts fully"), and without data parallelism no all-to-all kernels run (`use_all2all_kernels` is
+    dp_size > 1 and use_ep), so the layer's output is all-reduced as under TP. The bytes and FLOPs are the same either
+    way; the MoE layer waits for the GPU the routing loads most (`_busiest_rank_load`). The grouped GEMMs' width fill
+    stays that of a 1/tp slice: where the calibration measured one configuration both ways (MiniMax-M2.5 on B200 at
+    TP 2 and 4, Kimi-K2.5 on B200 at TP 4, Qwen3-235B on H200 at TP 2), whole experts did not decode faster, as a fill
+    over the whole width predicts. Taken whole, the predicted EP / TP ratios of TTFT and TPOT move the way the measured
+    ones do in 16 of 38 cases; as slices, in 29 (benchmarks/results/accuracy.md, "Expert parallel")."""
     split = param_split(model)
+    ep = tp if expert_parallel and split.experts else 1
     dense_b, expert_b = stored_bytes_per_param(model, weight_dtype)
     dense_peak, expert_peak = gemm_flops(gpu, weight_dtype, bf16_dense=dense_b == 2.0)
     lm_head = model.vocab_size * model.hidden_size * 2.0
@@ -216,7 +230,20 @@ def features(model: ModelArch, gpu: Gpu, *, tp: int, pp: int, weight_dtype: Weig
         attn_flops=np.array([4.0 * q_dim * full]), attn_flops_window=np.array([4.0 * q_dim * sliding]),
         kv_full=np.array([per_layer * full]), kv_window=np.array([per_layer * sliding]),
         window=np.array([float(window) if window else np.inf]),
+        ep_spread=np.array([busiest_of(ep) * math.sqrt(ep - 1)]),
     )
+
+
+@cache
+def busiest_of(n: int) -> float:
+    """Expected maximum of n independent standard normal draws (0 for one): how many standard deviations the busiest
+    of n expert-parallel ranks lies above the mean. Computed as the integral of x n phi(x) Phi(x)^(n-1)."""
+    if n <= 1:
+        return 0.0
+    x = np.linspace(-10.0, 10.0, 4001)
+    cdf = 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+    density = n * np.exp(-x * x / 2) / math.sqrt(2 * math.pi) * cdf ** (n - 1)
+    return float(np.sum(x * density) * (x[1] - x[0]))
 
 
 def expert_fraction(f: StepFeatures, tokens: np.ndarray) -> np.ndarray:
@@ -272,7 +299,7 @@ def _stage_time(p: LatencyParams, f: StepFeatures, decode: np.ndarray, context: 
     dense_flops = f.flops_per_token - f.expert_row_flops * f.experts_per_token
     dense = roof(f.always_read / bw, dense_flops * tokens / (_gemm_peak(p, f, f.dense_peak) * p.flops_eff))
     touched = f.experts * expert_fraction(f, tokens)
-    experts = roof(touched * f.expert_bytes / bw, _expert_compute(p, f, tokens, touched))
+    experts = roof(touched * f.expert_bytes / bw, _expert_compute(p, f, tokens, touched)) * _busiest_rank_load(f, tokens)
     attention = roof(kv_read_time(p, f, decode, context),
                      attention_flops(f, decode, context, prefill, prefill_context) / (f.gpus * f.attn_peak * p.attn_flops_eff))
     return (p.step_overhead_s + p.layer_overhead_s * f.layers / f.pp + p.seq_overhead_s * decode + dense + experts
@@ -286,6 +313,15 @@ def attention_flops(f: StepFeatures, decode: np.ndarray, context: np.ndarray, pr
     pairs = decode * context + prefill * prefill_context
     pairs_window = decode * np.minimum(context, f.window) + prefill * np.minimum(prefill_context, f.window)
     return f.attn_flops * pairs + f.attn_flops_window * pairs_window
+
+
+def _busiest_rank_load(f: StepFeatures, tokens: np.ndarray) -> np.ndarray:
+    """Expert parallel: the MoE layers wait for the rank with the most routed rows. Under uniform routing a rank gets
+    Binomial(tokens x top-k, 1/ep) rows, whose spread relative to the mean is sqrt((ep - 1) / rows), and the busiest
+    of ep ranks lies `busiest_of(ep)` spreads above it (the normal approximation): a decode step of 4 clients with
+    top-8 routing over 4 ranks loads the busiest 1.32x the mean, an 8k-token prefill 1.01x. Real routing is skewed
+    as well, which this leaves out. 1 without expert parallelism."""
+    return 1 + f.ep_spread / np.sqrt(np.maximum(tokens * f.experts_per_token, 1.0))
 
 
 def _gemm_peak(p: LatencyParams, f: StepFeatures, peak: np.ndarray) -> np.ndarray:
@@ -303,7 +339,8 @@ def _expert_compute(p: LatencyParams, f: StepFeatures, tokens: np.ndarray, touch
       costs moe_half_rows rows of work on top of its own;
     - width: TP shards each expert's intermediate dimension, so a GPU holds width = moe_intermediate_size / tp
       columns of gate/up and a reduction of that length in the down projection, and
-      eff_width = width / (width + moe_half_width): MiniMax-M2.5 at TP 8 keeps 192 columns, gpt-oss at TP 1 2,880.
+      eff_width = width / (width + moe_half_width): MiniMax-M2.5 at TP 8 keeps 192 columns, gpt-oss at TP 1 2,880
+      (kept under expert parallel too, where the measured pairs put it: `features`).
     eff = moe_flops_eff x eff_rows x eff_width. The peak is that of the tensor cores the experts' kernels run on
     (planner.steptime.gemm_flops): fp8/nvfp4 experts on fp8/fp4 cores where the GPU has them, weight-only int4 and
     gpt-oss's mxfp4 (bf16 activations) at bf16.

@@ -231,13 +231,15 @@ async def predict(model: ModelName, gpu: GpuName,
                   qps: Annotated[float | None, Field(gt=0, le=1_000_000, description="Poisson arrivals, requests/s over the deployment")] = None,
                   replicas: Annotated[int, Field(ge=1, le=1000)] = 1,
                   weight_dtype: Annotated[WeightDtype | None, Field(description="default: the model's native dtype")] = None,
+                  expert_parallel: Annotated[bool, Field(description="vLLM --enable-expert-parallel (MoE, tp >= 2)")] = False,
                   ) -> Prediction:
     """Predict what vLLM does for ONE configuration under ONE load: TTFT, TPOT and E2E (mean, p50, p90, p95,
     p99, in ms), output tokens/s, and the per-GPU memory breakdown (GiB). Give exactly one of concurrency or qps.
     A load beyond what the replicas can serve is an error that says their capacity. The result names its
     calibration and lists its assumptions. To pick a configuration, call recommend instead."""
     args = {k: v for k, v in dict(model=model, gpu=gpu, isl=isl, osl=osl, tp=tp, pp=pp, concurrency=concurrency,
-                                  num_prompts=num_prompts, qps=qps, replicas=replicas, weight_dtype=weight_dtype).items()
+                                  num_prompts=num_prompts, qps=qps, replicas=replicas, weight_dtype=weight_dtype,
+                                  expert_parallel=expert_parallel).items()
             if v is not None}
 
     def run(ctx: AppContext) -> Prediction:

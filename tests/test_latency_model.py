@@ -490,3 +490,92 @@ def test_tpot_shares_are_the_kv_reads_and_the_prefill_beside_the_decodes(cat, pa
     # Others' prompts land in a client's decode steps, more tokens of them for longer prompts.
     assert 0 < busy.tpot_shares.prefill < long.tpot_shares.prefill
     assert all(s.tpot_shares.kv_reads + s.tpot_shares.prefill <= 1 for s in (lone, busy, long))
+
+
+def test_busiest_rank_is_the_expected_maximum_of_normal_draws():
+    """busiest_of(n) against the closed forms of the expected maximum of 2 and 3 standard normals, 1/sqrt(pi) and
+    3/(2 sqrt(pi)) (e.g. David & Nagaraja, Order Statistics, 3rd ed., 2003, section 3.2), and growing with n."""
+    from planner.steptime import busiest_of
+
+    assert busiest_of(1) == 0.0
+    assert busiest_of(2) == pytest.approx(1 / np.sqrt(np.pi), rel=1e-6)
+    assert busiest_of(3) == pytest.approx(1.5 / np.sqrt(np.pi), rel=1e-6)
+    assert busiest_of(2) < busiest_of(4) < busiest_of(8) < busiest_of(64) < np.sqrt(2 * np.log(64))
+
+
+def test_expert_parallel_waits_for_the_busiest_rank(cat, params):
+    """vLLM --enable-expert-parallel without data parallelism (FusedMoEParallelConfig.make, vLLM 0.19.0): each of the
+    tp GPUs holds 1/tp of the routed experts whole, and the MoE layer waits for the GPU the routing loads most.
+    Checked against uniform routing simulated here."""
+    from planner.steptime import _busiest_rank_load, features
+
+    model, gpu = cat.model("openai/gpt-oss-120b"), cat.gpu("H200-141GB")
+    tp_feats = features(model, gpu, tp=8, pp=1, weight_dtype="mxfp4")
+    assert float(_busiest_rank_load(tp_feats, np.array([4.0]))[0]) == 1.0
+    # The busiest of ep ranks under uniform routing of tokens x top-k rows, simulated; the normal approximation
+    # runs a few per cent under the binomial's maximum at decode sizes and meets it as the batch grows.
+    rng = np.random.default_rng(0)
+    for tokens, ep in ((8, 4), (16, 8), (256, 8), (2048, 2)):
+        rows = tokens * model.experts_per_token
+        simulated = rng.multinomial(rows, [1 / ep] * ep, size=20_000).max(axis=1).mean() / (rows / ep)
+        f = features(model, gpu, tp=ep, pp=1, weight_dtype="mxfp4", expert_parallel=True)
+        modelled = float(_busiest_rank_load(f, np.array([float(tokens)]))[0])
+        assert simulated * 0.94 < modelled <= simulated, (tokens, ep, simulated, modelled)
+
+    def run(expert_parallel: bool, isl: int, clients: int):
+        q = PredictQuery(model="openai/gpt-oss-120b", gpu="H200-141GB", tp=8, isl=isl, osl=1024, concurrency=clients,
+                         expert_parallel=expert_parallel)
+        return predict(q, model, gpu, params)
+
+    # Few clients: the decode step waits for the busiest GPU's experts. A long prompt's many rows spread evenly, so
+    # its TTFT moves only by the decode steps it waits for.
+    few_ep, few_tp = run(True, 1024, 4), run(False, 1024, 4)
+    assert few_ep.tpot_ms.mean / few_tp.tpot_ms.mean > 1.02
+    long_ttft = run(True, 8192, 4).ttft_ms.mean / run(False, 8192, 4).ttft_ms.mean
+    assert 1.0 <= long_ttft < few_ep.tpot_ms.mean / few_tp.tpot_ms.mean
+    assert any("expert parallel" in a for a in few_ep.assumptions)
+    # Weights per GPU are the same whichever way the experts are split.
+    assert few_ep.memory.weights_gib == few_tp.memory.weights_gib
+
+
+def test_expert_parallel_decodes_slower_where_runs_were_measured_both_ways(cat, params, tmp_path):
+    """AIConfigurator measured MiniMax-M2.5 fp8 on B200 at TP 2 and 4 (vLLM 0.19.0) both ways at the same lengths and
+    clients: expert parallel decodes 0-4 % slower (kb/data/benchmarks.jsonl). The stored fit predicts each pair's
+    TPOT ratio within 4 points, where the layout taken as TP slices predicted 1 for every pair."""
+    rows = load_benchmarks(open_kb(tmp_path / "kb.sqlite"), engine="vllm")
+    data = build_dataset([r for r in rows if r.model == "MiniMaxAI/MiniMax-M2.5" and r.engine_version == "0.19.0"
+                          and r.gpu == "B200-180GB"], cat)
+    ttft, tpot = predict_means(params, data)
+    pairs: dict[tuple, dict[bool, list[int]]] = {}
+    for i, r in enumerate(data.rows):
+        pairs.setdefault((r.tp, r.isl, r.osl, r.concurrency), {}).setdefault(r.expert_parallel(), []).append(i)
+    checked = 0
+    for by in pairs.values():
+        if len(by) < 2:
+            continue
+        measured = np.median(data.tpot[by[True]]) / np.median(data.tpot[by[False]])
+        predicted = np.median(tpot[by[True]]) / np.median(tpot[by[False]])
+        assert measured >= 0.995 and predicted > 1.0 and abs(predicted - measured) < 0.04, (by, measured, predicted)
+        checked += 1
+    assert checked >= 8
+
+
+def test_expert_parallel_needs_a_moe_model_on_several_gpus(cat, params):
+    for name, tp, words in (("llama-3.1-8b", 2, "is dense"), ("openai/gpt-oss-120b", 1, "needs tp >= 2")):
+        q = PredictQuery(model=name, gpu="H100-SXM-80GB", tp=tp, isl=128, osl=128, concurrency=1, expert_parallel=True)
+        with pytest.raises(BadInput, match=words):
+            predict(q, cat.model(name), cat.gpu("H100-SXM-80GB"), params)
+
+
+def test_calibration_runs_that_ran_expert_parallel_are_modelled_so(cat, tmp_path):
+    """AIConfigurator's rows record the MoE layout (moe_tp, moe_ep); runs with moe_ep = tp are fitted as expert
+    parallel (waiting for the busiest GPU), the others as TP."""
+    rows = load_benchmarks(open_kb(tmp_path / "kb.sqlite"), engine="vllm")
+    data = build_dataset(rows, cat)
+    ep_rows = [i for i, r in enumerate(data.rows) if int(r.extra.get("moe_ep") or 1) > 1]
+    assert len(ep_rows) >= 40
+    for i in ep_rows:
+        row = data.rows[i]
+        assert row.expert_parallel() and int(row.extra["moe_ep"]) == row.tp
+        assert data.features.ep_spread[i] > 0
+    assert not data.features.ep_spread[[i for i in range(len(data.rows)) if i not in set(ep_rows)]].any()

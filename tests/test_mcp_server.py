@@ -442,8 +442,8 @@ def test_every_tool_result_fits_a_models_context(isolated_env):
     # 55,449 before issue 17; 46,030 with issue 20's spec and candidate options; 48,721 with add_model, 44,795 once
     # the schemas dropped `"default": null` and wrote optional simple types as ["T", "null"]; 46,810 with the
     # per-class traffic mix (build_spec's traffic_mix, class targets, per-class predictions and views); 47,730 with the
-    # TPOT shares every prediction states (the coordinates of its TPOT correction)
-    assert sizes["tools/list"] < 47_800, sizes
+    # TPOT shares every prediction states (the coordinates of its TPOT correction); 47,851 with predict's expert_parallel
+    assert sizes["tools/list"] < 47_900, sizes
 
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"

@@ -199,17 +199,21 @@ def test_mcp_accuracy_resource_and_predict_name_the_imported_run(isolated_env):
     asyncio.run(go())
 
 
-def test_runs_with_moe_layers_wider_than_attention_tp_are_kept_out():
+def test_runs_with_moe_layers_wider_than_attention_tp_are_kept_out(cat):
     """vLLM shards MoE layers over TP x DP ranks without expert parallelism (FusedMoEParallelConfig.make,
     vllm/model_executor/layers/fused_moe/config.py): MoE TP 4 under attention TP 2 is attention data parallel."""
     from planner.catalog import BenchmarkRow
-    from planner.measured import why_unusable
+    from planner.measured import run_query, why_unusable
 
     row = dict(id="r", source="s", source_ref="test", gpus_total=2, engine="vllm", model="Qwen/Qwen3-235B-A22B-FP8", weight_dtype="fp8", gpu="H200-141GB",
                tp=2, isl=1000, osl=100, concurrency=8, ttft_ms={"mean": 500.0}, tpot_ms={"mean": 40.0})
     assert "attention data parallel" in why_unusable(BenchmarkRow(**row, extra={"moe_tp": 4, "moe_ep": 1}))
     assert why_unusable(BenchmarkRow(**row, extra={"moe_tp": 2, "moe_ep": 1})) is None
     assert why_unusable(BenchmarkRow(**row)) is None
+    # Expert parallel across the TP group: predicted (PredictQuery.expert_parallel), but not a correction of plain TP.
+    ep = BenchmarkRow(**row, extra={"moe_tp": 1, "moe_ep": 2})
+    assert ep.expert_parallel() and "do not correct predictions" in why_unusable(ep)
+    assert run_query(ep, cat).expert_parallel and not run_query(BenchmarkRow(**row), cat).expert_parallel
 
 
 def test_runs_of_another_release_move_a_prediction_half_as_far():

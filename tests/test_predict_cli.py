@@ -65,3 +65,18 @@ def test_num_prompts_sets_the_benchmark_run_and_needs_a_closed_loop(cli):
     assert r.exit_code == 2 and "closed-loop" in r.output and "Traceback" not in r.output
     r = cli(*base, "--num-prompts", "0")
     assert r.exit_code == 2 and "num_prompts" in r.output.replace("-", "_")
+
+
+def test_expert_parallel_is_a_flag_for_moe_models_on_several_gpus(cli):
+    """`--expert-parallel` predicts vLLM --enable-expert-parallel; on a dense model or one GPU it is one clear error."""
+    base = ("predict", "-m", "openai/gpt-oss-120b", "-g", "h200", "--isl", "8192", "--osl", "1024", "--concurrency", "16")
+    tp8 = json.loads(cli(*base, "--tp", "8", "--json").stdout)
+    ep8 = json.loads(cli(*base, "--tp", "8", "--expert-parallel", "--json").stdout)
+    assert ep8["tpot_ms"]["mean"] > tp8["tpot_ms"]["mean"]
+    assert any(a.startswith("expert parallel: each GPU holds 1/8") for a in ep8["assumptions"])
+    assert not any(a.startswith("expert parallel") for a in tp8["assumptions"])
+    r = cli("predict", "-m", "llama-3.1-8b", "-g", "h100", "--tp", "2", "--isl", "128", "--osl", "64",
+            "--concurrency", "1", "--expert-parallel")
+    assert r.exit_code == 2 and "is dense" in r.output and "Traceback" not in r.output
+    r = cli(*base, "--expert-parallel")
+    assert r.exit_code == 2 and "tp >= 2" in r.output and "Traceback" not in r.output

@@ -141,6 +141,7 @@ def predict_cmd(
     gpu_memory_utilization: float = typer.Option(0.9, callback=bounded("gpu_memory_utilization"), help="vLLM --gpu-memory-utilization."),
     isl_cv: float = typer.Option(0.0, callback=bounded("length_cv"), help="Spread of prompt lengths (std/mean; 0 = fixed)."),
     osl_cv: float = typer.Option(0.0, callback=bounded("length_cv"), help="Spread of output lengths (std/mean; 0 = fixed)."),
+    expert_parallel: bool = typer.Option(False, "--expert-parallel", help="vLLM --enable-expert-parallel (MoE models, tp >= 2): each GPU holds 1/tp of the routed experts whole."),
     batch: str = typer.Option(None, "--batch", help="Read JSON Lines queries from FILE or - (stdin); write one JSON result per line."),
     json_out: bool = JSON_OPTION,
 ) -> None:
@@ -162,7 +163,8 @@ def predict_cmd(
     args = {"model": model, "gpu": gpu, "tp": tp, "pp": pp, "isl": isl, "osl": osl, "concurrency": concurrency,
             "num_prompts": num_prompts, "qps": qps, "replicas": replicas, "weight_dtype": weight_dtype, "kv_dtype": kv_dtype,
             "max_num_seqs": max_num_seqs, "max_num_batched_tokens": max_num_batched_tokens,
-            "gpu_memory_utilization": gpu_memory_utilization, "isl_cv": isl_cv, "osl_cv": osl_cv}
+            "gpu_memory_utilization": gpu_memory_utilization, "isl_cv": isl_cv, "osl_cv": osl_cv,
+            "expert_parallel": expert_parallel}
 
     def action() -> Prediction:
         missing = [f"--{k}" for k in ("model", "gpu", "isl", "osl") if args[k] is None]
