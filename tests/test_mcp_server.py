@@ -72,6 +72,11 @@ def test_stdio_default_protocol_lists_and_calls_every_tool(isolated_env):
             ten_rounds = await c.call_tool("predict", sweep)
             assert one_round.structured_content["ttft_ms"]["mean"] > ten_rounds.structured_content["ttft_ms"]["mean"]
             assert "32 requests in all" in " ".join(one_round.structured_content["assumptions"])
+            moe = {"model": "openai/gpt-oss-120b", "gpu": "h200", "tp": 4, "isl": 1024, "osl": 256, "concurrency": 4}
+            ep, tp = [await c.call_tool("predict", {**moe, "expert_parallel": on}) for on in (True, False)]
+            assert ep.structured_content["tpot_ms"]["mean"] > tp.structured_content["tpot_ms"]["mean"]
+            dense_ep = await c.call_tool("predict", {**moe, "model": "llama-3.1-8b", "expert_parallel": True})
+            assert dense_ep.is_error and "is dense" in dense_ep.content[0].text
             bad = await c.call_tool("predict", {"model": "llama-3.1-8b", "gpu": "h10", "isl": 512, "osl": 128, "qps": 2})
             assert bad.is_error and "H100-SXM-80GB" in bad.content[0].text
             extra = await c.call_tool("predict", {"model": "llama-3.1-8b", "gpu": "l4", "isl": 5, "osl": 5, "qps": 1,
