@@ -32,6 +32,7 @@ from planner.calibration import (
     build_dataset,
     family,
     fit,
+    layout_pairs,
     leave_one_class_out,
     leave_one_model_out,
     output_tok_s,
@@ -271,41 +272,36 @@ def _with_whole_experts(data: Dataset) -> Dataset:
 
 
 def _pair_ratios(data: Dataset, ttft: np.ndarray, tpot: np.ndarray) -> list[tuple[tuple, list[float], list[float]]]:
-    """Per configuration measured both ways (same model, GPU, dtype, TP, lengths, clients and release): the
-    measured and predicted expert-parallel / tensor-parallel ratios of mean TTFT and TPOT."""
-    groups: dict[tuple, dict[bool, list[int]]] = {}
-    for i, r in enumerate(data.rows):
-        key = (r.model, r.gpu, r.weight_dtype, r.tp, r.isl, r.osl, r.concurrency, r.engine_version)
-        groups.setdefault(key, {}).setdefault(r.expert_parallel(), []).append(i)
-    ratio = lambda x, by: [float(np.median(v[by[True]]) / np.median(v[by[False]])) for v in x]  # noqa: E731
-    return [(key, ratio((data.ttft, data.tpot), by), ratio((ttft, tpot), by))
-            for key, by in sorted(groups.items(), key=lambda kv: str(kv[0])) if len(by) == 2]
+    """Per configuration measured both ways (planner.calibration.layout_pairs): the measured and predicted
+    expert-parallel / tensor-parallel ratios of mean TTFT and TPOT."""
+    ratio = lambda x, ep, tp: [float(np.median(v[ep]) / np.median(v[tp])) for v in x]  # noqa: E731
+    return [(key, ratio((data.ttft, data.tpot), ep, tp), ratio((ttft, tpot), ep, tp)) for key, ep, tp in layout_pairs(data)]
 
 
 def expert_parallel_check(data: Dataset, calibration, catalog, params: LatencyParams) -> list[str]:
     """Runs measured both ways against the stored fit's prediction of the same pair; then three ways of fitting the
-    expert-parallel runs, each refitted and scored."""
-    pairs = _pair_ratios(data, *predict_means(params, data))
+    expert-parallel runs (the stored fit, and two others refitted), each scored."""
+    summary, pairs = [], None
+    for name, d, stored in (("1/tp of the experts, slices' fill, busiest GPU (stored fit)", data, params),
+                            ("1/tp of the experts, whole experts' fill, busiest GPU", _with_whole_experts(data), None),
+                            ("TP slices of every expert (before this pass)",
+                             build_dataset(_as_tensor_parallel(calibration), catalog), None)):
+        ttft, tpot = predict_means(stored or fit(d), d)
+        # the pairs are scored on the expert-parallel rows of `data`: the last variant has none, so it predicts
+        # both members of a pair alike (ratio 1, moving neither way)
+        scored = _pair_ratios(data, ttft, tpot)
+        pairs = pairs or scored
+        moved = [np.sign(m - 1) == np.sign(p - 1) for _, ms, ps in scored for m, p in zip(ms, ps)]
+        cells = [" / ".join(f"{np.median(e):.1f}" for e in errs.values())
+                 for errs in (errors(leave_one_model_out(d)), errors(HeldOut(d, ttft, tpot)))]
+        summary.append(f"| {name} | {sum(moved)} of {len(moved)} | {cells[0]} | {cells[1]} |")
     lines = ["| run (EP vs TP, same release) | measured TTFT EP / TP | predicted | measured TPOT EP / TP | predicted |",
              "|---|---|---|---|---|"]
     for (model, gpu, dtype, tp, isl, osl, clients, release), measured, predicted in pairs:
         lines.append(f"| {model.split('/')[-1]} {dtype}, {tp}x {gpu}, {isl}/{osl}, {clients} clients, vLLM {release} "
                      f"| {measured[0]:.2f} | {predicted[0]:.2f} | {measured[1]:.2f} | {predicted[1]:.2f} |")
-    lines += ["", "| expert-parallel rows fitted as | predicted ratio moves the measured way | held-out family TTFT / "
-              "TPOT / tok/s median % | in-sample |", "|---|---|---|---|"]
-    for name, d in (("1/tp of the experts, slices' fill, busiest GPU (stored fit)", data),
-                    ("1/tp of the experts, whole experts' fill, busiest GPU", _with_whole_experts(data)),
-                    ("TP slices of every expert (before this pass)",
-                     build_dataset(_as_tensor_parallel(calibration), catalog))):
-        refit = fit(d)
-        ttft, tpot = predict_means(refit, d)
-        # the pairs are scored on the expert-parallel rows of `data`: the last variant has none, so it predicts
-        # both members of a pair alike (ratio 1, moving neither way)
-        moved = [np.sign(m - 1) == np.sign(p - 1) for _, ms, ps in _pair_ratios(data, ttft, tpot) for m, p in zip(ms, ps)]
-        cells = [" / ".join(f"{np.median(e):.1f}" for e in errs.values())
-                 for errs in (errors(leave_one_model_out(d)), errors(HeldOut(d, ttft, tpot)))]
-        lines.append(f"| {name} | {sum(moved)} of {len(moved)} | {cells[0]} | {cells[1]} |")
-    return lines
+    return lines + ["", "| expert-parallel rows fitted as | predicted ratio moves the measured way | held-out family "
+                    "TTFT / TPOT / tok/s median % | in-sample |", "|---|---|---|---|", *summary]
 
 
 def main() -> None:

@@ -206,6 +206,16 @@ def output_tok_s(ttft: np.ndarray, tpot: np.ndarray, data: Dataset) -> np.ndarra
     return data.load.clients * data.load.osl / (ttft + (data.load.osl - 1) * tpot)
 
 
+def layout_pairs(data: Dataset) -> list[tuple[tuple, list[int], list[int]]]:
+    """Configurations measured both expert parallel and not (same model, GPU, dtype, TP, lengths, clients and
+    release), in a stable order: each key with the indices of its expert-parallel rows and of its TP rows."""
+    groups: dict[tuple, dict[bool, list[int]]] = {}
+    for i, r in enumerate(data.rows):
+        key = (r.model, r.gpu, r.weight_dtype, r.tp, r.isl, r.osl, r.concurrency, r.engine_version)
+        groups.setdefault(key, {}).setdefault(r.expert_parallel(), []).append(i)
+    return [(key, by[True], by[False]) for key, by in sorted(groups.items(), key=lambda kv: str(kv[0])) if len(by) == 2]
+
+
 @dataclass
 class HeldOut:
     """Predictions for every row made by a fit that never saw that row's model."""

@@ -9,7 +9,7 @@ import pytest
 
 from kb.benchmarks import load_benchmarks
 from kb.catalog import open_kb
-from planner.calibration import build_dataset, fit, predict_means
+from planner.calibration import build_dataset, fit, layout_pairs, predict_means
 from planner.contracts import Correction, PredictQuery
 from planner.errors import BadInput, Infeasible
 from planner.latency import predict, predict_load_sweep
@@ -546,18 +546,12 @@ def test_expert_parallel_decodes_slower_where_runs_were_measured_both_ways(cat, 
     data = build_dataset([r for r in rows if r.model == "MiniMaxAI/MiniMax-M2.5" and r.engine_version == "0.19.0"
                           and r.gpu == "B200-180GB"], cat)
     ttft, tpot = predict_means(params, data)
-    pairs: dict[tuple, dict[bool, list[int]]] = {}
-    for i, r in enumerate(data.rows):
-        pairs.setdefault((r.tp, r.isl, r.osl, r.concurrency), {}).setdefault(r.expert_parallel(), []).append(i)
-    checked = 0
-    for by in pairs.values():
-        if len(by) < 2:
-            continue
-        measured = np.median(data.tpot[by[True]]) / np.median(data.tpot[by[False]])
-        predicted = np.median(tpot[by[True]]) / np.median(tpot[by[False]])
-        assert measured >= 0.995 and predicted > 1.0 and abs(predicted - measured) < 0.04, (by, measured, predicted)
-        checked += 1
-    assert checked >= 8
+    pairs = layout_pairs(data)
+    assert len(pairs) >= 8
+    for key, ep, tp in pairs:
+        measured = np.median(data.tpot[ep]) / np.median(data.tpot[tp])
+        predicted = np.median(tpot[ep]) / np.median(tpot[tp])
+        assert measured >= 0.995 and predicted > 1.0 and abs(predicted - measured) < 0.04, (key, measured, predicted)
 
 
 def test_expert_parallel_needs_a_moe_model_on_several_gpus(cat, params):
