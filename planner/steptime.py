@@ -64,7 +64,9 @@ class LatencyParams(BaseModel):
     step_overhead_s: float = Field(1.5e-3, description="fixed per-step cost: scheduler, input preparation, sampling; set, "
                                    "not fitted: the calibration models all have 61-80 layers, so per-step and per-layer "
                                    "costs cannot be told apart there; 1.5 ms is the value (of 0.5/1/1.5/2) whose fit best "
-                                   "predicts published runs of 32-36-layer models (benchmarks/accuracy.py, choice by transfer)")
+                                   "predicted the published runs of 32-36-layer models of GPUStack (benchmarks/accuracy.py, "
+                                   "choice by transfer). The vLLM blog's single-stream runs split by architecture (a dense 8B "
+                                   "wants less, a MoE 20B more), and 2 ms is now as good on the published runs; kept")
     layer_overhead_s: float = Field(2e-5, description="per-layer per-step cost: kernel launches, norms")
     seq_overhead_s: float = Field(2e-5, description="per-sequence per-step cost: scheduling, sampling, detokenizing")
     allreduce_latency_s: float = Field(5e-6, description="fixed latency of one TP all-reduce call (launch and the flag "

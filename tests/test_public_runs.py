@@ -126,3 +126,44 @@ def test_replacing_one_sources_rows_keeps_the_others_and_the_order(tmp_path):
     # a1 is gone (not re-derived), a2 is updated where it was, a3 follows the last lab-a row, b1 and c1 are untouched
     assert [r["id"] for r in out] == ["b1", "a2", "a3", "c1"]
     assert out[1]["ttft_ms"] == {"mean": 70.0}
+
+
+blog = _module("extract_vllm_blog")
+
+# Paragraphs and tables in the layout of the vLLM blog post (written here, the numbers made up).
+BLOG_EXCERPT = """Figure 2 shows results.
+
+The fitted ITL slope drops from `4.00e-05` to `2.00e-05` ms/token, while the intercept changes only from `6.00` to `6.10` ms.
+
+The fitted ITL slope drops from `9.00e-06` ms/token in BF16 to `7.00e-06` in full FP8, while intercepts remain tightly clustered between `4.00` and `4.10` ms.
+
+*Table 4: Performance results for Llama-3.1-8B model under heavy throughput load.*
+
+| Config | Median TTFT (ms) | Median ITL (ms) | Total duration (s) | Output tok/s |
+| :---- | :---: | :---: | :---: | :---: |
+| BF16 | 700.0 | 15.00 | 600.0 | 400.0 |
+| FP8 | 690.0 | 13.00 | 550.0 | 450.0 |
+"""
+
+
+def test_blog_figures_are_the_bf16_line_of_each_fit_and_the_bf16_row_of_each_table():
+    got = blog.figures(BLOG_EXCERPT)
+    assert got["itl_lines"] == [(6.0, 4e-05), (4.05, 9e-06)], "a range of intercepts gives its midpoint"
+    assert got["under_load"] == {"Llama-3.1-8B": [700.0, 15.0, 600.0, 400.0]}
+    with pytest.raises(ValueError, match="no intercept"):
+        blog.figures("The fitted ITL slope drops from `4.00e-05` ms/token.\n\n*Table 4: Performance results for X model*")
+
+
+@pytest.mark.skipif(not blog.DEFAULT_REPO.exists(), reason="needs the mirrored vllm-project.github.io repository")
+def test_the_blog_figures_accuracy_checks_against_are_what_the_post_gives():
+    accuracy = _module("accuracy")
+    got = blog.figures(blog.read_post(blog.DEFAULT_REPO))
+    assert got["itl_lines"] == [(a, b) for _, _, _, a, b in accuracy.BLOG_ITL_LINES]
+    # The post's order: Llama-3.1-8B, gpt-oss-20b on H100, then on B200.
+    assert [(m.split("/")[1].removesuffix("-Instruct"), g) for m, _, g, _, _ in accuracy.BLOG_ITL_LINES] == [
+        ("Llama-3.1-8B", "H100-SXM-80GB"), ("gpt-oss-20b", "H100-SXM-80GB"),
+        ("Llama-3.1-8B", "B200-180GB"), ("gpt-oss-20b", "B200-180GB")]
+    assert {m.split("/")[1].removesuffix("-Instruct"): [ttft, itl, tok_s]
+            for m, _, ttft, itl, tok_s in accuracy.BLOG_CLOSED_LOOP} == {
+        m: [ttft, itl, tok_s] for m, (ttft, itl, _, tok_s) in got["under_load"].items()}
+    assert blog.COMMIT in accuracy.VLLM_BLOG
