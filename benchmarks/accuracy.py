@@ -94,6 +94,8 @@ BLOG_CLOSED_LOOP = (
     ("meta-llama/Llama-3.1-8B-Instruct", "bf16", 763.6, 15.18, 450.3),
     ("openai/gpt-oss-20b", "mxfp4", 468.9, 8.09, 831.6),
 )
+BLOG_LOAD = dict(gpu="H100-SXM-80GB", isl=20000, osl=2000, isl_cv=0.15 / 3 ** 0.5, osl_cv=0.15 / 3 ** 0.5,
+                 concurrency=8, num_prompts=150, engine_version="0.19.1")
 
 # Candidates for the per-request time outside engine steps (fixed ms, µs per prompt token), which the calibration
 # campaigns cannot pin down (the same configuration's TTFT differs 2-3x between campaigns); each set, refitted with
@@ -204,15 +206,14 @@ def blog_closed_loop(params: LatencyParams, catalog) -> tuple[list[str], np.ndar
     (against the decode step without other requests' prefill) and output tok/s."""
     lines = ["| run | median TTFT ms: measured / predicted | median ITL ms: measured / predicted decode step | "
              "output tok/s: measured / predicted | error TTFT / ITL / tok/s % |", "|---|---|---|---|---|"]
-    cv = 0.15 / np.sqrt(3)
     errs = []
     for model, dtype, ttft, itl, tok_s in BLOG_CLOSED_LOOP:
-        q = PredictQuery(model=model, gpu="H100-SXM-80GB", weight_dtype=dtype, isl=20000, osl=2000, isl_cv=cv,
-                         osl_cv=cv, concurrency=8, num_prompts=150, engine_version="0.19.1")
+        q = PredictQuery(model=model, weight_dtype=dtype, **BLOG_LOAD)
         p = predict(q, catalog.model(model), catalog.gpu(q.gpu), params)
         step = p.tpot_ms.mean * (1 - p.tpot_shares.prefill)
         errs.append(((p.ttft_ms.p50 / ttft - 1) * 100, (step / itl - 1) * 100, (tok_s / p.output_tok_s - 1) * 100))
-        lines.append(f"| {model} {dtype}, 1x H100-SXM-80GB, ~20k/~2k (±15 %), concurrency 8, 150 requests, vLLM 0.19.1 | "
+        lines.append(f"| {model} {dtype}, 1x {q.gpu}, ~{q.isl // 1000}k/~{q.osl // 1000}k (±15 %), concurrency "
+                     f"{q.concurrency}, {q.num_prompts} requests, vLLM {q.engine_version} | "
                      f"{ttft:.1f} / {p.ttft_ms.p50:.1f} | {itl:.2f} / {step:.2f} | {tok_s:.1f} / {p.output_tok_s:.1f} | "
                      + " / ".join(f"{e:+.0f}" for e in errs[-1]) + f" | {VLLM_BLOG} |")
     e = np.array(errs)
@@ -433,8 +434,8 @@ def main() -> None:
               "0.1 point of the fitted constant (last row) on TTFT and ahead on TPOT and throughput. On the published "
               "runs the candidates lie within a few points of each other and trade places as runs are added: chosen "
               "when the stored fit was ahead there, it no longer is once the vLLM blog's runs count (the fitted "
-              "constant and 20 ms are). The published runs are a dozen from two labs, and GPUStack's models want "
-              "opposite overheads (Qwen3-8B more, gpt-oss less).", "",
+              "constant and 20 ms are). The published runs with a TTFT are 11, from two labs, and GPUStack's models "
+              "want opposite overheads (Qwen3-8B more, gpt-oss less).", "",
               *overhead_choice(data, published, catalog)]
     lines += ["", "## The output path's time per running stream", "",
               "A first token leaves through the server's output path, which serves every running request in turn: one "
