@@ -16,7 +16,7 @@ Writes benchmarks/results/accuracy.md (the figures the README quotes).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -220,14 +220,31 @@ def blog_closed_loop(params: LatencyParams, catalog) -> tuple[list[str], np.ndar
     return lines, e[:, 0], e[:, 1], e[:, 2]
 
 
+@dataclass
+class Published:
+    """Every published check predicted by one fit: the report's tables and the signed % errors the medians take."""
+
+    lines: list[str]
+    ttft: np.ndarray  # closed-loop runs and the blog's runs under load
+    tpot: np.ndarray  # closed-loop runs, single-stream decode speeds and the blog runs' median ITL
+    blog_tok_s: np.ndarray
+
+    def medians(self) -> tuple[float, float]:
+        """Median absolute % error: (TTFT, TPOT)."""
+        return float(np.median(np.abs(self.ttft))), float(np.median(np.abs(self.tpot)))
+
+
+def published_checks(params: LatencyParams, published, catalog) -> Published:
+    t_lines, t_ttft, t_tpot = transfer_rows(params, published, catalog)
+    d_lines, decode = decode_checks(params, catalog)
+    b_lines, b_ttft, b_itl, b_tok_s = blog_closed_loop(params, catalog)
+    return Published([*t_lines, "", *d_lines, "", "The vLLM blog's runs under load (medians):", "", *b_lines],
+                     np.concatenate([t_ttft, b_ttft]), np.concatenate([t_tpot, decode, b_itl]), b_tok_s)
+
+
 def published_errors(params: LatencyParams, published, catalog) -> tuple[float, float]:
-    """Median absolute % error of `params` on the published runs: (TTFT of the closed-loop runs, TPOT of the
-    closed-loop runs with the single-stream decode speeds and the blog runs' median ITL)."""
-    _, ttft, tpot = transfer_rows(params, published, catalog)
-    _, decode = decode_checks(params, catalog)
-    _, blog_ttft, blog_itl, _ = blog_closed_loop(params, catalog)
-    return (float(np.median(np.abs(np.concatenate([ttft, blog_ttft])))),
-            float(np.median(np.abs(np.concatenate([tpot, decode, blog_itl])))))
+    """Median absolute % error of `params` on the published runs: (TTFT, TPOT), as `published_checks` counts them."""
+    return published_checks(params, published, catalog).medians()
 
 
 def step_choice(data, published, catalog, start: LatencyParams) -> list[str]:
@@ -383,9 +400,8 @@ def main() -> None:
     base = errors(HeldOut(data, r_ttft, r_tpot))
     every = np.ones(len(data.rows), bool)
     classes = np.array([arch_class(catalog.model(r.model)) for r in data.rows])
-    t_lines, t1, t2 = transfer_rows(params, published, catalog)
-    d_lines, d2 = decode_checks(params, catalog)
-    b_lines, b1, b2, b3 = blog_closed_loop(params, catalog)
+    checks = published_checks(params, published, catalog)
+    ttft_pub, tpot_pub = checks.medians()
     lines = ["# servewise latency model: accuracy where it was not fitted", "",
              "Absolute percentage error of the mean TTFT, mean TPOT and closed-loop output tokens/s of measured vLLM runs",
              "(kb/data/benchmarks.jsonl; rows of vLLM < 0.15 are scored but never fitted, see planner/calibration.py).", "",
@@ -410,11 +426,10 @@ def main() -> None:
     lines += ["", "## Bias of the leave-one-family-out predictions", "",
               "Signed median of predicted / measured - 1 (positive = predicted slower)."] + _bias_tables(held, catalog)
     lines += ["", "## Transfer: published runs of other labs (stored fit, never fitted)", "",
-              f"TTFT median abs {np.median(np.abs(np.concatenate([t1, b1]))):.1f} %, TPOT median abs "
-              f"{np.median(np.abs(np.concatenate([t2, d2, b2]))):.1f} % (closed-loop runs, the single-stream decode "
-              f"speeds and the vLLM blog's runs under load below; those runs' output tok/s "
-              f"{' / '.join(f'{e:+.0f}' for e in b3)} %, positive = predicted slower).", "", *t_lines, "", *d_lines,
-              "", "The vLLM blog's runs under load (medians):", "", *b_lines]
+              f"TTFT median abs {ttft_pub:.1f} %, TPOT median abs {tpot_pub:.1f} % (closed-loop runs, the "
+              f"single-stream decode speeds and the vLLM blog's runs under load below; those runs' output tok/s "
+              f"{' / '.join(f'{e:+.0f}' for e in checks.blog_tok_s)} %, positive = predicted slower).", "",
+              *checks.lines]
     lines += ["", "## Expert parallel: measured pairs", "",
               "vLLM's --enable-expert-parallel without data parallelism gives each of the tp GPUs 1/tp of the routed "
               "experts whole instead of a 1/tp slice of every expert (FusedMoEParallelConfig.make, vLLM 0.19.0), and the "
