@@ -112,8 +112,10 @@ def _prepare(query: PredictQuery, model: ModelArch, gpu: Gpu, shared: dict | Non
                            "without one, ask with KV dtype bf16. Attention reads are priced as fitted")
     context = query.isl + query.osl
     cache = shared if shared is not None else {}
-    key = (model.hf_id, gpu.name, query.tp, query.pp, dtype, query.kv_dtype, query.expert_parallel)
-    mem_key = (*key, query.gpu_memory_utilization, context, max_seqs, chunk)
+    placed = (model.hf_id, gpu.name, query.tp, query.pp, dtype, query.kv_dtype)
+    # Expert parallelism moves the same bytes to other GPUs: the memory fit does not depend on it, the step time does.
+    key = (*placed, query.expert_parallel)
+    mem_key = (*placed, query.gpu_memory_utilization, context, max_seqs, chunk)
     if mem_key not in cache:
         cache[mem_key] = memory_fit(model, gpu, tp=query.tp, pp=query.pp, weight_dtype=dtype, kv_dtype=query.kv_dtype,
                                     gpu_memory_utilization=query.gpu_memory_utilization, context_tokens=context,
