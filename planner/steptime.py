@@ -66,7 +66,8 @@ class LatencyParams(BaseModel):
                                    "costs cannot be told apart there; 1.5 ms is the value (of 0.5/1/1.5/2) whose fit best "
                                    "predicted the published runs of 32-36-layer models of GPUStack (benchmarks/accuracy.py, "
                                    "choice by transfer). The vLLM blog's single-stream runs split by architecture (a dense 8B "
-                                   "wants less, a MoE 20B more), and 2 ms is now as good on the published runs; kept")
+                                   "wants less, a MoE 20B more): 2 ms is now ahead on their TPOT median, behind on the dense 8B and "
+                                   "held-out TTFT; kept")
     layer_overhead_s: float = Field(2e-5, description="per-layer per-step cost: kernel launches, norms")
     seq_overhead_s: float = Field(2e-5, description="per-sequence per-step cost: scheduling, sampling, detokenizing")
     allreduce_latency_s: float = Field(5e-6, description="fixed latency of one TP all-reduce call (launch and the flag "
